@@ -68,11 +68,13 @@ endif
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(ALL_NVCCFLAGS) -c $< -o $@
+	@echo "  NVCC    $<"
+	@$(NVCC) $(ALL_NVCCFLAGS) -c $< -o $@
 
 $(BUILD)/libzmlx.a: $(LIB_OBJ)
 	@rm -f $@
