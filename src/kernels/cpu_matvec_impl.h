@@ -4,14 +4,7 @@
 #define ZM_KERNELS_CPU_MATVEC_IMPL_H
 
 #include "kernels/cpu_matvec.h"
-#if __has_include("gguf/quant.h")
 #include "gguf/quant.h"
-#else /* until src/gguf lands: the same ggml layouts */
-typedef struct { uint16_t d; int8_t qs[32]; } zm_block_q8_0;
-typedef struct { uint16_t d; uint8_t qs[16]; } zm_block_q4_0;
-_Static_assert(sizeof(zm_block_q8_0) == 34, "Q8_0 block must match ggml");
-_Static_assert(sizeof(zm_block_q4_0) == 18, "Q4_0 block must match ggml");
-#endif
 #include <stdint.h>
 
 /* x quantized for the q8-activation mode: one per 32 elements. d is kept in
