@@ -13,7 +13,7 @@
 typedef struct {
     zm_pool *pool;
     int own_pool;
-    zm_backend_opts opts;
+    zm_graph_backend_opts opts;
 } cpu_ctx;
 
 typedef struct {
@@ -42,7 +42,7 @@ typedef struct {
 } cpu_exec;
 
 // ---------------------------------------------------------------------------
-static zm_status ctx_new(void **out, const zm_backend_opts *opts) {
+static zm_status ctx_new(void **out, const zm_graph_backend_opts *opts) {
     *out = NULL;
     cpu_ctx *c = calloc(1, sizeof *c);
     if (!c) return zm__err(ZM_ERR_NOMEM, "cpu backend: out of memory");
@@ -226,7 +226,7 @@ static int64_t exec_bytes(void *p) {
 }
 
 // ---------------------------------------------------------------------------
-const zm_backend zm_backend_cpu = {
+const zm_graph_backend zm_graph_backend_cpu = {
     .name = "cpu", .device = ZM_CPU,
     .ctx_new = ctx_new, .ctx_free = ctx_free,
     .state_new = state_new, .state_free = state_free, .state_clear = state_clear,
@@ -235,17 +235,17 @@ const zm_backend zm_backend_cpu = {
 };
 
 /* The CUDA executor (src/graph/exec_cuda.c, helper "cuda") hooks in here:
- * when its file defines `const zm_backend zm_backend_cuda`, add
+ * when its file defines `const zm_graph_backend zm_graph_backend_cuda`, add
  * -DZM_HAVE_CUDA_EXEC to the CUDA build (or replace this #if by
  * ZM_HAVE_CUDA once exec_cuda.c is on main). */
 #if defined(ZM_HAVE_CUDA) && defined(ZM_HAVE_CUDA_EXEC)
-extern const zm_backend zm_backend_cuda;
+extern const zm_graph_backend zm_graph_backend_cuda;
 #endif
 
-const zm_backend *zm_backend_for(zm_device d) {
-    if (d == ZM_CPU) return &zm_backend_cpu;
+const zm_graph_backend *zm_graph_backend_for(zm_device d) {
+    if (d == ZM_CPU) return &zm_graph_backend_cpu;
 #if defined(ZM_HAVE_CUDA) && defined(ZM_HAVE_CUDA_EXEC)
-    if (d == ZM_CUDA) return &zm_backend_cuda;
+    if (d == ZM_CUDA) return &zm_graph_backend_cuda;
 #endif
     return NULL;
 }
