@@ -264,14 +264,14 @@ void zm_ir_eval_f32(const zm_ir *ir, int32_t root, int64_t n, const float *const
                 ptr[i] = &sval[i];
                 continue;
             }
+            if (nd->op == ZM_IR_INPUT && STRIDE(nd->index) == 1 && i != root) {
+                ptr[i] = in[nd->index] + base; /* read in place: no slot */
+                continue;
+            }
             float *d = i == root ? out + base : buf + (size_t)info[i].slot * BLOCK;
             if (nd->op == ZM_IR_INPUT) {
                 const float *src = in[nd->index];
                 int64_t s = STRIDE(nd->index);
-                if (s == 1 && i != root) {
-                    ptr[i] = src + base;
-                    continue;
-                }
                 for (int j = 0; j < m; j++) d[j] = src[(base + j) * s];
                 ptr[i] = d;
                 continue;
