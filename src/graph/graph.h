@@ -139,7 +139,7 @@ typedef struct zm_node {
  * outputs in a fixed order (slot i of zm_graph_backend.get_output). The struct is
  * open so that patterns and executors can walk it; mutate it only through
  * the functions below. */
-#define ZM_GRAPH_MAX_OUT 8
+#define ZM_GRAPH_MAX_OUT 16
 typedef struct zm_graph {
     zm_node *nodes;
     int n_nodes, cap;
