@@ -13,6 +13,7 @@
 #include "zmlx/tokenizer.h"
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 // ---- a hand-built byte-level vocabulary ---------------------------------------
 enum { MAXTOK = 600, MAXM = 64 };
@@ -86,9 +87,7 @@ static void bpe_vocab(tv *v) {
     memset(v, 0, sizeof *v);
     for (int b = 0; b < 256; b++) { /* id b = byte b */
         char c[2] = {(char)b, 0};
-        char *m = mapped(c, 1);
-        if (b == 0) { free(m); m = mapped("\0", 1); } /* strlen would stop at NUL */
-        v->tok[v->n] = m;
+        v->tok[v->n] = mapped(c, 1);
         v->type[v->n++] = ZM_TOKEN_NORMAL;
     }
     T_Gt = M(v, " ", "t");
@@ -187,7 +186,11 @@ static void test_bpe_qwen2(void) {
     EXPECT(t, "case run", "HelloWorld", 0, 'H', 'e', 'l', 'l', T_oW, 'o', 'r', 'l', 'd');
     EXPECT(t, "whole word not looked up", "xyz", 0, 'x', 'y', 'z');
     EXPECT(t, "in", " in", 0, T_Gin);
-    EXPECT(t, "empty", "", 0, 0); /* placeholder, replaced below */
+    int32_t *ids = NULL;
+    int64_t n = -1;
+    ZT_OK(zm_tokenizer_encode(t, "", 0, ZM_ENC_ADD_SPECIAL, &ids, &n));
+    ZT_CHECK(n == 0 && ids != NULL, "empty text gives no ids (%lld)", (long long)n);
+    free(ids);
     tv_free(&v);
     zm_tokenizer_free(t);
 }
@@ -381,7 +384,7 @@ static void test_invalid_utf8_no_crash(void) {
             for (size_t k = 0; k < n; k++) buf[k] = (char)(zt_rand_u64() & 0xff);
             int32_t *ids = NULL;
             int64_t ni = 0;
-            ZT_OK(zm_tokenizer_encode(t, buf, n, ZM_ENC_PARSE_SPECIAL | ZM_ENC_ADD_SPECIAL, &ids, &ni));
+            ZT_OK(zm_tokenizer_encode(t, buf, n, ZM_ENC_PARSE_SPECIAL, &ids, &ni));
             char *back = NULL;
             size_t bl;
             ZT_OK(zm_tokenizer_decode(t, ids, ni, ZM_DEC_SPECIAL, &back, &bl));
@@ -396,7 +399,7 @@ static void test_invalid_utf8_no_crash(void) {
             int32_t *ids = NULL;
             int64_t ni = 0;
             ZT_OK(zm_tokenizer_encode(t, odd[k], strlen(odd[k]), 0, &ids, &ni));
-            ZT_CHECK(ni == (int64_t)strlen(odd[k]) - (k == 1), "%s: odd input %zu gave %lld ids", pres[i], k, (long long)ni);
+            ZT_CHECK(ni == (int64_t)strlen(odd[k]), "%s: odd input %zu gave %lld ids", pres[i], k, (long long)ni);
             free(ids);
         }
         zm_tokenizer_free(t);
