@@ -71,7 +71,7 @@ static int zm__run(char *const *argv, char *out, size_t out_len) {
 
 static pthread_mutex_t zm__cc_mu = PTHREAD_MUTEX_INITIALIZER;
 static char zm__cc_seen[1024];  /* the $CC the identity belongs to */
-static char zm__cc_id[512];
+static char zm__cc_id[3200];
 static int zm__cc_mvec = -1;    /* libmvec links: -1 unknown, 0 no, 1 yes */
 
 const char *zm__cc_identity(void) {

@@ -8,6 +8,7 @@
  * operations, so NVRTC needs no include path. Checked on the GPU by
  * tests/test_kernel_cuda.c; the text itself by tests/test_kernel.c. */
 #include "jit/jit.h"
+#include <stdio.h>
 #include <string.h>
 
 // ---------------------------------------------------------------------------

@@ -75,7 +75,9 @@ static zm_status zm__names(zm_kernel *k, const zm_kernel_opts *opts, const char 
         int is_red = s[0] == 'r' && s[1] >= '0' && s[1] <= '9' && (!s[2] || (s[2] >= '0' && s[2] <= '9' && !s[3]));
         if (is_red && k->kind == ZM__KIND_ROW) continue; /* r0.. name reductions there */
         if (k->n_in == ZM_MAX_INPUTS) return zm__err(ZM_ERR_RANGE, "kernel %s: more than %d inputs", k->name, ZM_MAX_INPUTS);
-        snprintf(k->in_names[k->n_in++], 32, "%s", s);
+        size_t L = strnlen(s, 31);
+        memcpy(k->in_names[k->n_in], s, L);
+        k->in_names[k->n_in++][L] = 0;
     }
     return ZM_OK;
 }
@@ -110,7 +112,7 @@ static zm_status zm__finish(zm_kernel *k, int force_interp) {
         if (k->kind == ZM__KIND_EW || !k->per_row) ok &= (*(void **)&k->ew = dlsym(k->dl, "zm_ew")) != NULL;
         else ok &= (*(void **)&k->row = dlsym(k->dl, "zm_row")) != NULL;
         for (int i = 0; i < k->n_reds; i++) {
-            char sym[16];
+            char sym[32];
             snprintf(sym, sizeof sym, "zm_red%d", i);
             ok &= (*(void **)&k->red[i] = dlsym(k->dl, sym)) != NULL;
         }
@@ -202,6 +204,33 @@ static zm_status zm__ir_copy(zm_ir *dst, const zm_ir *src) {
     return ZM_OK;
 }
 
+/* Does any path from root to input `wrt` carry a derivative? Paths through
+ * sign, floor, ceil, comparisons and where's condition carry none; when no
+ * path does, the VJP is the constant 0 (zm_ir_grad is not asked then). */
+static int zm__grad_reaches(const zm_ir *ir, int32_t root, int wrt) {
+    uint8_t *live = calloc((size_t)ir->n + 1, 1);
+    if (!live) return 1;
+    live[root] = 1;
+    int found = 0;
+    for (int32_t i = root; i >= 0; i--) {
+        if (!live[i]) continue;
+        const zm_ir_node *nd = &ir->nodes[i];
+        switch (nd->op) {
+        case ZM_IR_INPUT: found |= nd->index == wrt; continue;
+        case ZM_IR_SIGN: case ZM_IR_FLOOR: case ZM_IR_CEIL: case ZM_IR_LT: case ZM_IR_LE: case ZM_IR_GT:
+        case ZM_IR_GE: case ZM_IR_EQ: case ZM_IR_NE: continue;
+        case ZM_IR_WHERE: live[nd->b] = live[nd->c] = 1; continue;
+        default: break;
+        }
+        int ar = zm_ir_op_arity(nd->op);
+        if (ar >= 1 && nd->a >= 0) live[nd->a] = 1;
+        if (ar >= 2 && nd->b >= 0) live[nd->b] = 1;
+        if (ar >= 3 && nd->c >= 0) live[nd->c] = 1;
+    }
+    free(live);
+    return found;
+}
+
 zm_status zm_kernel_grad(zm_kernel **out, const zm_kernel *k, int input) {
     if (!out) return zm__err(ZM_ERR_INVALID, "zm_kernel_grad: out is NULL");
     *out = NULL;
@@ -230,7 +259,9 @@ zm_status zm_kernel_grad(zm_kernel **out, const zm_kernel *k, int input) {
     zm_status s = zm__ir_copy(&g->ir, &k->ir);
     int32_t seed = -1;
     if (s == ZM_OK && (seed = zm_ir_leaf(&g->ir, ZM_IR_INPUT, k->n_in)) < 0) s = ZM_ERR_NOMEM;
-    if (s == ZM_OK) s = zm_ir_grad(&g->ir, k->root, input, seed, &g->root);
+    if (s == ZM_OK && !zm__grad_reaches(&g->ir, k->root, input)) {
+        if ((g->root = zm_ir_const(&g->ir, 0.0)) < 0) s = ZM_ERR_NOMEM;
+    } else if (s == ZM_OK) s = zm_ir_grad(&g->ir, k->root, input, seed, &g->root);
     if (s == ZM_OK) {
         size_t n = strlen(k->text) + 64;
         g->text = malloc(n);
@@ -261,6 +292,7 @@ zm_status zm_kernel_source(const zm_kernel *k, zm_backend b, const char **src) {
 }
 const char *zm_kernel_name(const zm_kernel *k) { return k ? k->name : ""; }
 int zm_kernel_n_inputs(const zm_kernel *k) { return k ? k->n_in : 0; }
+const char *zm_kernel_input_name(const zm_kernel *k, int i) { return k && i >= 0 && i < k->n_in ? k->in_names[i] : ""; }
 const char *zm_kernel_cpu_mode(const zm_kernel *k) { return k && k->cpu_jit ? "jit" : "interp"; }
 
 // ---------------------------------------------------------------------------

@@ -13,12 +13,12 @@
       /* fmin/fmax semantics (a NaN operand loses), as selects */                                 \
       ZM_FN float zm_min(float a, float b) { return (b < a || a != a) ? b : a; }                  \
       ZM_FN float zm_max(float a, float b) { return (b > a || a != a) ? b : a; }                  \
-      ZM_FN float zm_relu(float a) { return a > 0.0f ? a : 0.0f * a; }                            \
+      ZM_FN float zm_relu(float a) { return a > 0.0f ? a : 0.0f; } /* fmaxf(a, 0): NaN -> 0 */                            \
       ZM_FN float zm_rsqrt(float a) { return 1.0f / sqrtf(a); }                                   \
       ZM_FN float zm_sigmoid(float a) { return 1.0f / (1.0f + expf(-a)); }                        \
       ZM_FN float zm_silu(float a) { return a / (1.0f + expf(-a)); }                              \
-      /* log(1 + e^a) without overflow: max(a, 0) + log1p(e^-|a|) */                              \
-      ZM_FN float zm_softplus(float a) { return zm_max(a, 0.0f) + log1pf(expf(-fabsf(a))); }      \
+      /* as src/dsl/ir.h: identity above 20, where log1p(e^a) == a in float */                    \
+      ZM_FN float zm_softplus(float a) { return a > 20.0f ? a : log1pf(expf(a)); }                \
       ZM_FN float zm_gelu(float a) { return 0.5f * a * (1.0f + erff(a * 0.70710678118654752f)); } \
       ZM_FN float zm_gelu_tanh(float a) {                                                          \
           return 0.5f * a * (1.0f + tanhf(0.79788456080286536f * (a + 0.044715f * a * a * a)));   \
