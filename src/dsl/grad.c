@@ -169,7 +169,8 @@ zm_status zm_ir_grad(zm_ir *ir, int32_t root, int32_t wrt, int32_t seed, int32_t
         adj[root] = seed;
         for (int32_t i = root; i > leaf && !g.bad; i--)
             if (mark[i] && dep[i] && adj[i] >= 0) back(&g, i, adj[i]);
-        *out = g.bad ? -1 : adj[leaf];
+        /* a path through zero-derivative ops only (sign, floor, ...) leaves no adjoint */
+        *out = g.bad ? -1 : adj[leaf] >= 0 ? adj[leaf] : zm_ir_const(ir, 0.0);
     }
     if (*out < 0) {
         const char *m = zm_last_error();

@@ -190,7 +190,8 @@ int32_t zm_ir_op1(zm_ir *ir, zm_ir_op op, int32_t a) {
     }
     int32_t f = try_fold(ir, op, a, -1, -1);
     if (f != -2) return f;
-    const zm_ir_node *na = &ir->nodes[a];
+    /* copies: inserting (also in the nested calls below) may move the array */
+    const zm_ir_node na_ = ir->nodes[a], *na = &na_;
     switch (op) {
     case ZM_IR_NEG:
         if (na->op == ZM_IR_NEG) return na->a;                           /* --x = x */
@@ -234,7 +235,8 @@ int32_t zm_ir_op2(zm_ir *ir, zm_ir_op op, int32_t a, int32_t b) {
             b = t;
         }
     }
-    const zm_ir_node *na = &ir->nodes[a], *nb = &ir->nodes[b];
+    /* copies: inserting (also in the nested calls below) may move the array */
+    const zm_ir_node na_ = ir->nodes[a], nb_ = ir->nodes[b], *na = &na_, *nb = &nb_;
     double ka = 0;
     int kca = is_const(ir, a, &ka);
     switch (op) {

@@ -20,7 +20,7 @@
  * src/patch/ rewrites sequences of them into the fused ops declared below
  * (zm_graph_rewrite / zm_graph_replace). Backends: src/graph/exec_cpu.c
  * (thread pool) and the CUDA executor (src/graph/exec_cuda.c) plug in through
- * zm_backend. Tested by tests/test_graph.c and tests/test_model.c
+ * zm_graph_backend. Tested by tests/test_graph.c and tests/test_model.c
  * (build/tests/test_graph, build/tests/test_model). Private header. */
 #ifndef ZM_GRAPH_GRAPH_H
 #define ZM_GRAPH_GRAPH_H
@@ -136,10 +136,10 @@ typedef struct zm_node {
 } zm_node;
 
 /* A graph: nodes[0..n_nodes) in topological order, plus the ids of its
- * outputs in a fixed order (slot i of zm_backend.get_output). The struct is
+ * outputs in a fixed order (slot i of zm_graph_backend.get_output). The struct is
  * open so that patterns and executors can walk it; mutate it only through
  * the functions below. */
-#define ZM_GRAPH_MAX_OUT 8
+#define ZM_GRAPH_MAX_OUT 16
 typedef struct zm_graph {
     zm_node *nodes;
     int n_nodes, cap;
@@ -229,18 +229,18 @@ zm_status zm_plan_check(const zm_plan *p, const zm_graph *g);
 //   state  per session: every STATE buffer (KV cache), zeroed at creation
 //   exec   per graph:   the planned arena, input and output buffers; run()
 //                       executes the whole graph once
-typedef struct zm_backend_opts {
+typedef struct zm_graph_backend_opts {
     int n_threads;     /* CPU: 0 = zm_pool_default() */
     int poison;        /* debug: fill each arena buffer with NaN after its last
                           use, so unsafe reuse shows up as NaN */
     int no_reuse;      /* planner without reuse */
     int device_index;  /* CUDA */
-} zm_backend_opts;
+} zm_graph_backend_opts;
 
-typedef struct zm_backend {
+typedef struct zm_graph_backend {
     const char *name;  /* "cpu", "cuda" */
     zm_device device;
-    zm_status (*ctx_new)(void **ctx, const zm_backend_opts *opts);
+    zm_status (*ctx_new)(void **ctx, const zm_graph_backend_opts *opts);
     void (*ctx_free)(void *ctx);
     /* Allocate (zeroed) every STATE node of g; other graphs of the session
      * must declare the same slots with the same shapes. */
@@ -257,11 +257,11 @@ typedef struct zm_backend {
     zm_status (*get_output)(void *exec, int slot, void *host, size_t nbytes);
     /* Peak bytes of this exec's planned arena (+ inputs/outputs). */
     int64_t (*exec_bytes)(void *exec);
-} zm_backend;
+} zm_graph_backend;
 
-extern const zm_backend zm_backend_cpu;
+extern const zm_graph_backend zm_graph_backend_cpu;
 /* The backend for device d, or NULL (ZM_CUDA without the CUDA executor). */
-const zm_backend *zm_backend_for(zm_device d);
+const zm_graph_backend *zm_graph_backend_for(zm_device d);
 
 #ifdef __cplusplus
 }
