@@ -3,21 +3,21 @@
 #include "patch/patch_priv.h"
 #include <string.h>
 
-int zm__same_shape(const zm_node *a, const zm_node *b) {
+int zm__pm_same_shape(const zm_node *a, const zm_node *b) {
     if (a->ndim != b->ndim) return 0;
     for (int i = 0; i < a->ndim; i++)
         if (a->shape[i] != b->shape[i]) return 0;
     return 1;
 }
 
-int zm__shape_is(const zm_node *n, int ndim, const int64_t *shape) {
+int zm__pm_shape_is(const zm_node *n, int ndim, const int64_t *shape) {
     if (n->ndim != ndim) return 0;
     for (int i = 0; i < ndim; i++)
         if (n->shape[i] != shape[i]) return 0;
     return 1;
 }
 
-int zm__only_used_by(const zm_graph *g, int id, const int *allowed, int n) {
+int zm__pm_only_used_by(const zm_graph *g, int id, const int *allowed, int n) {
     for (int o = 0; o < g->n_out; o++)
         if (g->out[o] == id) return 0;
     for (int i = id + 1; i < g->n_nodes; i++) {

@@ -12,7 +12,7 @@ static int try_at(zm_graph *g, int rn) {
     if (nn->n_src != 2 || !zm__is(g, s, ZM_OP_ADD)) return 0;
     const zm_node *sn = zm__nd(g, s);
     int a = sn->src[0], b = sn->src[1], w = nn->src[1];
-    if (!zm__same_shape(zm__nd(g, a), sn) || !zm__same_shape(zm__nd(g, b), sn) || !zm__same_shape(sn, nn)) return 0;
+    if (!zm__pm_same_shape(zm__nd(g, a), sn) || !zm__pm_same_shape(zm__nd(g, b), sn) || !zm__pm_same_shape(sn, nn)) return 0;
     if (!zm__f32(g, a) || !zm__f32(g, b) || !zm__f32(g, s) || !zm__f32(g, rn) || sn->ndim > 3) return 0;
     const zm_node *wn = zm__nd(g, w);
     if (wn->ndim != 1 || wn->shape[0] != sn->shape[sn->ndim - 1] || !zm_dtype_is_float(wn->dtype)) return 0;

@@ -25,19 +25,19 @@ static int try_at(zm_graph *g, int cb) {
     const zm_node *wdn = zm__nd(g, wd), *hn = zm__nd(g, h);
     if (wdn->op != ZM_OP_WEIGHT || wdn->ndim != 3 || dn->ndim != 3) return 0;
     const int64_t P = dn->shape[0], k = dn->shape[1], D = wdn->shape[1], F = wdn->shape[2];
-    if (!zm__shape_is(dn, 3, (int64_t[]){P, k, D}) || !zm__shape_is(hn, 3, (int64_t[]){P, k, F}) || !zm__f32(g, h) ||
-        !zm__shape_is(cn, 2, (int64_t[]){P, D}))
+    if (!zm__pm_shape_is(dn, 3, (int64_t[]){P, k, D}) || !zm__pm_shape_is(hn, 3, (int64_t[]){P, k, F}) || !zm__f32(g, h) ||
+        !zm__pm_shape_is(cn, 2, (int64_t[]){P, D}))
         return 0;
-    if (!zm__only_used_by(g, d, (int[]){mu >= 0 ? mu : cb}, 1)) return 0;
+    if (!zm__pm_only_used_by(g, d, (int[]){mu >= 0 ? mu : cb}, 1)) return 0;
     /* the residual add, if the combine's only user is ADD(combine, x) */
     int ad = -1, x = -1;
     for (int i = cb + 1; i < g->n_nodes && ad < 0; i++) {
         const zm_node *u = zm__nd(g, i);
         if (u->op != ZM_OP_ADD || (u->src[0] != cb && u->src[1] != cb)) continue;
         int o = u->src[0] == cb ? u->src[1] : u->src[0];
-        if (o != cb && zm__same_shape(zm__nd(g, o), cn) && zm__same_shape(u, cn) && zm__f32(g, o)) { ad = i; x = o; }
+        if (o != cb && zm__pm_same_shape(zm__nd(g, o), cn) && zm__pm_same_shape(u, cn) && zm__f32(g, o)) { ad = i; x = o; }
     }
-    if (ad >= 0 && !zm__only_used_by(g, cb, &ad, 1)) ad = -1;
+    if (ad >= 0 && !zm__pm_only_used_by(g, cb, &ad, 1)) ad = -1;
     zm_node add[2];
     int n_add = 0;
     int wsrc = w;
@@ -49,7 +49,7 @@ static int try_at(zm_graph *g, int cb) {
         snprintf(add[n_add].name, sizeof add[n_add].name, "gather_qmm_combine.weights");
         wsrc = ZM_NEW(n_add);
         n_add++;
-    } else if (!zm__shape_is(zm__nd(g, w), 2, (int64_t[]){P, k}) || !zm__f32(g, w)) {
+    } else if (!zm__pm_shape_is(zm__nd(g, w), 2, (int64_t[]){P, k}) || !zm__f32(g, w)) {
         return 0;
     }
     zm_node *f = &add[n_add];

@@ -18,7 +18,7 @@ static int try_at(zm_graph *g, int m) {
         s = mn->src[0];
         gate = zm__nd(g, s)->src[0];
         up = mn->src[1];
-        if (!zm__only_used_by(g, s, &m, 1) || !zm__same_shape(zm__nd(g, s), mn)) return 0;
+        if (!zm__pm_only_used_by(g, s, &m, 1) || !zm__pm_same_shape(zm__nd(g, s), mn)) return 0;
     } else {
         return 0;
     }
@@ -27,15 +27,15 @@ static int try_at(zm_graph *g, int m) {
     if (gn->src[1] != un->src[1] || gn->src[2] != un->src[2]) return 0; /* same x, same ids */
     int wg = gn->src[0], wu = un->src[0], x = gn->src[1], ids = gn->src[2];
     const zm_node *wgn = zm__nd(g, wg), *wun = zm__nd(g, wu), *xn = zm__nd(g, x);
-    if (wgn->op != ZM_OP_WEIGHT || wun->op != ZM_OP_WEIGHT || wgn->dtype != wun->dtype || !zm__same_shape(wgn, wun) ||
+    if (wgn->op != ZM_OP_WEIGHT || wun->op != ZM_OP_WEIGHT || wgn->dtype != wun->dtype || !zm__pm_same_shape(wgn, wun) ||
         wgn->ndim != 3)
         return 0;
     const int64_t P = mn->shape[0], k = mn->shape[1], F = wgn->shape[1], D = wgn->shape[2];
-    if (!zm__shape_is(mn, 3, (int64_t[]){P, k, F}) || !zm__same_shape(gn, mn) || !zm__same_shape(un, mn)) return 0;
-    if (!zm__shape_is(xn, 3, (int64_t[]){P, 1, D}) || !zm__f32(g, x) || !zm__f32(g, m)) return 0;
-    if (!zm__shape_is(zm__nd(g, ids), 2, (int64_t[]){P, k}) || zm__nd(g, ids)->dtype != ZM_I32) return 0;
+    if (!zm__pm_shape_is(mn, 3, (int64_t[]){P, k, F}) || !zm__pm_same_shape(gn, mn) || !zm__pm_same_shape(un, mn)) return 0;
+    if (!zm__pm_shape_is(xn, 3, (int64_t[]){P, 1, D}) || !zm__f32(g, x) || !zm__f32(g, m)) return 0;
+    if (!zm__pm_shape_is(zm__nd(g, ids), 2, (int64_t[]){P, k}) || zm__nd(g, ids)->dtype != ZM_I32) return 0;
     int inside[2] = {s >= 0 ? s : m, m};
-    if (!zm__only_used_by(g, gate, inside, 1) || !zm__only_used_by(g, up, &m, 1)) return 0;
+    if (!zm__pm_only_used_by(g, gate, inside, 1) || !zm__pm_only_used_by(g, up, &m, 1)) return 0;
     zm_node f = zm_node_make(ZM_OP_GATHER_QMM_SWIGLU, ZM_F32, 3, mn->shape);
     f.n_src = 4;
     f.src[0] = wg;

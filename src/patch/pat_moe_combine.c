@@ -16,11 +16,11 @@ int zm__match_weighted_sum(const zm_graph *g, int su, int *y, int *w3, int *mul)
     const zm_node *mn = zm__nd(g, mu);
     if (mn->ndim != 3 || !zm__f32(g, mu) || !zm__f32(g, su)) return 0;
     const int64_t P = mn->shape[0], k = mn->shape[1], D = mn->shape[2];
-    if (!zm__shape_is(sn, 2, (int64_t[]){P, D})) return 0;
+    if (!zm__pm_shape_is(sn, 2, (int64_t[]){P, D})) return 0;
     const zm_node *yn = zm__nd(g, mn->src[0]), *wn = zm__nd(g, mn->src[1]);
-    if (!zm__same_shape(yn, mn) || !zm__shape_is(wn, 3, (int64_t[]){P, k, 1}) || yn->dtype != ZM_F32 || wn->dtype != ZM_F32)
+    if (!zm__pm_same_shape(yn, mn) || !zm__pm_shape_is(wn, 3, (int64_t[]){P, k, 1}) || yn->dtype != ZM_F32 || wn->dtype != ZM_F32)
         return 0;
-    if (!zm__only_used_by(g, mu, &su, 1)) return 0;
+    if (!zm__pm_only_used_by(g, mu, &su, 1)) return 0;
     *y = mn->src[0];
     *w3 = mn->src[1];
     *mul = mu;

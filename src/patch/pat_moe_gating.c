@@ -20,21 +20,21 @@ static int try_at(zm_graph *g, int sm) {
         if (u->op == ZM_OP_GATHER && u->src[0] == sm) ga = ga < 0 ? i : -2;
     }
     if (tk < 0 || ga < 0 || zm__nd(g, ga)->src[1] != tk) return 0;
-    if (!zm__only_used_by(g, sm, (int[]){tk, ga}, 2)) return 0;
+    if (!zm__pm_only_used_by(g, sm, (int[]){tk, ga}, 2)) return 0;
     const zm_node *tkn = zm__nd(g, tk), *gan = zm__nd(g, ga);
     const int64_t k = tkn->ip[0];
-    if (tkn->dtype != ZM_I32 || !zm__shape_is(tkn, 2, (int64_t[]){P, k}) || !zm__shape_is(gan, 2, (int64_t[]){P, k}) ||
+    if (tkn->dtype != ZM_I32 || !zm__pm_shape_is(tkn, 2, (int64_t[]){P, k}) || !zm__pm_shape_is(gan, 2, (int64_t[]){P, k}) ||
         !zm__f32(g, ga) || k < 1 || k > E)
         return 0;
     /* optional renormalisation w / sum(w) */
     int su = -1, dv = -1;
     for (int i = ga + 1; i < g->n_nodes; i++) {
         const zm_node *u = zm__nd(g, i);
-        if (u->op == ZM_OP_SUM && u->src[0] == ga && u->ip[0] == 1 && zm__shape_is(u, 2, (int64_t[]){P, 1})) su = i;
+        if (u->op == ZM_OP_SUM && u->src[0] == ga && u->ip[0] == 1 && zm__pm_shape_is(u, 2, (int64_t[]){P, 1})) su = i;
         if (su >= 0 && u->op == ZM_OP_DIV && u->src[0] == ga && u->src[1] == su) { dv = i; break; }
     }
-    int renorm = su >= 0 && dv >= 0 && zm__only_used_by(g, ga, (int[]){su, dv}, 2) && zm__only_used_by(g, su, &dv, 1) &&
-                 zm__f32(g, dv) && zm__shape_is(zm__nd(g, dv), 2, (int64_t[]){P, k});
+    int renorm = su >= 0 && dv >= 0 && zm__pm_only_used_by(g, ga, (int[]){su, dv}, 2) && zm__pm_only_used_by(g, su, &dv, 1) &&
+                 zm__f32(g, dv) && zm__pm_shape_is(zm__nd(g, dv), 2, (int64_t[]){P, k});
     zm_node add[3];
     add[0] = zm_node_make(ZM_OP_TOPK_GATING_SOFTMAX, ZM_F32, 3, (int64_t[]){2, P, k});
     add[0].n_src = 1;

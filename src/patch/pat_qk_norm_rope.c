@@ -10,13 +10,13 @@ static int try_at(zm_graph *g, int ro) {
     int nm = rn->src[0], pos = rn->src[1];
     if (!zm__is(g, nm, ZM_OP_RMS_NORM)) return 0;
     const zm_node *nn = zm__nd(g, nm);
-    if (nn->n_src != 2 || nn->ndim != 3 || rn->ndim != 3 || !zm__same_shape(nn, rn)) return 0;
+    if (nn->n_src != 2 || nn->ndim != 3 || rn->ndim != 3 || !zm__pm_same_shape(nn, rn)) return 0;
     int x = nn->src[0], w = nn->src[1];
     const zm_node *wn = zm__nd(g, w);
-    if (!zm__f32(g, x) || !zm__f32(g, nm) || !zm__f32(g, ro) || !zm__same_shape(zm__nd(g, x), nn)) return 0;
+    if (!zm__f32(g, x) || !zm__f32(g, nm) || !zm__f32(g, ro) || !zm__pm_same_shape(zm__nd(g, x), nn)) return 0;
     if (wn->ndim != 1 || wn->shape[0] != nn->shape[2] || !zm_dtype_is_float(wn->dtype)) return 0;
     if (zm__nd(g, pos)->dtype != ZM_I32) return 0;
-    if (!zm__only_used_by(g, nm, &ro, 1)) return 0;
+    if (!zm__pm_only_used_by(g, nm, &ro, 1)) return 0;
     zm_node f = zm_node_make(ZM_OP_QK_NORM_ROPE, ZM_F32, 3, rn->shape);
     f.n_src = 3;
     f.src[0] = x;

@@ -10,9 +10,9 @@ static int try_at(zm_graph *g, int m) {
     if (!zm__is(g, s, ZM_OP_SILU)) return 0;
     int gate = zm__nd(g, s)->src[0];
     const zm_node *gn = zm__nd(g, gate), *un = zm__nd(g, up);
-    if (!zm__same_shape(gn, mn) || !zm__same_shape(un, mn) || !zm__same_shape(zm__nd(g, s), mn)) return 0;
+    if (!zm__pm_same_shape(gn, mn) || !zm__pm_same_shape(un, mn) || !zm__pm_same_shape(zm__nd(g, s), mn)) return 0;
     if (!zm__f32(g, gate) || !zm__f32(g, up) || !zm__f32(g, m) || !zm__f32(g, s)) return 0;
-    if (!zm__only_used_by(g, s, &m, 1)) return 0;
+    if (!zm__pm_only_used_by(g, s, &m, 1)) return 0;
     zm_node f = zm_node_make(ZM_OP_SWIGLU, ZM_F32, mn->ndim, mn->shape);
     f.n_src = 2;
     f.src[0] = gate;

@@ -32,11 +32,11 @@ static inline int zm__is(const zm_graph *g, int id, zm_op op) {
     return id >= 0 && id < g->n_nodes && g->nodes[id].op == op;
 }
 static inline int zm__f32(const zm_graph *g, int id) { return g->nodes[id].dtype == ZM_F32; }
-int zm__same_shape(const zm_node *a, const zm_node *b);
-int zm__shape_is(const zm_node *n, int ndim, const int64_t *shape);
+int zm__pm_same_shape(const zm_node *a, const zm_node *b);
+int zm__pm_shape_is(const zm_node *n, int ndim, const int64_t *shape);
 /* Every use of node id (sources of live nodes; graph outputs count as a use
  * by nobody) is by a node in allowed[0..n). */
-int zm__only_used_by(const zm_graph *g, int id, const int *allowed, int n);
+int zm__pm_only_used_by(const zm_graph *g, int id, const int *allowed, int n);
 
 /* The result of a rewrite as a try_at return: 1 done, 0 refused (the
  * graph is unchanged, e.g. a use of a deleted node would precede its
