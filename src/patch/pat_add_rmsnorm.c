@@ -39,4 +39,4 @@ static int try_at(zm_graph *g, int rn) {
     return zm__commit(zm_graph_rewrite(g, (int[]){s, rn}, 2, add, 3, red, 2, NULL, NULL));
 }
 
-const zm__pattern zm__pat_add_rmsnorm = {"add_rmsnorm", "residual add + RMSNorm in one pass, returning both", try_at};
+const zm__pattern zm__pat_add_rmsnorm = {"add_rmsnorm", "residual add + RMSNorm in one pass, returning both", try_at, ZM_OP_ADD_RMSNORM};

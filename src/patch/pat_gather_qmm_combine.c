@@ -72,4 +72,4 @@ static int try_at(zm_graph *g, int cb) {
 }
 
 const zm__pattern zm__pat_gather_qmm_combine = {
-    "gather_qmm_combine", "selected experts' down matmul + routing weights + sum + residual in one kernel", try_at};
+    "gather_qmm_combine", "selected experts' down matmul + routing weights + sum + residual in one kernel", try_at, ZM_OP_GATHER_QMM_COMBINE};

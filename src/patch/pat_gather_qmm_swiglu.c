@@ -49,4 +49,4 @@ static int try_at(zm_graph *g, int m) {
 }
 
 const zm__pattern zm__pat_gather_qmm_swiglu = {"gather_qmm_swiglu",
-                                               "selected experts' gate + up matmuls + SwiGLU in one kernel", try_at};
+                                               "selected experts' gate + up matmuls + SwiGLU in one kernel", try_at, ZM_OP_GATHER_QMM_SWIGLU};

@@ -48,4 +48,4 @@ static int try_at(zm_graph *g, int su) {
     return zm__commit(zm_graph_rewrite(g, (int[]){mu, su}, 2, add, 2, red, 1, NULL, NULL));
 }
 
-const zm__pattern zm__pat_moe_combine = {"moe_combine", "routing-weight scale + sum over experts in one kernel", try_at};
+const zm__pattern zm__pat_moe_combine = {"moe_combine", "routing-weight scale + sum over experts in one kernel", try_at, ZM_OP_MOE_COMBINE};

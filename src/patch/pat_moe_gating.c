@@ -58,4 +58,4 @@ static int try_at(zm_graph *g, int sm) {
     return zm__commit(zm_graph_rewrite(g, del, renorm ? 5 : 3, add, 3, red, 2, NULL, NULL));
 }
 
-const zm__pattern zm__pat_moe_gating = {"moe_gating", "router softmax + top-k + gather + renormalise in one kernel", try_at};
+const zm__pattern zm__pat_moe_gating = {"moe_gating", "router softmax + top-k + gather + renormalise in one kernel", try_at, ZM_OP_TOPK_GATING_SOFTMAX};

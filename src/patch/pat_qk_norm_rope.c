@@ -31,4 +31,4 @@ static int try_at(zm_graph *g, int ro) {
     return zm__commit(zm_graph_replace(g, (int[]){nm, ro}, 2, &f, ro, NULL, NULL));
 }
 
-const zm__pattern zm__pat_qk_norm_rope = {"qk_norm_rope", "per-head RMSNorm + RoPE of Q or K in one kernel", try_at};
+const zm__pattern zm__pat_qk_norm_rope = {"qk_norm_rope", "per-head RMSNorm + RoPE of Q or K in one kernel", try_at, ZM_OP_QK_NORM_ROPE};

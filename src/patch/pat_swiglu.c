@@ -22,4 +22,4 @@ static int try_at(zm_graph *g, int m) {
     return zm__commit(zm_graph_replace(g, (int[]){s, m}, 2, &f, m, NULL, NULL));
 }
 
-const zm__pattern zm__pat_swiglu = {"swiglu", "SILU(gate) * up -> one SwiGLU kernel", try_at};
+const zm__pattern zm__pat_swiglu = {"swiglu", "SILU(gate) * up -> one SwiGLU kernel", try_at, ZM_OP_SWIGLU};

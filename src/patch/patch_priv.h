@@ -18,6 +18,7 @@ typedef struct zm__pattern {
     const char *name;
     const char *desc;
     zm__pattern_fn try_at;
+    zm_op fused; /* the op it produces */
 } zm__pattern;
 
 /* Run one pattern over every site of g; *sites (may be NULL) += rewrites. */

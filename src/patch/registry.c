@@ -32,7 +32,7 @@ int zm_pattern_find(const char *name) {
 #define ALL_PATS ((1u << N_PATS) - 1)
 static const struct { const char *name, *archs; const char *defaults; } fams[] = {
     {"qwen3", "qwen3moe", "all"},
-    {"gpt_oss", "gpt-oss", "add_rmsnorm,moe_combine"},
+    {"gpt_oss", "gpt-oss", "all"},
     {"lfm2", "lfm2moe", "all"},
     {"deepseek2", "deepseek2,glm4moe", "all"},
     {"qwen3next", "qwen3next", "all"},
@@ -118,10 +118,29 @@ void zm_patch_mask_names(uint32_t mask, char *buf, size_t len) {
 }
 
 // ---------------------------------------------------------------------------
+/* Test knob ZMLX_PATCH_SLOWDOWN=<pattern>:<n>: every node that pattern
+ * produced is computed n more times (dead copies appended to the graph), so
+ * the pattern is really slower and still token-identical. tests/test_patch.c
+ * uses it to prove that smart patch drops a pattern that loses. */
+static zm_status zm__slowdown(zm_graph *g, int i) {
+    const char *e = getenv("ZMLX_PATCH_SLOWDOWN");
+    size_t l = strlen(pats[i]->name);
+    if (!e || strncmp(e, pats[i]->name, l) || e[l] != ':') return ZM_OK;
+    int n = atoi(e + l + 1), n0 = g->n_nodes;
+    for (int j = 0; j < n0; j++) {
+        if (g->nodes[j].op != pats[i]->fused) continue;
+        zm_node c = g->nodes[j];
+        c.flags &= ~ZM_NODE_OUTPUT;
+        for (int k = 0; k < n && k < 1000; k++) ZM_TRY(zm_graph_add(g, &c, NULL));
+    }
+    return ZM_OK;
+}
+
 zm_status zm__patch_graph(zm_graph *g, uint32_t mask, int *counts) {
     for (int i = 0; i < N_PATS; i++) {
         if (!(mask & (1u << i))) continue;
         ZM_TRY(zm__pattern_apply(pats[i], g, counts ? &counts[i] : NULL));
+        ZM_TRY(zm__slowdown(g, i));
     }
     return zm_graph_validate(g);
 }
