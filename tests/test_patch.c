@@ -293,7 +293,7 @@ static void test_smart_drops_slowed(void) {
     zm_model *m;
     ZT_OK(zm_model_load(&m, q8_path, NULL));
     if (!m) return;
-    setenv("ZMLX_PATCH_SLOWDOWN", "swiglu:60", 1);
+    setenv("ZMLX_PATCH_SLOWDOWN", "swiglu:5000", 1);
     int32_t sample[8];
     for (int i = 0; i < 8; i++) sample[i] = (int32_t)(i * 31 + 5);
     zm_patch_opts po = {"swiglu,moe_combine", NULL, 1};

@@ -131,7 +131,7 @@ static zm_status zm__slowdown(zm_graph *g, int i) {
         if (g->nodes[j].op != pats[i]->fused) continue;
         zm_node c = g->nodes[j];
         c.flags &= ~ZM_NODE_OUTPUT;
-        for (int k = 0; k < n && k < 1000; k++) ZM_TRY(zm_graph_add(g, &c, NULL));
+        for (int k = 0; k < n && k < 100000; k++) ZM_TRY(zm_graph_add(g, &c, NULL));
     }
     return ZM_OK;
 }
