@@ -246,18 +246,55 @@ static zm_status op_matmul(const zm__cpu_env *env, const zm_graph *g, int id, vo
     return zm_matvec_batch(env->pool, env->mv, w->dtype, ptr[n->src[0]], N, K, R, ptr[n->src[1]], K, ptr[id], N);
 }
 
+/* Prefill: group the (token, slot) pairs by expert so each expert's weights
+ * are read once for all the tokens that picked it (a batched matvec). */
+static zm_status matmul_id_grouped(const zm__cpu_env *env, const zm_graph *g, int id, void *const *ptr) {
+    const zm_node *n = &g->nodes[id], *w = &g->nodes[n->src[0]], *x = &g->nodes[n->src[1]];
+    const int64_t E = w->shape[0], N = w->shape[1], K = w->shape[2];
+    const int64_t P = n->shape[0], k = n->shape[1], X = x->shape[1], T = P * k;
+    const int64_t stride = (int64_t)(w->nbytes / (uint64_t)E);
+    const int32_t *ids = ptr[n->src[2]];
+    for (int64_t t = 0; t < T; t++)
+        if (ids[t] < 0 || ids[t] >= E)
+            return NODE_ERR(ZM_ERR_RANGE, n, id, "expert id %d outside [0, %lld)", ids[t], (long long)E);
+    int64_t *cnt = calloc((size_t)E + 1, sizeof *cnt), *order = malloc(sizeof *order * (size_t)T);
+    float *xs = malloc(sizeof(float) * (size_t)(T * K)), *ys = malloc(sizeof(float) * (size_t)(T * N));
+    zm_status st = ZM_OK;
+    if (!cnt || !order || !xs || !ys) { st = zm__err(ZM_ERR_NOMEM, "matmul_id: out of memory"); goto done; }
+    for (int64_t t = 0; t < T; t++) cnt[ids[t] + 1]++;
+    for (int64_t e = 0; e < E; e++) cnt[e + 1] += cnt[e]; /* cnt[e] = first slot of expert e */
+    for (int64_t t = 0; t < T; t++) order[cnt[ids[t]]++] = t;
+    for (int64_t e = E; e > 0; e--) cnt[e] = cnt[e - 1];
+    cnt[0] = 0;
+    for (int64_t e = 0; e < E && st == ZM_OK; e++) {
+        const int64_t a = cnt[e], c = cnt[e + 1] - a;
+        if (!c) continue;
+        for (int64_t r = 0; r < c; r++) {
+            const int64_t t = order[a + r], p = t / k, j = t % k;
+            memcpy(xs + r * K, (const float *)ptr[n->src[1]] + (p * X + (X == 1 ? 0 : j)) * K, sizeof(float) * (size_t)K);
+        }
+        st = zm_matvec_batch(env->pool, env->mv, w->dtype, (const char *)ptr[n->src[0]] + e * stride, N, K, c, xs, K, ys, N);
+        for (int64_t r = 0; r < c && st == ZM_OK; r++)
+            memcpy((float *)ptr[id] + order[a + r] * N, ys + r * N, sizeof(float) * (size_t)N);
+    }
+done:
+    free(cnt);
+    free(order);
+    free(xs);
+    free(ys);
+    return st;
+}
+
 static zm_status op_matmul_id(const zm__cpu_env *env, const zm_graph *g, int id, void *const *ptr) {
     const zm_node *n = &g->nodes[id], *w = &g->nodes[n->src[0]], *x = &g->nodes[n->src[1]];
     const int64_t E = w->shape[0], N = w->shape[1], K = w->shape[2];
     const int64_t P = n->shape[0], k = n->shape[1], X = x->shape[1];
     const int64_t stride = (int64_t)(w->nbytes / (uint64_t)E);
     const int32_t *ids = ptr[n->src[2]];
-    for (int64_t p = 0; p < P; p++) {
-        zm_status st = zm_matvec_experts(env->pool, env->mv, w->dtype, ptr[n->src[0]], N, K, stride, E, ids + p * k, k,
-                                         (const float *)ptr[n->src[1]] + p * X * K, X == 1 ? 0 : K,
-                                         (float *)ptr[id] + p * k * N, N);
-        if (st != ZM_OK) return zm__err_ctx(st, "graph node %d '%s'", id, n->name);
-    }
+    if (P > 1) return matmul_id_grouped(env, g, id, ptr);
+    zm_status st = zm_matvec_experts(env->pool, env->mv, w->dtype, ptr[n->src[0]], N, K, stride, E, ids, k,
+                                     (const float *)ptr[n->src[1]], X == 1 ? 0 : K, (float *)ptr[id], N);
+    if (st != ZM_OK) return zm__err_ctx(st, "graph node %d '%s'", id, n->name);
     return ZM_OK;
 }
 
