@@ -80,7 +80,16 @@ void zm__emit_node(zm__sb *b, const zm_ir *ir, int32_t i, int cuda) {
     case ZM_IR_SIGN: fn = "zm_sign"; break;
     case ZM_IR_SIN: fn = "sinf"; break;
     case ZM_IR_COS: fn = "cosf"; break;
-    case ZM_IR_TANH: fn = "tanhf"; break;
+    case ZM_IR_TANH: {
+        /* peephole: tanh(softplus(u)) and tanh(log1p(exp(u))) in one exp */
+        const zm_ir_node *A = &ir->nodes[nd->a];
+        int32_t u = -1;
+        if (A->op == ZM_IR_SOFTPLUS) u = A->a;
+        else if (A->op == ZM_IR_LOG1P && ir->nodes[A->a].op == ZM_IR_EXP) u = ir->nodes[A->a].a;
+        if (u >= 0) { zm__sb_printf(b, "zm_tanh_softplus(t%d)", u); return; }
+        fn = "tanhf";
+        break;
+    }
     case ZM_IR_SIGMOID: fn = "zm_sigmoid"; break;
     case ZM_IR_SILU: fn = "zm_silu"; break;
     case ZM_IR_GELU: fn = "zm_gelu"; break;

@@ -152,6 +152,9 @@ zm_status zm__nvrtc_build(const char *src, const char *name, void **module, cons
                           void **fn, const char *entry4, void **fn4);
 zm_status zm__cuda_launch(void *fn, unsigned grid, unsigned block, void *stream, void **args);
 void zm__cuda_unload(void *module);
+/* Compile only (no GPU needed): NVRTC for sm_<sm>; tests use it to check
+ * every emitted variant on machines without a GPU. */
+zm_status zm__nvrtc_check(const char *src, const char *name, int sm);
 int zm__cuda_sm_count(void);
 
 #endif

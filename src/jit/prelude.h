@@ -23,7 +23,13 @@
       ZM_FN float zm_gelu_tanh(float a) {                                                          \
           return 0.5f * a * (1.0f + tanhf(0.79788456080286536f * (a + 0.044715f * a * a * a)));   \
       }                                                                                            \
-      ZM_FN float zm_where(float c, float a, float b) { return c != 0.0f ? a : b; })
+      ZM_FN float zm_where(float c, float a, float b) { return c != 0.0f ? a : b; }               \
+      /* tanh(log(1 + e^a)) = n / (n + 2) with n = e^a (e^a + 2), exactly; one exp instead \
+       * of exp, log1p and tanh (the emitter's peephole for mish-like chains) */          \
+      ZM_FN float zm_tanh_softplus(float a) {                                                      \
+          const float e = expf(a), n = e * (e + 2.0f);                                            \
+          return a > 15.0f ? 1.0f : n / (n + 2.0f);                                                \
+      })
 
 #define ZM__PRELUDE_CODE(...) __VA_ARGS__
 #define ZM__PRELUDE_TEXT(...) #__VA_ARGS__
