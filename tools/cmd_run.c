@@ -9,6 +9,7 @@
 #include "graph/graph.h"
 #include "models/model_priv.h"
 #include "tools/cli.h"
+#include "tools/prompt.h"
 #include "zmlx/zmlx.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,10 +66,7 @@ int zm_cmd_run(int argc, char **argv) {
     }
     if (!path) { fprintf(stderr, "zmlx run: -m FILE is required\n"); usage(stderr); goto out; }
     if (text && ids) { fprintf(stderr, "zmlx run: give either -p or --prompt-ids, not both\n"); goto out; }
-    if (text) {
-        fprintf(stderr, "zmlx run: -p needs the tokenizer, which is not in this build yet; use --prompt-ids\n");
-        goto done;
-    }
+    if (text && !zm_cli_prompt(C, path, text, 0, NULL, &ids, &n_ids)) goto done;
     if (!ids && !dump) { fprintf(stderr, "zmlx run: a prompt is required (--prompt-ids 1,2,3)\n"); goto out; }
     mo.n_threads = (int)threads;
     mo.n_ctx = n_ctx;
