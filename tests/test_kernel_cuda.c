@@ -122,7 +122,7 @@ static void test_cuda_expressions(void) {
                 }
                 char what[160];
                 snprintf(what, sizeof what, "cuda %s n=%lld %s", zm_dtype_name(dt), (long long)n, c->expr);
-                if (y) kt_close(what, y, ref, n, kt_tol(dt), 1e-2);
+                if (y) kt_close(what, y, ref, n, kt_tol(dt), case_floor(c));
                 else ZT_CHECK(0, "%s: read back failed", what);
                 free(y); free(ref); free(x);
                 for (int q = 0; q < 3; q++) zm_tensor_free(in[q]);
