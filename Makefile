@@ -57,7 +57,7 @@ TEST_SUP_OBJ := $(TEST_SUP:%.c=$(BUILD)/%.o)
 BENCH_C := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_C:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib demo test check fuzz bench install deps clean format
+.PHONY: all lib demo test check fuzz bench install deps clean format FORCE
 all: $(BUILD)/libzmlx.a $(BUILD)/libzmlx.so $(BUILD)/zmlx $(TEST_BIN) $(BENCH_BIN)
 lib: $(BUILD)/libzmlx.a $(BUILD)/libzmlx.so
 
