@@ -1,0 +1,156 @@
+/* CUDA kernels for MoE decode: the private C entry points (no CUDA type
+ * leaks: streams are void*, device pointers are plain pointers).
+ * Every entry enqueues work on `stream` (NULL = legacy default stream),
+ * checks the launch and returns a zm_status; none synchronises.
+ * Activations are f32; weights are zm_cuda_mat (repacked once at upload).
+ * Checked op by op against scalar float64 references in tests/test_cuda_ops.c
+ * (run on a GPU machine: build/tests/test_cuda_ops; skipped without a GPU). */
+#ifndef ZM_KERNELS_OPS_CUDA_H
+#define ZM_KERNELS_OPS_CUDA_H
+
+#include "zmlx/core.h"
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- weights --------------------------------------------------------------
+ * A stack of n_mat matrices of rows x cols (ggml order: each row holds cols
+ * values). Quantized types are repacked at upload into structure-of-arrays
+ * form so every load is aligned: for Q4_0 the 16 quant bytes of each block
+ * sit contiguous (q + blk*16, blk counted over all rows of all matrices) and
+ * the f16 scales apart (d + blk); Q8_0 likewise with 32 bytes per block.
+ * F32/F16/BF16 stay as rows of values in q (d unused). */
+typedef struct zm_cuda_mat {
+    zm_dtype dtype;  /* ZM_F32, ZM_F16, ZM_BF16, ZM_Q8_0, ZM_Q4_0 */
+    int64_t rows, cols, n_mat;
+    void *q;         /* device: quants or plain values */
+    uint16_t *d;     /* device: f16 scales (quantized types) or NULL */
+} zm_cuda_mat;
+
+/* Bytes the matrix occupies on the device (quants + scales). */
+int64_t zm_cuda_mat_bytes(const zm_cuda_mat *m);
+/* Bytes one row of one matrix occupies (what a matvec must read per row). */
+int64_t zm_cuda_mat_row_bytes(const zm_cuda_mat *m);
+/* Upload ggml-layout host data (n_mat*rows rows of cols, any supported
+ * dtype) into a new device matrix, repacking quantized blocks. cols must be a
+ * multiple of 32 for quantized types. Free with zm_cuda_mat_free. */
+zm_status zm_cuda_mat_upload(zm_cuda_mat *out, zm_dtype t, const void *host, int64_t n_mat,
+                             int64_t rows, int64_t cols);
+void zm_cuda_mat_free(zm_cuda_mat *m); /* frees device memory, zeroes *m; NULL-safe */
+
+/* ---- matrix-vector products ------------------------------------------------
+ * y[r] = sum_c W[mat][r][c] * xn[c] (+ res[r]) for r in [0, rows), where
+ * xn = x, or, when norm_w != NULL, xn = x * rsqrt(mean(x^2) + eps) * norm_w
+ * (RMSNorm fused into the input read). res may be NULL; res may equal y.
+ * x: [cols]  norm_w: [cols]  y, res: [rows]. */
+zm_status zm_cuda_matvec(const zm_cuda_mat *W, int64_t mat, const float *x, const float *norm_w,
+                         float eps, const float *res, float *y, void *stream);
+/* Up to 3 matrices sharing one input in one launch (Q, K, V projections). */
+zm_status zm_cuda_matvec_multi(int n, const zm_cuda_mat *const *W, const float *x,
+                               const float *norm_w, float eps, float *const *y, void *stream);
+/* Batched input (prefill, the stock graph's per-token matmul): for t in
+ * [0, n_tok): y[t][r] = W[mat] . x[t] (+ res[t][r]). x: [n_tok][cols]. */
+zm_status zm_cuda_matmul(const zm_cuda_mat *W, int64_t mat, int64_t n_tok, const float *x,
+                         const float *res, float *y, void *stream);
+
+/* ---- mixture of experts ----------------------------------------------------
+ * ids: [k] int32 expert ids in device memory (read at run time).
+ * Per-expert matmul (stock graph): y[j][r] = W[ids[j]][r] . x[xi(j)],
+ * xi(j) = 0 if x_per_slot == 0 else j.  x: [1 or k][cols]  y: [k][rows]. */
+zm_status zm_cuda_expert_matvec(const zm_cuda_mat *W, const int32_t *ids, int k, const float *x,
+                                int x_per_slot, float *y, void *stream);
+/* gather_qmm_swiglu: h[j][r] = silu(G[ids[j]][r] . xn) * (U[ids[j]][r] . xn),
+ * xn = x or RMSNorm(x) * norm_w as in zm_cuda_matvec. x: [cols]  h: [k][rows]. */
+zm_status zm_cuda_gather_qmm_swiglu(const zm_cuda_mat *G, const zm_cuda_mat *U, const int32_t *ids,
+                                    int k, const float *x, const float *norm_w, float eps,
+                                    float *h, void *stream);
+/* gather_qmm_combine: y[r] = res[r] + sum_j w[j] * (D[ids[j]][r] . h[j]).
+ * h: [k][cols]  w: [k]  res (may be NULL or equal y), y: [rows]. */
+zm_status zm_cuda_gather_qmm_combine(const zm_cuda_mat *D, const int32_t *ids, const float *w,
+                                     int k, const float *h, const float *res, float *y,
+                                     void *stream);
+/* topk_gating_softmax in one warp: p = softmax(logits[0..n)); take the k
+ * largest (ties: lower index first); w = p of those, renormalised to sum 1
+ * when renorm. n <= 1024. ids: [k] int32, w: [k]. */
+zm_status zm_cuda_topk_gating_softmax(const float *logits, int n, int k, int renorm, int32_t *ids,
+                                      float *w, void *stream);
+/* moe_combine: y[c] = res[c] + sum_j w[j] * e[j][c]. e: [k][n]. res may be NULL. */
+zm_status zm_cuda_moe_combine(const float *e, const float *w, int k, int64_t n, const float *res,
+                              float *y, void *stream);
+
+/* ---- norms, rope, attention ------------------------------------------------ */
+/* y[r] = x[r] * rsqrt(mean(x[r]^2) + eps) * w, rows of n. */
+zm_status zm_cuda_rmsnorm(const float *x, const float *w, int64_t rows, int64_t n, float eps,
+                          float *y, void *stream);
+/* s = a + b (written to sum, may alias a), y = rmsnorm(s) * w; one row of n. */
+zm_status zm_cuda_add_rmsnorm(const float *a, const float *b, const float *w, int64_t n, float eps,
+                              float *sum, float *y, void *stream);
+/* NeoX RoPE in place on x: [n_tok][n_head][head_dim], pairs (i, i + d/2),
+ * angle (pos[0] + t) * inv_freq[i]; pos is read from device memory.
+ * inv_freq: [head_dim/2] device f32 (base^(-2i/d), computed on the host). */
+zm_status zm_cuda_rope(float *x, int64_t n_tok, int n_head, int head_dim, const int32_t *pos,
+                       const float *inv_freq, void *stream);
+/* qk_norm_rope for one token: per-head RMSNorm (weights qw/kw: [head_dim])
+ * then NeoX RoPE on q: [n_head][d] and k: [n_kv][d], in place; when
+ * k_cache != NULL the roped k and v ([n_kv][d]) are also stored at row pos of
+ * the caches (layout [ctx][n_kv][d]). */
+zm_status zm_cuda_qk_norm_rope(float *q, float *k, const float *v, const float *qw,
+                               const float *kw, int n_head, int n_kv, int head_dim, float eps,
+                               const int32_t *pos, const float *inv_freq, float *k_cache,
+                               float *v_cache, void *stream);
+/* Store n_tok rows of k, v ([n_tok][n_kv*d]) into the caches at rows pos..; */
+zm_status zm_cuda_kv_store(const float *k, const float *v, int64_t n_tok, int64_t row_len,
+                           const int32_t *pos, float *k_cache, float *v_cache, void *stream);
+/* Flash-decoding attention for one query token at position pos[0] over cache
+ * rows 0..pos[0] (GQA: q head h reads kv head h / (n_head / n_kv)), scale
+ * 1/sqrt(d). q: [n_head][d]  out: [n_head][d]. ws: workspace of
+ * zm_cuda_attention_ws_bytes() bytes (zeroed once before first use; the
+ * kernel leaves it reusable). max_ctx bounds the split plan. */
+int64_t zm_cuda_attention_ws_bytes(int n_head, int n_kv, int head_dim, int64_t max_ctx);
+zm_status zm_cuda_attention_decode(const float *q, const float *k_cache, const float *v_cache,
+                                   int n_head, int n_kv, int head_dim, int64_t max_ctx,
+                                   const int32_t *pos, void *ws, float *out, void *stream);
+/* Causal attention for n_tok queries at positions pos[0]+t (prefill): each
+ * query attends to cache rows 0..pos[0]+t. q/out: [n_tok][n_head][d]. */
+zm_status zm_cuda_attention_prefill(const float *q, const float *k_cache, const float *v_cache,
+                                    int64_t n_tok, int n_head, int n_kv, int head_dim,
+                                    const int32_t *pos, float *out, void *stream);
+
+/* ---- small ops ------------------------------------------------------------- */
+/* out[t][c] = dequant(E[ids[t]][c]); ids: [n] int32 device. E: rows = vocab. */
+zm_status zm_cuda_embedding(const zm_cuda_mat *E, const int32_t *ids, int64_t n, float *out,
+                            void *stream);
+/* idx[r] = argmax over row r of x (first maximum), rows of n. */
+zm_status zm_cuda_argmax(const float *x, int64_t rows, int64_t n, int32_t *idx, void *stream);
+/* Row-wise softmax over rows of n. y may alias x. */
+zm_status zm_cuda_softmax(const float *x, int64_t rows, int64_t n, float *y, void *stream);
+/* Row-wise top-k (k <= 32, n <= 4096): values and int32 indices, descending,
+ * ties by lower index. */
+zm_status zm_cuda_topk(const float *x, int64_t rows, int64_t n, int k, float *val, int32_t *idx,
+                       void *stream);
+/* y[r] = x[r] / sum(x[r]) over rows of n (routing renormalisation). */
+zm_status zm_cuda_normalize_sum(const float *x, int64_t rows, int64_t n, float *y, void *stream);
+/* Binary elementwise with broadcast: y[i] = op(a[i], b[bi]) for i < n where
+ * bi = i % nb when b_mode == 0 (row broadcast, nb divides n), i / (n / nb)
+ * when b_mode == 1 (one b value per row). op: 0 add, 1 mul, 2 sub, 3 div. */
+zm_status zm_cuda_binary(int op, const float *a, const float *b, int64_t n, int64_t nb, int b_mode,
+                         float *y, void *stream);
+/* Unary: 0 silu, 1 exp, 2 neg, 3 sqrt, 4 rsqrt, 5 gelu(tanh), 6 copy;
+ * y = op(x) * scale. */
+zm_status zm_cuda_unary(int op, const float *x, int64_t n, float scale, float *y, void *stream);
+/* y[c] = sum_r x[r][c] (sum over the leading axis). */
+zm_status zm_cuda_sum_rows(const float *x, int64_t rows, int64_t n, float *y, void *stream);
+/* y[j][c] = x[idx[j]][c] for j < k (gather rows); idx int32 device. */
+zm_status zm_cuda_gather_rows(const float *x, int64_t n, const int32_t *idx, int k, float *y,
+                              void *stream);
+/* *p += by (the position counter of a captured decode graph). */
+zm_status zm_cuda_add_i32(int32_t *p, int by, void *stream);
+/* dst[0] = src[0] (device int32 copy, e.g. sampled id -> next input id). */
+zm_status zm_cuda_copy_i32(int32_t *dst, const int32_t *src, int64_t n, void *stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
