@@ -68,11 +68,13 @@ endif
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(ALL_NVCCFLAGS) -c $< -o $@
+	@echo "  NVCC    $<"
+	@$(NVCC) $(ALL_NVCCFLAGS) -c $< -o $@
 
 $(BUILD)/libzmlx.a: $(LIB_OBJ)
 	@rm -f $@
@@ -138,3 +140,4 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+.SECONDARY:

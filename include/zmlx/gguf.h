@@ -45,6 +45,12 @@ int64_t zm_gguf_n_kv(const zm_gguf *g);
 const char *zm_gguf_key(const zm_gguf *g, int64_t i);
 int64_t zm_gguf_find_key(const zm_gguf *g, const char *key); /* -1 if absent */
 zm_gguf_type zm_gguf_kv_type(const zm_gguf *g, int64_t i);
+const char *zm_gguf_type_name(zm_gguf_type t);     /* "u32", "string", ... */
+uint32_t zm_gguf_alignment(const zm_gguf *g);       /* general.alignment or 32 */
+uint64_t zm_gguf_data_offset(const zm_gguf *g);     /* file offset of the data section */
+/* Value of metadata pair i as text (strings quoted, arrays abridged) into
+ * buf (always NUL-terminated); returns its length. For `zmlx info`. */
+int zm_gguf_kv_to_str(const zm_gguf *g, int64_t i, char *buf, size_t cap);
 
 /* Typed getters by key. Integers convert between integer types when the
  * value fits (else ZM_ERR_RANGE); floats accept F32/F64. Missing key:

@@ -5,4 +5,5 @@
 #include "zmlx/core.h"
 #include "zmlx/kernel.h"
 #include "zmlx/gguf.h"
+#include "zmlx/model.h"
 #endif

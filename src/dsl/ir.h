@@ -29,6 +29,38 @@ typedef enum {
     ZM_IR_OP_COUNT
 } zm_ir_op;
 
+/* Reference semantics (double in zm_ir_apply; every emitter in src/jit and
+ * zm_ir_eval_f32 compute the same formulas in float):
+ *
+ *   op          value
+ *   ----------  -----------------------------------------------------------
+ *   neg         -a
+ *   exp exp2    e^a, 2^a                 log log2   ln a, log2 a
+ *   log1p       ln(1+a)                  expm1      e^a - 1
+ *   sqrt        sqrt(a)                  rsqrt      1 / sqrt(a)
+ *   abs         |a|                      sign       -1, 0, +1 (NaN stays NaN; -0 stays -0)
+ *   sin cos     sin a, cos a             tanh       tanh a
+ *   sigmoid     1 / (1 + exp(-a))
+ *   silu        a * sigmoid(a)
+ *   gelu        0.5 a (1 + erf(a / sqrt(2)))
+ *   gelu_tanh   0.5 a (1 + tanh(sqrt(2/pi) (a + 0.044715 a^3)))
+ *   softplus    a > 20 ? a : log1p(exp(a))
+ *   relu        fmax(a, 0)               (so relu(NaN) = 0, as fmaxf)
+ *   erf floor ceil   as libm
+ *   add sub mul div  a+b a-b a*b a/b     pow   pow(a, b) (libm powf in float)
+ *   min max     fmin(a, b), fmax(a, b)   (C99: a NaN operand is ignored)
+ *   lt le gt ge eq ne   (a OP b) ? 1 : 0 (any comparison with NaN is 0, ne is 1)
+ *   where       a != 0 ? b : c           (NaN counts as true)
+ *
+ * CONST values are always finite (the parser rejects overflowing literals and
+ * the folder keeps the op when a folded value would be Inf or NaN), so an
+ * emitter may print them with "%.17g" (and an 'f' suffix in float code). */
+
+/* Limits: the parser refuses nesting deeper than ZM_IR_MAX_DEPTH and an IR
+ * never grows past ZM_IR_MAX_NODES nodes (ZM_ERR_RANGE). */
+#define ZM_IR_MAX_DEPTH 200
+#define ZM_IR_MAX_NODES (1 << 22)
+
 typedef struct zm_ir_node {
     zm_ir_op op;
     int32_t a, b, c; /* operand node indices, -1 if unused */
@@ -85,9 +117,22 @@ int zm_ir_max_index(const zm_ir *ir, int32_t root, zm_ir_op leaf); /* -1 if none
 /* Interpreter: evaluate root with the given leaf values (double / float). */
 double zm_ir_eval(const zm_ir *ir, int32_t root, const double *inputs, const double *params,
                   const double *reds);
+/* Float32 array evaluator (the CPU JIT's interpreter fallback): out[i] =
+ * root evaluated at element i for i in [0, n), in float arithmetic with the
+ * formulas above. Input k's element i is in[k][i * in_stride[k]] (stride in
+ * elements; 0 broadcasts in[k][0]). params[j] and reds[j] are scalars (may be
+ * NULL when root uses none). Works node by node over blocks of a few hundred
+ * elements. On allocation failure out is filled with NaN and zm_last_error
+ * is set. out may not alias an input. */
+void zm_ir_eval_f32(const zm_ir *ir, int32_t root, int64_t n, const float *const *in,
+                    const int64_t *in_stride, const float *params, const float *reds, float *out);
 /* Reference semantics of one op in double (shared by the interpreter, the
  * constant folder and the tests). */
 double zm_ir_apply(zm_ir_op op, double a, double b, double c);
+
+/* Private to src/dsl and src/jit: a malloc'ed mark array of root + 1 bytes,
+ * 1 for each node reachable from root (NULL on bad root or no memory). */
+unsigned char *zm__ir_reach(const zm_ir *ir, int32_t root);
 
 /* Human-readable form of a node, for debugging and error messages. */
 zm_status zm_ir_print(const zm_ir *ir, int32_t root, char *buf, size_t len);
