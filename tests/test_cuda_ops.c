@@ -214,8 +214,9 @@ static void test_matmul(void) {
 }
 
 // ---------------------------------------------------------------------------
-/* gather_qmm_swiglu and gather_qmm_combine vs float64, and vs the stock chain
- * (expert_matvec, silu, mul / expert_matvec per slot, scale, sum, add). */
+/* gather_qmm_swiglu and gather_qmm_combine vs float64 (T tokens), and vs the
+ * stock chain (rmsnorm, expert_matvec, silu, mul / expert_matvec per slot,
+ * scale, sum, add) bit for bit. */
 static void test_experts(void) {
     NEED_GPU();
     const zm_dtype types[] = {ZM_Q4_0, ZM_Q8_0, ZM_F16, ZM_F32};
@@ -223,58 +224,72 @@ static void test_experts(void) {
     for (int ti = 0; ti < 4; ti++)
         for (int si = 0; si < 3; si++) {
             zm_dtype t = types[ti];
-            const int64_t nd = dims[si][0], nf = dims[si][1], ne = 9;
+            const int64_t nd = dims[si][0], nf = dims[si][1], ne = 9, T = si == 1 ? 1 : 3;
             const int k = si == 2 ? 2 : 8;
             if (t == ZM_F32 && si == 1) continue; /* keep the test fast */
             wmat G, U, D;
             wmat_make(&G, t, ne, nf, nd);
             wmat_make(&U, t, ne, nf, nd);
             wmat_make(&D, t, ne, nd, nf);
-            int32_t ids[8];
-            for (int j = 0; j < k; j++) { /* distinct ids in random order */
-                int ok;
-                do { ids[j] = (int32_t)(zt_rand_u64() % ne); ok = 1; for (int i = 0; i < j; i++) ok &= ids[i] != ids[j]; } while (!ok);
-            }
-            float *x = rnd(nd, 1.0), *g = rnd(nd, 0.2), *wt = malloc(k * 4), *res = rnd(nd, 1.0);
-            for (int j = 0; j < k; j++) wt[j] = (float)zt_uniform(0.05, 1.0);
-            int32_t *dids = dup_h2d(ids, k * 4);
-            float *dx = dev_f32(x, nd), *dg = dev_f32(g, nd), *dw = dev_f32(wt, k), *dres = dev_f32(res, nd);
-            float *dh = dev_poison(k * nf), *dy = dev_poison(nd);
-            ZT_OK(zm_cuda_gather_qmm_swiglu(&G.dev, &U.dev, dids, k, dx, dg, 1e-6f, dh, NULL));
-            ZT_OK(zm_cuda_gather_qmm_combine(&D.dev, dids, dw, k, dh, dres, dy, NULL));
-            float *h = get_f32(dh, k * nf), *y = get_f32(dy, nd);
-            double *xn = malloc(nd * 8), *href = malloc(k * nf * 8), *yref = malloc(nd * 8), *hd = malloc(nf * 8);
-            ref_rmsnorm(x, g, nd, 1e-6, xn);
-            for (int j = 0; j < k; j++)
-                for (int64_t r = 0; r < nf; r++) {
-                    double a = wdot(&G, ids[j], r, xn), b = wdot(&U, ids[j], r, xn);
-                    href[j * nf + r] = a / (1 + exp(-a)) * b;
+            int32_t ids[3 * 8];
+            for (int64_t tt = 0; tt < T; tt++)
+                for (int j = 0; j < k; j++) { /* distinct ids per token in random order */
+                    int ok;
+                    int32_t *id = ids + tt * k;
+                    do { id[j] = (int32_t)(zt_rand_u64() % ne); ok = 1; for (int i = 0; i < j; i++) ok &= id[i] != id[j]; } while (!ok);
                 }
-            for (int64_t r = 0; r < nd; r++) yref[r] = res[r];
-            for (int j = 0; j < k; j++) {
-                for (int64_t c = 0; c < nf; c++) hd[c] = h[j * nf + c]; /* chain from the GPU's h */
-                for (int64_t r = 0; r < nd; r++) yref[r] += wt[j] * wdot(&D, ids[j], r, hd);
+            float *x = rnd(T * nd, 1.0), *g = rnd(nd, 0.2), *wt = malloc(T * k * 4), *res = rnd(T * nd, 1.0);
+            for (int j = 0; j < T * k; j++) wt[j] = (float)zt_uniform(0.05, 1.0);
+            int32_t *dids = dup_h2d(ids, T * k * 4);
+            float *dx = dev_f32(x, T * nd), *dg = dev_f32(g, nd), *dw = dev_f32(wt, T * k), *dres = dev_f32(res, T * nd);
+            float *dh = dev_poison(T * k * nf), *dy = dev_poison(T * nd);
+            ZT_OK(zm_cuda_gather_qmm_swiglu(&G.dev, &U.dev, dids, T, k, dx, dg, 1e-6f, dh, NULL));
+            ZT_OK(zm_cuda_gather_qmm_combine(&D.dev, dids, dw, T, k, dh, dres, dy, NULL));
+            float *h = get_f32(dh, T * k * nf), *y = get_f32(dy, T * nd);
+            double *xn = malloc(nd * 8), *href = malloc(T * k * nf * 8), *yref = malloc(T * nd * 8), *hd = malloc(nf * 8);
+            for (int64_t tt = 0; tt < T; tt++) {
+                const int32_t *id = ids + tt * k;
+                ref_rmsnorm(x + tt * nd, g, nd, 1e-6, xn);
+                for (int j = 0; j < k; j++)
+                    for (int64_t r = 0; r < nf; r++) {
+                        double a = wdot(&G, id[j], r, xn), b = wdot(&U, id[j], r, xn);
+                        href[(tt * k + j) * nf + r] = a / (1 + exp(-a)) * b;
+                    }
+                for (int64_t r = 0; r < nd; r++) yref[tt * nd + r] = res[tt * nd + r];
+                for (int j = 0; j < k; j++) {
+                    for (int64_t c = 0; c < nf; c++) hd[c] = h[(tt * k + j) * nf + c]; /* chain from the GPU's h */
+                    for (int64_t r = 0; r < nd; r++) yref[tt * nd + r] += wt[tt * k + j] * wdot(&D, id[j], r, hd);
+                }
             }
             char what[80];
             snprintf(what, sizeof what, "gather_qmm_swiglu %s %lldx%lld", zm_dtype_name(t), (long long)nf, (long long)nd);
-            check_l2(what, h, href, k * nf, 5e-5);
+            check_l2(what, h, href, T * k * nf, 5e-5);
             snprintf(what, sizeof what, "gather_qmm_combine %s %lldx%lld", zm_dtype_name(t), (long long)nd, (long long)nf);
-            check_l2(what, y, yref, nd, 5e-5);
+            check_l2(what, y, yref, T * nd, 5e-5);
             /* stock chain */
-            float *dxn = dev_poison(nd), *dga = dev_poison(k * nf), *dup = dev_poison(k * nf), *dsl = dev_poison(k * nf);
-            float *dhs = dev_poison(k * nf), *dd = dev_poison(k * nd), *dsc = dev_poison(k * nd), *dsum = dev_poison(nd), *dys = dev_poison(nd);
-            ZT_OK(zm_cuda_rmsnorm(dx, dg, 1, nd, 1e-6f, dxn, NULL));
-            ZT_OK(zm_cuda_expert_matvec(&G.dev, dids, k, dxn, 0, dga, NULL));
-            ZT_OK(zm_cuda_expert_matvec(&U.dev, dids, k, dxn, 0, dup, NULL));
-            ZT_OK(zm_cuda_unary(0, dga, k * nf, 1.0f, dsl, NULL));
-            ZT_OK(zm_cuda_binary(1, dsl, dup, k * nf, k * nf, 0, dhs, NULL));
-            ZT_OK(zm_cuda_expert_matvec(&D.dev, dids, k, dhs, 1, dd, NULL));
-            ZT_OK(zm_cuda_binary(1, dd, dw, k * nd, k, 1, dsc, NULL));
-            ZT_OK(zm_cuda_sum_rows(dsc, k, nd, dsum, NULL));
-            ZT_OK(zm_cuda_binary(0, dres, dsum, nd, nd, 0, dys, NULL));
-            float *hs = get_f32(dhs, k * nf), *ys = get_f32(dys, nd);
-            same_bits("swiglu fused vs stock", h, hs, k * nf);
-            same_bits("combine fused vs stock", y, ys, nd);
+            float *dxn = dev_poison(T * nd), *dga = dev_poison(T * k * nf), *dup = dev_poison(T * k * nf), *dsl = dev_poison(T * k * nf);
+            float *dhs = dev_poison(T * k * nf), *dd = dev_poison(T * k * nd), *dsc = dev_poison(T * k * nd), *dsum = dev_poison(T * nd), *dys = dev_poison(T * nd);
+            ZT_OK(zm_cuda_rmsnorm(dx, dg, T, nd, 1e-6f, dxn, NULL));
+            ZT_OK(zm_cuda_expert_matvec(&G.dev, dids, T, k, dxn, 0, NULL, 0, dga, NULL));
+            ZT_OK(zm_cuda_expert_matvec(&U.dev, dids, T, k, dx, 0, dg, 1e-6f, dup, NULL));
+            ZT_OK(zm_cuda_unary(0, dga, T * k * nf, 1.0f, dsl, NULL));
+            ZT_OK(zm_cuda_binary(1, dsl, dup, T * k * nf, T * k * nf, 0, dhs, NULL));
+            ZT_OK(zm_cuda_expert_matvec(&D.dev, dids, T, k, dhs, 1, NULL, 0, dd, NULL));
+            const int64_t sa[4] = {1, T, k, nd}, sb[4] = {1, T, k, 1};
+            ZT_OK(zm_cuda_binary_nd(1, dd, sa, dw, sb, dsc, NULL));
+            ZT_OK(zm_cuda_sum_axis(dsc, T, k, nd, dsum, NULL));
+            ZT_OK(zm_cuda_binary(0, dsum, dres, T * nd, T * nd, 0, dys, NULL));
+            float *hs = get_f32(dhs, T * k * nf), *ys = get_f32(dys, T * nd);
+            same_bits("swiglu fused vs stock", h, hs, T * k * nf);
+            same_bits("combine fused vs stock", y, ys, T * nd);
+            /* swiglu and moe_combine fused ops vs the same chain */
+            float *dsw = dev_poison(T * k * nf), *dmc = dev_poison(T * nd);
+            ZT_OK(zm_cuda_swiglu(dga, dup, T * k * nf, dsw, NULL));
+            ZT_OK(zm_cuda_moe_combine(dd, dw, T, k, nd, NULL, dmc, NULL));
+            float *sw = get_f32(dsw, T * k * nf), *mc = get_f32(dmc, T * nd), *sm = get_f32(dsum, T * nd);
+            same_bits("swiglu op vs silu+mul", sw, hs, T * k * nf);
+            same_bits("moe_combine op vs mul+sum", mc, sm, T * nd);
+            free(sw); free(mc); free(sm); zm_cuda_free(dsw); zm_cuda_free(dmc);
             free(hs); free(ys);
             zm_cuda_free(dxn); zm_cuda_free(dga); zm_cuda_free(dup); zm_cuda_free(dsl); zm_cuda_free(dhs);
             zm_cuda_free(dd); zm_cuda_free(dsc); zm_cuda_free(dsum); zm_cuda_free(dys);
@@ -297,7 +312,7 @@ static void test_routing(void) {
         float *l = rnd(n, 3.0);
         float *dl = dev_f32(l, n), *dw = dev_poison(k), *dp = dev_poison(n), *dv = dev_poison(k), *dw2 = dev_poison(k);
         int32_t *di = dup_h2d(NULL, k * 4), *di2 = dup_h2d(NULL, k * 4);
-        ZT_OK(zm_cuda_topk_gating_softmax(dl, n, k, 1, di, dw, NULL));
+        ZT_OK(zm_cuda_topk_gating_softmax(dl, 1, n, k, 1, di, dw, NULL));
         ZT_OK(zm_cuda_softmax(dl, 1, n, dp, NULL));
         ZT_OK(zm_cuda_topk(dp, 1, n, k, dv, di2, NULL));
         ZT_OK(zm_cuda_normalize_sum(dv, 1, k, dw2, NULL));
@@ -335,14 +350,14 @@ static void test_routing(void) {
     l[3] = l[9] = l[12] = 1.0f;
     float *dl = dev_f32(l, 16), *dw = dev_poison(2);
     int32_t *di = dup_h2d(NULL, 8), ids[2];
-    ZT_OK(zm_cuda_topk_gating_softmax(dl, 16, 2, 1, di, dw, NULL));
+    ZT_OK(zm_cuda_topk_gating_softmax(dl, 1, 16, 2, 1, di, dw, NULL));
     ZT_OK(zm_cuda_sync());
     ZT_OK(zm_cuda_memcpy_d2h(ids, di, 8));
     ZT_CHECK(ids[0] == 3 && ids[1] == 9, "ties: got %d %d want 3 9", ids[0], ids[1]);
     zm_cuda_free(dl); zm_cuda_free(dw); zm_cuda_free(di);
     /* bad input is a status, not a crash */
-    ZT_CHECK(zm_cuda_topk_gating_softmax(NULL, 2000, 2, 1, NULL, NULL, NULL) == ZM_ERR_RANGE, "n > 1024 refused");
-    ZT_CHECK(zm_cuda_topk_gating_softmax(NULL, 8, 9, 1, NULL, NULL, NULL) == ZM_ERR_RANGE, "k > n refused");
+    ZT_CHECK(zm_cuda_topk_gating_softmax(NULL, 1, 2000, 2, 1, NULL, NULL, NULL) == ZM_ERR_RANGE, "n > 1024 refused");
+    ZT_CHECK(zm_cuda_topk_gating_softmax(NULL, 1, 8, 9, 1, NULL, NULL, NULL) == ZM_ERR_RANGE, "k > n refused");
 }
 
 static void test_moe_combine_small_ops(void) {
@@ -351,7 +366,7 @@ static void test_moe_combine_small_ops(void) {
     const int64_t n = 1000;
     float *e = rnd(k * n, 1.0), *w = rnd(k, 1.0), *res = rnd(n, 1.0);
     float *de = dev_f32(e, k * n), *dw = dev_f32(w, k), *dres = dev_f32(res, n), *dy = dev_poison(n);
-    ZT_OK(zm_cuda_moe_combine(de, dw, k, n, dres, dy, NULL));
+    ZT_OK(zm_cuda_moe_combine(de, dw, 1, k, n, dres, dy, NULL));
     float *y = get_f32(dy, n);
     double *ref = malloc(n * 8);
     for (int64_t c = 0; c < n; c++) { ref[c] = res[c]; for (int j = 0; j < k; j++) ref[c] += (double)w[j] * e[j * n + c]; }
@@ -414,6 +429,30 @@ static void test_moe_combine_small_ops(void) {
     for (int j = 0; j < 4; j++) for (int64_t c = 0; c < n; c++) bad += gr[j * n + c] != a[idx[j] * n + c];
     ZT_CHECK(bad == 0, "gather_rows: %d wrong", bad);
     free(gr); free(sr); zm_cuda_free(didx); zm_cuda_free(dgr);
+    /* take along the last axis: [k][n] rows, 2 ids each */
+    int32_t tid[6] = {5, 0, n - 1, 7, 3, 3};
+    int32_t *dtid = dup_h2d(tid, sizeof tid);
+    float *dtk = dev_poison(6);
+    ZT_OK(zm_cuda_take(da, k, n, dtid, 2, dtk, NULL));
+    float *tk = get_f32(dtk, 6);
+    for (int i = 0; i < 6; i++) ZT_CHECK(tk[i] == a[(i / 2) * n + tid[i]], "take [%d]", i);
+    free(tk); zm_cuda_free(dtid); zm_cuda_free(dtk);
+    /* sum over the middle axis of [k][n/8][8] and a 4-d broadcast */
+    float *dsa = dev_poison(k * 8);
+    ZT_OK(zm_cuda_sum_axis(da, k, n / 8, 8, dsa, NULL));
+    float *sa = get_f32(dsa, k * 8);
+    double sref[24];
+    for (int o = 0; o < k; o++) for (int c = 0; c < 8; c++) { sref[o * 8 + c] = 0; for (int r = 0; r < n / 8; r++) sref[o * 8 + c] += a[(o * (n / 8) + r) * 8 + c]; }
+    check_l2("sum_axis", sa, sref, k * 8, 1e-6);
+    free(sa); zm_cuda_free(dsa);
+    const int64_t as[4] = {1, k, n / 8, 8}, bs[4] = {1, k, 1, 8};
+    float *bb = rnd(k * 8, 1.0), *dbb = dev_f32(bb, k * 8);
+    ZT_OK(zm_cuda_binary_nd(3, da, as, dbb, bs, dz, NULL));
+    float *z = get_f32(dz, k * n);
+    double *zr = malloc(k * n * 8);
+    for (int64_t i = 0; i < k * n; i++) zr[i] = (double)a[i] / bb[(i / n) * 8 + i % 8];
+    check_l2("binary_nd div", z, zr, k * n, 1e-6);
+    free(z); free(zr); free(bb); zm_cuda_free(dbb);
     free(a); zm_cuda_free(da); zm_cuda_free(dz);
     free(e); free(w); free(res); free(y); free(ref);
     zm_cuda_free(de); zm_cuda_free(dw); zm_cuda_free(dres); zm_cuda_free(dy);
@@ -432,7 +471,7 @@ static void test_norms(void) {
         double *ref = malloc(rows * n * 8);
         for (int64_t r = 0; r < rows; r++) ref_rmsnorm(x + r * n, g, n, 1e-6, ref + r * n);
         check_l2("rmsnorm", y, ref, rows * n, 2e-6);
-        ZT_OK(zm_cuda_add_rmsnorm(dx, db, dg, n, 1e-6f, ds, dy, NULL));
+        ZT_OK(zm_cuda_add_rmsnorm(dx, db, dg, 1, n, 1e-6f, ds, dy, NULL));
         float *s = get_f32(ds, n), *y2 = get_f32(dy, n);
         float *sf = malloc(n * 4);
         double *sref = malloc(n * 8);
@@ -445,59 +484,65 @@ static void test_norms(void) {
     }
 }
 
-static void ref_rope(double *x, int d, double pos, double base) {
-    for (int i = 0; i < d / 2; i++) {
-        double th = pos * pow(base, -2.0 * i / d), c = cos(th), s = sin(th);
-        double a = x[i], b = x[i + d / 2];
+static void ref_rope(double *x, int n_rot, double pos, double base) {
+    for (int i = 0; i < n_rot / 2; i++) {
+        double th = pos * pow(base, -2.0 * i / n_rot), c = cos(th), s = sin(th);
+        double a = x[i], b = x[i + n_rot / 2];
         x[i] = a * c - b * s;
-        x[i + d / 2] = a * s + b * c;
+        x[i + n_rot / 2] = a * s + b * c;
     }
 }
 
+/* qk_norm_rope for 2 tokens (with and without the cache store), partial
+ * rotation, vs float64; vs rmsnorm + rope bit for bit; kv_store. */
 static void test_rope_qknorm(void) {
     NEED_GPU();
-    const int cfg[][3] = {{4, 2, 16}, {32, 4, 128}, {6, 6, 64}};
+    const int cfg[][3] = {{4, 16, 16}, {32, 128, 128}, {6, 64, 32}};
     for (int ci = 0; ci < 3; ci++) {
-        const int nh = cfg[ci][0], nkv = cfg[ci][1], d = cfg[ci][2];
-        const int ctx = 40, p = 37;
-        const double base = 1e6;
-        float *inv = malloc(d / 2 * 4);
-        for (int i = 0; i < d / 2; i++) inv[i] = (float)pow(base, -2.0 * i / d);
-        float *q = rnd(nh * d, 1.0), *k = rnd(nkv * d, 1.0), *v = rnd(nkv * d, 1.0), *qw = rnd(d, 0.2), *kw = rnd(d, 0.2);
-        for (int i = 0; i < d; i++) { qw[i] += 1; kw[i] += 1; }
-        float *dinv = dev_f32(inv, d / 2), *dq = dev_f32(q, nh * d), *dk = dev_f32(k, nkv * d), *dv = dev_f32(v, nkv * d);
-        float *dqw = dev_f32(qw, d), *dkw = dev_f32(kw, d);
-        float *dkc = dev_poison((int64_t)ctx * nkv * d), *dvc = dev_poison((int64_t)ctx * nkv * d);
-        int32_t *dpos = dup_h2d(&p, 4);
-        ZT_OK(zm_cuda_qk_norm_rope(dq, dk, dv, dqw, dkw, nh, nkv, d, 1e-6f, dpos, dinv, dkc, dvc, NULL));
-        float *qo = get_f32(dq, nh * d), *ko = get_f32(dk, nkv * d);
-        float *kc = get_f32(dkc, (int64_t)ctx * nkv * d), *vc = get_f32(dvc, (int64_t)ctx * nkv * d);
-        double *qr = malloc(nh * d * 8), *kr = malloc(nkv * d * 8);
-        for (int h = 0; h < nh; h++) { ref_rmsnorm(q + h * d, qw, d, 1e-6, qr + h * d); ref_rope(qr + h * d, d, p, base); }
-        for (int h = 0; h < nkv; h++) { ref_rmsnorm(k + h * d, kw, d, 1e-6, kr + h * d); ref_rope(kr + h * d, d, p, base); }
-        check_l2("qk_norm_rope q", qo, qr, nh * d, 2e-6);
-        check_l2("qk_norm_rope k", ko, kr, nkv * d, 2e-6);
-        check_l2("qk_norm_rope k cache", kc + (int64_t)p * nkv * d, kr, nkv * d, 2e-6);
-        int bad = 0;
-        for (int i = 0; i < nkv * d; i++) bad += vc[(int64_t)p * nkv * d + i] != v[i];
-        ZT_CHECK(bad == 0, "qk_norm_rope: %d v cache entries wrong", bad);
-        ZT_CHECK(isnan(kc[0]) && isnan(vc[(int64_t)(p + 1) * nkv * d]), "cache rows other than pos untouched");
+        const int nh = cfg[ci][0], d = cfg[ci][1], nr = cfg[ci][2], T = 2, ctx = 40;
+        const int32_t pos[2] = {37, 5};
+        const double base = ci == 1 ? 1e6 : 1e4;
+        const int64_t n = (int64_t)T * nh * d, cn = (int64_t)ctx * nh * d;
+        float *inv = malloc(nr / 2 * 4);
+        for (int i = 0; i < nr / 2; i++) inv[i] = (float)pow(base, -2.0 * i / nr);
+        float *x = rnd(n, 1.0), *w = rnd(d, 0.2);
+        for (int i = 0; i < d; i++) w[i] += 1;
+        float *dinv = dev_f32(inv, nr / 2), *dx = dev_f32(x, n), *dw = dev_f32(w, d), *dy = dev_poison(n), *dc = dev_poison(cn);
+        int32_t *dpos = dup_h2d(pos, 8);
+        ZT_OK(zm_cuda_qk_norm_rope(dx, dw, T, nh, d, nr, 1e-6f, dpos, dinv, dy, dc, NULL));
+        float *y = get_f32(dy, n), *c = get_f32(dc, cn);
+        double *ref = malloc(n * 8);
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < nh; h++) {
+                double *r = ref + ((int64_t)t * nh + h) * d;
+                ref_rmsnorm(x + ((int64_t)t * nh + h) * d, w, d, 1e-6, r);
+                ref_rope(r, nr, pos[t], base);
+            }
+        check_l2("qk_norm_rope", y, ref, n, 2e-6);
+        for (int t = 0; t < T; t++) same_bits("qk_norm_rope cache row", c + (int64_t)pos[t] * nh * d, y + (int64_t)t * nh * d, nh * d);
+        ZT_CHECK(isnan(c[0]) && isnan(c[(int64_t)38 * nh * d]), "cache rows other than pos untouched");
         /* stock chain: rmsnorm rows + rope, bit-identical */
-        float *dq2 = dev_f32(q, nh * d), *dq3 = dev_poison(nh * d);
-        ZT_OK(zm_cuda_rmsnorm(dq2, dqw, nh, d, 1e-6f, dq3, NULL));
-        ZT_OK(zm_cuda_rope(dq3, 1, nh, d, dpos, dinv, NULL));
-        float *q3 = get_f32(dq3, nh * d);
-        same_bits("qk_norm_rope fused vs rmsnorm+rope", qo, q3, nh * d);
+        float *dn = dev_poison(n), *dr = dev_poison(n);
+        ZT_OK(zm_cuda_rmsnorm(dx, dw, (int64_t)T * nh, d, 1e-6f, dn, NULL));
+        ZT_OK(zm_cuda_rope(dn, T, nh, d, nr, dpos, dinv, dr, NULL));
+        float *r2 = get_f32(dr, n);
+        same_bits("qk_norm_rope fused vs rmsnorm+rope", y, r2, n);
+        /* rope alone vs float64, in place */
+        ZT_OK(zm_cuda_rope(dx, T, nh, d, nr, dpos, dinv, dx, NULL));
+        float *xr = get_f32(dx, n);
+        for (int64_t i = 0; i < n; i++) ref[i] = x[i];
+        for (int t = 0; t < T; t++) for (int h = 0; h < nh; h++) ref_rope(ref + ((int64_t)t * nh + h) * d, nr, pos[t], base);
+        check_l2("rope", xr, ref, n, 2e-6);
         /* kv_store */
-        float *dk2 = dev_poison((int64_t)ctx * nkv * d), *dv2 = dev_poison((int64_t)ctx * nkv * d);
-        ZT_OK(zm_cuda_kv_store(dk, dv, 1, nkv * d, dpos, dk2, dv2, NULL));
-        float *k2 = get_f32(dk2, (int64_t)ctx * nkv * d);
-        same_bits("kv_store", k2 + (int64_t)p * nkv * d, ko, nkv * d);
-        free(k2); zm_cuda_free(dk2); zm_cuda_free(dv2);
-        free(q3); zm_cuda_free(dq2); zm_cuda_free(dq3);
-        free(inv); free(q); free(k); free(v); free(qw); free(kw); free(qo); free(ko); free(kc); free(vc); free(qr); free(kr);
-        zm_cuda_free(dinv); zm_cuda_free(dq); zm_cuda_free(dk); zm_cuda_free(dv); zm_cuda_free(dqw); zm_cuda_free(dkw);
-        zm_cuda_free(dkc); zm_cuda_free(dvc); zm_cuda_free(dpos);
+        float *dk = dev_poison(cn);
+        ZT_OK(zm_cuda_kv_store(dy, T, (int64_t)nh * d, dpos, dk, NULL));
+        float *k2 = get_f32(dk, cn);
+        for (int t = 0; t < T; t++) same_bits("kv_store", k2 + (int64_t)pos[t] * nh * d, y + (int64_t)t * nh * d, nh * d);
+        free(k2); zm_cuda_free(dk);
+        free(r2); free(xr); zm_cuda_free(dn); zm_cuda_free(dr);
+        free(inv); free(x); free(w); free(y); free(c); free(ref);
+        zm_cuda_free(dinv); zm_cuda_free(dx); zm_cuda_free(dw); zm_cuda_free(dy); zm_cuda_free(dc); zm_cuda_free(dpos);
+        if (zt_failed_now()) return;
     }
 }
 
@@ -538,7 +583,7 @@ static void test_attention(void) {
             int p = poss[pi];
             float *q = rnd(nh * d, 1.0), *dq = dev_f32(q, nh * d), *dout = dev_poison(nh * d);
             ZT_OK(zm_cuda_memcpy_h2d(dpos, &p, 4));
-            ZT_OK(zm_cuda_attention_decode(dq, dkc, dvc, nh, nkv, d, ctx, dpos, ws, dout, NULL));
+            ZT_OK(zm_cuda_attention_decode(dq, dkc, dvc, nh, nkv, d, ctx, (float)(1.0 / sqrt(d)), dpos, ws, dout, NULL));
             float *out = get_f32(dout, nh * d);
             double *ref = malloc(nh * d * 8);
             ref_attn(q, kc, vc, nh, nkv, d, p + 1, ref);
@@ -549,9 +594,12 @@ static void test_attention(void) {
         }
         /* prefill: n_tok queries starting at pos 3 */
         const int nt = 7, p0 = 3;
+        int32_t pp[7];
+        for (int t = 0; t < nt; t++) pp[t] = p0 + t;
+        int32_t *dpp = dup_h2d(pp, sizeof pp);
         float *q = rnd((int64_t)nt * nh * d, 1.0), *dq = dev_f32(q, (int64_t)nt * nh * d), *dout = dev_poison((int64_t)nt * nh * d);
-        ZT_OK(zm_cuda_memcpy_h2d(dpos, &p0, 4));
-        ZT_OK(zm_cuda_attention_prefill(dq, dkc, dvc, nt, nh, nkv, d, dpos, dout, NULL));
+        ZT_OK(zm_cuda_attention_prefill(dq, dkc, dvc, nt, nh, nkv, d, (float)(1.0 / sqrt(d)), dpp, dout, NULL));
+        zm_cuda_free(dpp);
         float *out = get_f32(dout, (int64_t)nt * nh * d);
         double *ref = malloc((int64_t)nt * nh * d * 8);
         for (int t = 0; t < nt; t++) ref_attn(q + (int64_t)t * nh * d, kc, vc, nh, nkv, d, p0 + t + 1, ref + (int64_t)t * nh * d);
@@ -560,7 +608,7 @@ static void test_attention(void) {
         free(kc); free(vc); zm_cuda_free(dkc); zm_cuda_free(dvc); zm_cuda_free(ws); zm_cuda_free(dpos);
         if (zt_failed_now()) return;
     }
-    ZT_CHECK(zm_cuda_attention_decode(NULL, NULL, NULL, 6, 4, 64, 10, NULL, NULL, NULL, NULL) == ZM_ERR_SHAPE, "6 heads over 4 kv refused");
+    ZT_CHECK(zm_cuda_attention_decode(NULL, NULL, NULL, 6, 4, 64, 10, 1.0f, NULL, NULL, NULL, NULL) == ZM_ERR_SHAPE, "6 heads over 4 kv refused");
 }
 
 static void test_embedding_argmax(void) {

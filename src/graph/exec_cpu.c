@@ -234,17 +234,14 @@ const zm_graph_backend zm_graph_backend_cpu = {
     .set_input = set_input, .run = run, .get_output = get_output, .exec_bytes = exec_bytes,
 };
 
-/* The CUDA executor (src/graph/exec_cuda.c, helper "cuda") hooks in here:
- * when its file defines `const zm_graph_backend zm_graph_backend_cuda`, add
- * -DZM_HAVE_CUDA_EXEC to the CUDA build (or replace this #if by
- * ZM_HAVE_CUDA once exec_cuda.c is on main). */
-#if defined(ZM_HAVE_CUDA) && defined(ZM_HAVE_CUDA_EXEC)
+/* The CUDA executor: src/graph/exec_cuda.c (built whenever CUDA is). */
+#if defined(ZM_HAVE_CUDA)
 extern const zm_graph_backend zm_graph_backend_cuda;
 #endif
 
 const zm_graph_backend *zm_graph_backend_for(zm_device d) {
     if (d == ZM_CPU) return &zm_graph_backend_cpu;
-#if defined(ZM_HAVE_CUDA) && defined(ZM_HAVE_CUDA_EXEC)
+#if defined(ZM_HAVE_CUDA)
     if (d == ZM_CUDA) return &zm_graph_backend_cuda;
 #endif
     return NULL;

@@ -17,14 +17,13 @@
 template <int DPL> /* dims per lane: head_dim <= 32 * DPL */
 __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
     k_attn_decode(const float *q, const float *kc, const float *vc, int n_head, int n_kv, int d,
-                  int n_split, const int32_t *pos, float *pm, float *pl, float *pacc,
+                  int n_split, float scale, const int32_t *pos, float *pm, float *pl, float *pacc,
                   int *counter, float *out) {
     const int kvh = blockIdx.x, split = blockIdx.y, G = n_head / n_kv;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int64_t L = (int64_t)pos[0] + 1;
     const int64_t chunk = (L + n_split - 1) / n_split;
     const int64_t t0 = (int64_t)split * chunk, t1 = min(L, t0 + chunk);
-    const float scale = rsqrtf((float)d);
     __shared__ float sm[ZM_ATT_WARPS][ZM_ATT_GMAX], sl[ZM_ATT_WARPS][ZM_ATT_GMAX];
     __shared__ float sacc[ZM_ATT_WARPS][ZM_ATT_GMAX][32 * DPL];
     __shared__ int last;
@@ -121,11 +120,10 @@ __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
 template <int DPL>
 __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
     k_attn_prefill(const float *q, const float *kc, const float *vc, int n_head, int n_kv, int d,
-                   const int32_t *pos, float *out) {
+                   float scale, const int32_t *pos, float *out) {
     const int h = blockIdx.x, kvh = h / (n_head / n_kv);
-    const int64_t t = blockIdx.y, L = (int64_t)pos[0] + t + 1;
+    const int64_t t = blockIdx.y, L = (int64_t)pos[t] + 1;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const float scale = rsqrtf((float)d);
     __shared__ float sm[ZM_ATT_WARPS], sl[ZM_ATT_WARPS], sacc[ZM_ATT_WARPS][32 * DPL];
     float qr[DPL], acc[DPL], m = -INFINITY, l = 0.f;
 #pragma unroll
@@ -198,8 +196,9 @@ extern "C" int64_t zm_cuda_attention_ws_bytes(int n_head, int n_kv, int head_dim
 
 extern "C" zm_status zm_cuda_attention_decode(const float *q, const float *k_cache,
                                               const float *v_cache, int n_head, int n_kv,
-                                              int head_dim, int64_t max_ctx, const int32_t *pos,
-                                              void *ws, float *out, void *stream) {
+                                              int head_dim, int64_t max_ctx, float scale,
+                                              const int32_t *pos, void *ws, float *out,
+                                              void *stream) {
     ZM_TRY(attn_check(n_head, n_kv, head_dim));
     if (n_kv > 64) return zm__err(ZM_ERR_UNSUPPORTED, "attention: %d kv heads (max 64)", n_kv);
     if (max_ctx < 1) return zm__err(ZM_ERR_RANGE, "attention: max_ctx %lld", (long long)max_ctx);
@@ -209,19 +208,19 @@ extern "C" zm_status zm_cuda_attention_decode(const float *q, const float *k_cac
     dim3 grid(n_kv, S);
     cudaStream_t st = (cudaStream_t)stream;
     ZM_ATT_DPL(head_dim, k_attn_decode<DPL><<<grid, 32 * ZM_ATT_WARPS, 0, st>>>(
-                             q, k_cache, v_cache, n_head, n_kv, head_dim, S, pos, pm, pl, pacc, counter, out));
+                             q, k_cache, v_cache, n_head, n_kv, head_dim, S, scale, pos, pm, pl, pacc, counter, out));
     return zm__cuda_ck("k_attn_decode");
 }
 
 extern "C" zm_status zm_cuda_attention_prefill(const float *q, const float *k_cache,
                                                const float *v_cache, int64_t n_tok, int n_head,
-                                               int n_kv, int head_dim, const int32_t *pos,
-                                               float *out, void *stream) {
+                                               int n_kv, int head_dim, float scale,
+                                               const int32_t *pos, float *out, void *stream) {
     ZM_TRY(attn_check(n_head, n_kv, head_dim));
     if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "attention_prefill: %lld tokens", (long long)n_tok);
     dim3 grid(n_head, (unsigned)n_tok);
     cudaStream_t st = (cudaStream_t)stream;
     ZM_ATT_DPL(head_dim, k_attn_prefill<DPL><<<grid, 32 * ZM_ATT_WARPS, 0, st>>>(
-                             q, k_cache, v_cache, n_head, n_kv, head_dim, pos, out));
+                             q, k_cache, v_cache, n_head, n_kv, head_dim, scale, pos, out));
     return zm__cuda_ck("k_attn_prefill");
 }

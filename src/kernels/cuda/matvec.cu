@@ -91,7 +91,10 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     __shared__ float red[32];
     __shared__ int32_t sid[64];
     const int cols = nb * 32;
-    const int64_t total = (int64_t)k * rows;
+    const int64_t total = (int64_t)k * rows, tok = blockIdx.y;
+    ids += tok * k;
+    x += tok * (x_per_slot ? k : 1) * (int64_t)cols;
+    y += tok * total;
     const int64_t start = (int64_t)blockIdx.x * chunk, end = min(start + chunk, total);
     if (threadIdx.x < k) {
         const int j = threadIdx.x;
@@ -149,6 +152,12 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     __shared__ float part[64][ZM_COMBINE_ROWS];
     const int cols = nb * 32;
     const int64_t start = (int64_t)blockIdx.x * ZM_COMBINE_ROWS, end = min(start + ZM_COMBINE_ROWS, rows);
+    const int64_t tok = blockIdx.y;
+    ids += tok * k;
+    w += tok * k;
+    h += tok * k * (int64_t)cols;
+    y += tok * rows;
+    if (res) res += tok * rows;
     if (threadIdx.x < k) {
         const int j = threadIdx.x;
         const int32_t e = ids[j];
@@ -277,7 +286,7 @@ extern "C" zm_status zm_cuda_matmul(const zm_cuda_mat *W, int64_t mat, int64_t n
     return zm__cuda_ck("k_matmul");
 }
 
-static zm_status expert_launch(const zm_cuda_mat *G, const zm_cuda_mat *U, const int32_t *ids, int k,
+static zm_status expert_launch(const zm_cuda_mat *G, const zm_cuda_mat *U, const int32_t *ids, int64_t n_tok, int k,
                                const float *x, int x_per_slot, const float *nw, float eps, float *y,
                                cudaStream_t st, const char *what) {
     ZM_TRY(check_mat(G, what));
@@ -287,10 +296,12 @@ static zm_status expert_launch(const zm_cuda_mat *G, const zm_cuda_mat *U, const
             return zm__err(ZM_ERR_SHAPE, "%s: gate and up matrices differ", what);
     }
     if (k < 1 || k > 64) return zm__err(ZM_ERR_RANGE, "%s: k = %d (1..64)", what, k);
+    if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "%s: %lld tokens", what, (long long)n_tok);
     int nb = (int)(G->cols / 32), lpr = zm__lpr(nb);
-    int grid;
+    int gx;
     int64_t chunk;
-    plan_chunks((int64_t)k * G->rows, 32 / lpr, &grid, &chunk);
+    plan_chunks((int64_t)k * G->rows, 32 / lpr, &gx, &chunk);
+    dim3 grid(gx, (unsigned)n_tok);
     size_t smem = (size_t)G->cols * 4 * (x_per_slot ? k : 1);
     ZM_DISPATCH_DT(G->dtype, {
         if (U) {
@@ -304,31 +315,35 @@ static zm_status expert_launch(const zm_cuda_mat *G, const zm_cuda_mat *U, const
     return zm__cuda_ck(what);
 }
 
-extern "C" zm_status zm_cuda_expert_matvec(const zm_cuda_mat *W, const int32_t *ids, int k,
-                                           const float *x, int x_per_slot, float *y, void *stream) {
-    return expert_launch(W, nullptr, ids, k, x, x_per_slot, nullptr, 0.f, y, (cudaStream_t)stream, "zm_cuda_expert_matvec");
+extern "C" zm_status zm_cuda_expert_matvec(const zm_cuda_mat *W, const int32_t *ids, int64_t n_tok,
+                                           int k, const float *x, int x_per_slot,
+                                           const float *norm_w, float eps, float *y, void *stream) {
+    if (x_per_slot && norm_w) return zm__err(ZM_ERR_INVALID, "zm_cuda_expert_matvec: a norm needs a shared input");
+    return expert_launch(W, nullptr, ids, n_tok, k, x, x_per_slot, norm_w, eps, y, (cudaStream_t)stream, "zm_cuda_expert_matvec");
 }
 
 extern "C" zm_status zm_cuda_gather_qmm_swiglu(const zm_cuda_mat *G, const zm_cuda_mat *U,
-                                               const int32_t *ids, int k, const float *x,
-                                               const float *norm_w, float eps, float *h,
-                                               void *stream) {
+                                               const int32_t *ids, int64_t n_tok, int k,
+                                               const float *x, const float *norm_w, float eps,
+                                               float *h, void *stream) {
     if (!U) return zm__err(ZM_ERR_INVALID, "zm_cuda_gather_qmm_swiglu: no up matrix");
-    return expert_launch(G, U, ids, k, x, 0, norm_w, eps, h, (cudaStream_t)stream, "zm_cuda_gather_qmm_swiglu");
+    return expert_launch(G, U, ids, n_tok, k, x, 0, norm_w, eps, h, (cudaStream_t)stream, "zm_cuda_gather_qmm_swiglu");
 }
 
 extern "C" zm_status zm_cuda_gather_qmm_combine(const zm_cuda_mat *D, const int32_t *ids,
-                                                const float *w, int k, const float *h,
-                                                const float *res, float *y, void *stream) {
+                                                const float *w, int64_t n_tok, int k,
+                                                const float *h, const float *res, float *y,
+                                                void *stream) {
     ZM_TRY(check_mat(D, "zm_cuda_gather_qmm_combine"));
     if (k < 1 || k > 64) return zm__err(ZM_ERR_RANGE, "zm_cuda_gather_qmm_combine: k = %d (1..64)", k);
+    if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "zm_cuda_gather_qmm_combine: %lld tokens", (long long)n_tok);
     int nb = (int)(D->cols / 32), lpr = zm__lpr(nb);
     int64_t g = (D->rows + ZM_COMBINE_ROWS - 1) / ZM_COMBINE_ROWS;
     size_t smem = (size_t)D->cols * 4 * k;
     cudaStream_t st = (cudaStream_t)stream;
     ZM_DISPATCH_DT(D->dtype, {
         ZM_TRY(smem_ok(k_combine<DT>, smem, "gather_qmm_combine"));
-        k_combine<DT><<<(unsigned)g, ZM_BLOCK, smem, st>>>(D->q, D->d, D->rows, nb, lpr, ids, w, k, h, res, y);
+        k_combine<DT><<<dim3((unsigned)g, (unsigned)n_tok), ZM_BLOCK, smem, st>>>(D->q, D->d, D->rows, nb, lpr, ids, w, k, h, res, y);
     });
     return zm__cuda_ck("k_combine");
 }

@@ -71,6 +71,9 @@ __global__ void k_topk_gating_softmax(const float *logits, int n, int k, int ren
     float v[ZM_WMAX];
     __shared__ int32_t sid[32];
     __shared__ float sv[32];
+    logits += (int64_t)blockIdx.x * n;
+    ids += (int64_t)blockIdx.x * k;
+    w += (int64_t)blockIdx.x * k;
     warp_softmax(logits, n, v);
     warp_topk(v, k, sid, sv); /* all lanes write identical values */
     __syncwarp();
@@ -135,8 +138,12 @@ __global__ void k_normalize_sum(const float *x, int64_t rows, int n, float *y) {
 
 __global__ void k_moe_combine(const float *e, const float *w, int k, int64_t n, const float *res,
                               float *y) {
-    const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, t = blockIdx.y;
     if (c >= n) return;
+    e += t * k * n;
+    w += t * k;
+    y += t * n;
+    if (res) res += t * n;
     float acc = 0.f;
     for (int j = 0; j < k; j++) acc = __fadd_rn(acc, __fmul_rn(w[j], e[(int64_t)j * n + c]));
     y[c] = res ? __fadd_rn(res[c], acc) : acc;
@@ -144,11 +151,12 @@ __global__ void k_moe_combine(const float *e, const float *w, int k, int64_t n, 
 
 // ---------------------------------------------------------------------------
 // Entry points
-extern "C" zm_status zm_cuda_topk_gating_softmax(const float *logits, int n, int k, int renorm,
-                                                 int32_t *ids, float *w, void *stream) {
+extern "C" zm_status zm_cuda_topk_gating_softmax(const float *logits, int64_t rows, int n, int k,
+                                                 int renorm, int32_t *ids, float *w, void *stream) {
+    if (rows < 1 || rows > 65535) return zm__err(ZM_ERR_RANGE, "topk_gating_softmax: %lld rows", (long long)rows);
     if (n < 1 || n > 32 * ZM_WMAX) return zm__err(ZM_ERR_RANGE, "topk_gating_softmax: %d experts (1..1024)", n);
     if (k < 1 || k > 32 || k > n) return zm__err(ZM_ERR_RANGE, "topk_gating_softmax: k = %d of %d", k, n);
-    k_topk_gating_softmax<<<1, 32, 0, (cudaStream_t)stream>>>(logits, n, k, renorm, ids, w);
+    k_topk_gating_softmax<<<(unsigned)rows, 32, 0, (cudaStream_t)stream>>>(logits, n, k, renorm, ids, w);
     return zm__cuda_ck("k_topk_gating_softmax");
 }
 
@@ -174,9 +182,32 @@ extern "C" zm_status zm_cuda_normalize_sum(const float *x, int64_t rows, int64_t
     return zm__cuda_ck("k_normalize_sum");
 }
 
-extern "C" zm_status zm_cuda_moe_combine(const float *e, const float *w, int k, int64_t n,
-                                         const float *res, float *y, void *stream) {
-    if (k < 1 || n < 1) return zm__err(ZM_ERR_SHAPE, "moe_combine: empty");
-    k_moe_combine<<<(unsigned)((n + 255) / 256), 256, 0, (cudaStream_t)stream>>>(e, w, k, n, res, y);
+extern "C" zm_status zm_cuda_moe_combine(const float *e, const float *w, int64_t n_tok, int k,
+                                         int64_t n, const float *res, float *y, void *stream) {
+    if (k < 1 || n < 1 || n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_SHAPE, "moe_combine: empty");
+    k_moe_combine<<<dim3((unsigned)((n + 255) / 256), (unsigned)n_tok), 256, 0, (cudaStream_t)stream>>>(e, w, k, n, res, y);
     return zm__cuda_ck("k_moe_combine");
+}
+
+__global__ void k_swiglu(const float *g, const float *u, int64_t n, float *y) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[i] = __fmul_rn(silu_f(g[i]), u[i]);
+}
+extern "C" zm_status zm_cuda_swiglu(const float *g, const float *u, int64_t n, float *y, void *stream) {
+    if (n < 1) return zm__err(ZM_ERR_SHAPE, "swiglu: empty");
+    k_swiglu<<<(unsigned)((n + 255) / 256), 256, 0, (cudaStream_t)stream>>>(g, u, n, y);
+    return zm__cuda_ck("k_swiglu");
+}
+
+__global__ void k_take(const float *x, int64_t rows, int64_t n, const int32_t *ids, int k, float *y) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= rows * k) return;
+    const int64_t r = i / k;
+    y[i] = x[r * n + ids[i]];
+}
+extern "C" zm_status zm_cuda_take(const float *x, int64_t rows, int64_t n, const int32_t *ids, int k,
+                                  float *y, void *stream) {
+    if (rows < 1 || n < 1 || k < 1) return zm__err(ZM_ERR_SHAPE, "take: empty");
+    k_take<<<(unsigned)((rows * k + 255) / 256), 256, 0, (cudaStream_t)stream>>>(x, rows, n, ids, k, y);
+    return zm__cuda_ck("k_take");
 }

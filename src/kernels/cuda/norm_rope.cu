@@ -30,56 +30,59 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_add_rmsnorm(const float *a, const 
                                                           const float *w, int64_t n, float eps,
                                                           float *sum, float *y) {
     __shared__ float red[32];
+    a += blockIdx.x * n;
+    b += blockIdx.x * n;
+    sum += blockIdx.x * n;
+    y += blockIdx.x * n;
     for (int64_t i = threadIdx.x; i < n; i += ZM_BLOCK) sum[i] = __fadd_rn(a[i], b[i]);
     /* each thread reads back only what it wrote: no barrier needed */
     const float scale = block_rms_scale(sum, n, eps, red);
     for (int64_t i = threadIdx.x; i < n; i += ZM_BLOCK) y[i] = norm_apply(sum[i], scale, w[i]);
 }
 
-/* Block per (token, head); x: [n_tok][n_head][d]. */
-__global__ void k_rope(float *x, int n_head, int d, const int32_t *pos, const float *inv_freq) {
+/* Block per (token, head); x, y: [n_tok][n_head][d]; y may alias x. */
+__global__ void k_rope(const float *x, int n_head, int d, int n_rot, const int32_t *pos,
+                       const float *inv_freq, float *y) {
+    __shared__ float xh[1024];
     const int64_t t = blockIdx.x / n_head;
-    float *xh = x + (int64_t)blockIdx.x * d;
-    const float p = (float)(pos[0] + t);
-    for (int i = threadIdx.x; i < d / 2; i += blockDim.x) rope_pair(xh, i, d / 2, p, inv_freq);
+    const float *xr = x + (int64_t)blockIdx.x * d;
+    float *yr = y + (int64_t)blockIdx.x * d;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) xh[i] = xr[i];
+    __syncthreads();
+    const float p = (float)pos[t];
+    for (int i = threadIdx.x; i < n_rot / 2; i += blockDim.x) rope_pair(xh, i, n_rot / 2, p, inv_freq);
+    __syncthreads();
+    for (int i = threadIdx.x; i < d; i += blockDim.x) yr[i] = xh[i];
 }
 
-/* Block per head (q heads, then k heads): RMSNorm over the head (same block
- * reduction as k_rmsnorm) then RoPE; the k blocks also store k (and v) into
- * the caches at row pos. */
+/* Block per (token, head): RMSNorm over the head (same block reduction as
+ * k_rmsnorm) then RoPE; optionally also stored into the cache at row pos[t]. */
 __global__ void __launch_bounds__(ZM_BLOCK)
-    k_qk_norm_rope(float *q, float *k, const float *v, const float *qw, const float *kw, int n_head,
-                   int n_kv, int d, float eps, const int32_t *pos, const float *inv_freq,
-                   float *k_cache, float *v_cache) {
+    k_qk_norm_rope(const float *x, const float *w, int n_head, int d, int n_rot, float eps,
+                   const int32_t *pos, const float *inv_freq, float *y, float *cache) {
     __shared__ float red[32];
     __shared__ float xh[1024];
-    const bool is_q = blockIdx.x < (unsigned)n_head;
-    const int h = is_q ? blockIdx.x : blockIdx.x - n_head;
-    float *x = is_q ? q + (int64_t)h * d : k + (int64_t)h * d;
-    const float *w = is_q ? qw : kw;
-    const float scale = block_rms_scale(x, d, eps, red);
-    for (int i = threadIdx.x; i < d; i += ZM_BLOCK) xh[i] = norm_apply(x[i], scale, w[i]);
+    const int64_t t = blockIdx.x / n_head, h = blockIdx.x % n_head;
+    const float *xr = x + (int64_t)blockIdx.x * d;
+    const float scale = block_rms_scale(xr, d, eps, red);
+    for (int i = threadIdx.x; i < d; i += ZM_BLOCK) xh[i] = norm_apply(xr[i], scale, w[i]);
     __syncthreads();
-    const int p = pos[0];
-    for (int i = threadIdx.x; i < d / 2; i += ZM_BLOCK) rope_pair(xh, i, d / 2, (float)p, inv_freq);
+    const int p = pos[t];
+    for (int i = threadIdx.x; i < n_rot / 2; i += ZM_BLOCK) rope_pair(xh, i, n_rot / 2, (float)p, inv_freq);
     __syncthreads();
+    float *yr = y + (int64_t)blockIdx.x * d;
     for (int i = threadIdx.x; i < d; i += ZM_BLOCK) {
-        x[i] = xh[i];
-        if (!is_q && k_cache) {
-            const int64_t o = ((int64_t)p * n_kv + h) * d + i;
-            k_cache[o] = xh[i];
-            v_cache[o] = v[(int64_t)h * d + i];
-        }
+        yr[i] = xh[i];
+        if (cache) cache[((int64_t)p * n_head + h) * d + i] = xh[i];
     }
 }
 
-__global__ void k_kv_store(const float *k, const float *v, int64_t n, int64_t row_len,
-                           const int32_t *pos, float *kc, float *vc) {
+__global__ void k_kv_store(const float *x, int64_t n_tok, int64_t row_len, const int32_t *pos,
+                           float *cache) {
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    const int64_t o = (int64_t)pos[0] * row_len + i;
-    kc[o] = k[i];
-    vc[o] = v[i];
+    if (i >= n_tok * row_len) return;
+    const int64_t t = i / row_len, c = i % row_len;
+    cache[(int64_t)pos[t] * row_len + c] = x[i];
 }
 
 /* Thread per element of [n][cols]; E repacked (ops_cuda.h). */
@@ -172,13 +175,37 @@ __global__ void k_unary(int op, const float *x, int64_t n, float scale, float *y
     y[i] = scale == 1.f ? r : __fmul_rn(r, scale);
 }
 
-/* Sum over rows in row order (0 + x0 + x1 + ...), like the fused combine. */
-__global__ void k_sum_rows(const float *x, int64_t rows, int64_t n, float *y) {
-    const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= n) return;
+/* Sum over the middle axis of [outer][n][inner] in order (0 + x0 + x1 + ...),
+ * like the fused combine and the routing renormalisation. */
+__global__ void k_sum_axis(const float *x, int64_t outer, int64_t n, int64_t inner, float *y) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= outer * inner) return;
+    const int64_t o = i / inner, c = i % inner;
+    const float *xo = x + o * n * inner + c;
     float s = 0.f;
-    for (int64_t r = 0; r < rows; r++) s = __fadd_rn(s, x[r * n + c]);
-    y[c] = s;
+    for (int64_t r = 0; r < n; r++) s = __fadd_rn(s, xo[r * inner]);
+    y[i] = s;
+}
+
+struct Shape4 { int64_t a[4], bs[4]; };
+__global__ void k_binary_nd(int op, const float *a, Shape4 sh, const float *b, int64_t n, float *y) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    int64_t rem = i, bi = 0;
+    for (int d = 3; d >= 0; d--) {
+        const int64_t c = rem % sh.a[d];
+        rem /= sh.a[d];
+        bi += c * sh.bs[d];
+    }
+    const float x = a[i], z = b[bi];
+    float r;
+    switch (op) {
+    case 0: r = __fadd_rn(x, z); break;
+    case 1: r = __fmul_rn(x, z); break;
+    case 2: r = __fsub_rn(x, z); break;
+    default: r = __fdiv_rn(x, z); break;
+    }
+    y[i] = r;
 }
 
 __global__ void k_gather_rows(const float *x, int64_t n, const int32_t *idx, int k, float *y) {
@@ -205,37 +232,41 @@ extern "C" zm_status zm_cuda_rmsnorm(const float *x, const float *w, int64_t row
     return zm__cuda_ck("k_rmsnorm");
 }
 
-extern "C" zm_status zm_cuda_add_rmsnorm(const float *a, const float *b, const float *w, int64_t n,
-                                         float eps, float *sum, float *y, void *stream) {
-    if (n < 1) return zm__err(ZM_ERR_SHAPE, "add_rmsnorm: empty");
-    k_add_rmsnorm<<<1, ZM_BLOCK, 0, (cudaStream_t)stream>>>(a, b, w, n, eps, sum, y);
+extern "C" zm_status zm_cuda_add_rmsnorm(const float *a, const float *b, const float *w, int64_t rows,
+                                         int64_t n, float eps, float *sum, float *y, void *stream) {
+    if (n < 1 || rows < 1) return zm__err(ZM_ERR_SHAPE, "add_rmsnorm: empty");
+    k_add_rmsnorm<<<(unsigned)rows, ZM_BLOCK, 0, (cudaStream_t)stream>>>(a, b, w, n, eps, sum, y);
     return zm__cuda_ck("k_add_rmsnorm");
 }
 
-extern "C" zm_status zm_cuda_rope(float *x, int64_t n_tok, int n_head, int head_dim,
-                                  const int32_t *pos, const float *inv_freq, void *stream) {
-    if (n_tok < 1 || n_head < 1 || head_dim < 2 || head_dim % 2) return zm__err(ZM_ERR_SHAPE, "rope: bad shape");
-    k_rope<<<(unsigned)(n_tok * n_head), 64, 0, (cudaStream_t)stream>>>(x, n_head, head_dim, pos, inv_freq);
+static zm_status rope_check(int64_t n_tok, int n_head, int d, int n_rot, const char *what) {
+    if (n_tok < 1 || n_head < 1 || d < 2 || d > 1024 || n_rot < 2 || n_rot % 2 || n_rot > d)
+        return zm__err(ZM_ERR_SHAPE, "%s: %lld tokens, %d heads of %d, n_rot %d", what, (long long)n_tok, n_head, d, n_rot);
+    return ZM_OK;
+}
+
+extern "C" zm_status zm_cuda_rope(const float *x, int64_t n_tok, int n_head, int head_dim, int n_rot,
+                                  const int32_t *pos, const float *inv_freq, float *y, void *stream) {
+    ZM_TRY(rope_check(n_tok, n_head, head_dim, n_rot, "rope"));
+    k_rope<<<(unsigned)(n_tok * n_head), 64, 0, (cudaStream_t)stream>>>(x, n_head, head_dim, n_rot, pos, inv_freq, y);
     return zm__cuda_ck("k_rope");
 }
 
-extern "C" zm_status zm_cuda_qk_norm_rope(float *q, float *k, const float *v, const float *qw,
-                                          const float *kw, int n_head, int n_kv, int head_dim,
-                                          float eps, const int32_t *pos, const float *inv_freq,
-                                          float *k_cache, float *v_cache, void *stream) {
-    if (n_head < 1 || n_kv < 1 || head_dim < 2 || head_dim % 2 || head_dim > 1024)
-        return zm__err(ZM_ERR_SHAPE, "qk_norm_rope: bad shape");
-    if (k_cache && (!v_cache || !v)) return zm__err(ZM_ERR_INVALID, "qk_norm_rope: cache store needs v and v_cache");
-    k_qk_norm_rope<<<(unsigned)(n_head + n_kv), ZM_BLOCK, 0, (cudaStream_t)stream>>>(
-        q, k, v, qw, kw, n_head, n_kv, head_dim, eps, pos, inv_freq, k_cache, v_cache);
+extern "C" zm_status zm_cuda_qk_norm_rope(const float *x, const float *w, int64_t n_tok, int n_head,
+                                          int head_dim, int n_rot, float eps, const int32_t *pos,
+                                          const float *inv_freq, float *y, float *cache,
+                                          void *stream) {
+    ZM_TRY(rope_check(n_tok, n_head, head_dim, n_rot, "qk_norm_rope"));
+    k_qk_norm_rope<<<(unsigned)(n_tok * n_head), ZM_BLOCK, 0, (cudaStream_t)stream>>>(
+        x, w, n_head, head_dim, n_rot, eps, pos, inv_freq, y, cache);
     return zm__cuda_ck("k_qk_norm_rope");
 }
 
-extern "C" zm_status zm_cuda_kv_store(const float *k, const float *v, int64_t n_tok, int64_t row_len,
-                                      const int32_t *pos, float *k_cache, float *v_cache, void *stream) {
+extern "C" zm_status zm_cuda_kv_store(const float *x, int64_t n_tok, int64_t row_len, const int32_t *pos,
+                                      float *cache, void *stream) {
     int64_t n = n_tok * row_len;
     if (n < 1) return zm__err(ZM_ERR_SHAPE, "kv_store: empty");
-    k_kv_store<<<blocks_for(n, 256), 256, 0, (cudaStream_t)stream>>>(k, v, n, row_len, pos, k_cache, v_cache);
+    k_kv_store<<<blocks_for(n, 256), 256, 0, (cudaStream_t)stream>>>(x, n_tok, row_len, pos, cache);
     return zm__cuda_ck("k_kv_store");
 }
 
@@ -277,9 +308,31 @@ extern "C" zm_status zm_cuda_unary(int op, const float *x, int64_t n, float scal
 }
 
 extern "C" zm_status zm_cuda_sum_rows(const float *x, int64_t rows, int64_t n, float *y, void *stream) {
-    if (rows < 1 || n < 1) return zm__err(ZM_ERR_SHAPE, "sum_rows: empty");
-    k_sum_rows<<<blocks_for(n, 256), 256, 0, (cudaStream_t)stream>>>(x, rows, n, y);
-    return zm__cuda_ck("k_sum_rows");
+    return zm_cuda_sum_axis(x, 1, rows, n, y, stream);
+}
+
+extern "C" zm_status zm_cuda_sum_axis(const float *x, int64_t outer, int64_t n, int64_t inner, float *y,
+                                      void *stream) {
+    if (outer < 1 || n < 1 || inner < 1) return zm__err(ZM_ERR_SHAPE, "sum_axis: empty");
+    k_sum_axis<<<blocks_for(outer * inner, 256), 256, 0, (cudaStream_t)stream>>>(x, outer, n, inner, y);
+    return zm__cuda_ck("k_sum_axis");
+}
+
+extern "C" zm_status zm_cuda_binary_nd(int op, const float *a, const int64_t a_shape[4], const float *b,
+                                       const int64_t b_shape[4], float *y, void *stream) {
+    if (op < 0 || op > 3) return zm__err(ZM_ERR_INVALID, "binary_nd: op %d", op);
+    Shape4 sh;
+    int64_t n = 1, st = 1;
+    for (int d = 3; d >= 0; d--) {
+        if (a_shape[d] < 1 || (b_shape[d] != a_shape[d] && b_shape[d] != 1))
+            return zm__err(ZM_ERR_SHAPE, "binary_nd: dim %d: %lld vs %lld", d, (long long)a_shape[d], (long long)b_shape[d]);
+        sh.a[d] = a_shape[d];
+        sh.bs[d] = b_shape[d] == 1 ? 0 : st;
+        st *= b_shape[d];
+        n *= a_shape[d];
+    }
+    k_binary_nd<<<blocks_for(n, 256), 256, 0, (cudaStream_t)stream>>>(op, a, sh, b, n, y);
+    return zm__cuda_ck("k_binary_nd");
 }
 
 extern "C" zm_status zm_cuda_gather_rows(const float *x, int64_t n, const int32_t *idx, int k,

@@ -56,66 +56,76 @@ zm_status zm_cuda_matmul(const zm_cuda_mat *W, int64_t mat, int64_t n_tok, const
                          const float *res, float *y, void *stream);
 
 /* ---- mixture of experts ----------------------------------------------------
- * ids: [k] int32 expert ids in device memory (read at run time).
- * Per-expert matmul (stock graph): y[j][r] = W[ids[j]][r] . x[xi(j)],
- * xi(j) = 0 if x_per_slot == 0 else j.  x: [1 or k][cols]  y: [k][rows]. */
-zm_status zm_cuda_expert_matvec(const zm_cuda_mat *W, const int32_t *ids, int k, const float *x,
-                                int x_per_slot, float *y, void *stream);
-/* gather_qmm_swiglu: h[j][r] = silu(G[ids[j]][r] . xn) * (U[ids[j]][r] . xn),
- * xn = x or RMSNorm(x) * norm_w as in zm_cuda_matvec. x: [cols]  h: [k][rows]. */
+ * n_tok tokens, each with k expert ids in device memory (ids: [n_tok][k]
+ * int32, read at run time).
+ * Per-expert matmul (stock graph): y[t][j][r] = W[ids[t][j]][r] . x[t][xi(j)],
+ * xi(j) = 0 if x_per_slot == 0 else j; with norm_w (shared x only) the input
+ * is RMS-normalised as in zm_cuda_matvec.  x: [n_tok][1 or k][cols]
+ * y: [n_tok][k][rows]. */
+zm_status zm_cuda_expert_matvec(const zm_cuda_mat *W, const int32_t *ids, int64_t n_tok, int k,
+                                const float *x, int x_per_slot, const float *norm_w, float eps,
+                                float *y, void *stream);
+/* gather_qmm_swiglu: h[t][j][r] = silu(G[id][r] . xn[t]) * (U[id][r] . xn[t]),
+ * id = ids[t][j], xn = x or RMSNorm(x) * norm_w as in zm_cuda_matvec.
+ * x: [n_tok][cols]  h: [n_tok][k][rows]. */
 zm_status zm_cuda_gather_qmm_swiglu(const zm_cuda_mat *G, const zm_cuda_mat *U, const int32_t *ids,
-                                    int k, const float *x, const float *norm_w, float eps,
-                                    float *h, void *stream);
-/* gather_qmm_combine: y[r] = res[r] + sum_j w[j] * (D[ids[j]][r] . h[j]).
- * h: [k][cols]  w: [k]  res (may be NULL or equal y), y: [rows]. */
+                                    int64_t n_tok, int k, const float *x, const float *norm_w,
+                                    float eps, float *h, void *stream);
+/* gather_qmm_combine: y[t][r] = res[t][r] + sum_j w[t][j] * (D[ids[t][j]][r] . h[t][j]),
+ * the sum taken in slot order from 0 (bit-identical to the stock chain).
+ * h: [n_tok][k][cols]  w: [n_tok][k]  res (may be NULL or equal y), y: [n_tok][rows]. */
 zm_status zm_cuda_gather_qmm_combine(const zm_cuda_mat *D, const int32_t *ids, const float *w,
-                                     int k, const float *h, const float *res, float *y,
-                                     void *stream);
-/* topk_gating_softmax in one warp: p = softmax(logits[0..n)); take the k
- * largest (ties: lower index first); w = p of those, renormalised to sum 1
- * when renorm. n <= 1024. ids: [k] int32, w: [k]. */
-zm_status zm_cuda_topk_gating_softmax(const float *logits, int n, int k, int renorm, int32_t *ids,
-                                      float *w, void *stream);
-/* moe_combine: y[c] = res[c] + sum_j w[j] * e[j][c]. e: [k][n]. res may be NULL. */
-zm_status zm_cuda_moe_combine(const float *e, const float *w, int k, int64_t n, const float *res,
-                              float *y, void *stream);
+                                     int64_t n_tok, int k, const float *h, const float *res,
+                                     float *y, void *stream);
+/* topk_gating_softmax, one warp per row of n logits: p = softmax(row); the
+ * k largest (ties: lower index first); w = p of those, renormalised to sum 1
+ * when renorm. n <= 1024, k <= 32. ids, w: [rows][k]. */
+zm_status zm_cuda_topk_gating_softmax(const float *logits, int64_t rows, int n, int k, int renorm,
+                                      int32_t *ids, float *w, void *stream);
+/* moe_combine: y[t][c] = res[t][c] + sum_j w[t][j] * e[t][j][c] (slot order
+ * from 0). e: [n_tok][k][n]. res may be NULL. */
+zm_status zm_cuda_moe_combine(const float *e, const float *w, int64_t n_tok, int k, int64_t n,
+                              const float *res, float *y, void *stream);
+/* swiglu: y[i] = silu(g[i]) * u[i]. */
+zm_status zm_cuda_swiglu(const float *g, const float *u, int64_t n, float *y, void *stream);
 
 /* ---- norms, rope, attention ------------------------------------------------ */
 /* y[r] = x[r] * rsqrt(mean(x[r]^2) + eps) * w, rows of n. */
 zm_status zm_cuda_rmsnorm(const float *x, const float *w, int64_t rows, int64_t n, float eps,
                           float *y, void *stream);
-/* s = a + b (written to sum, may alias a), y = rmsnorm(s) * w; one row of n. */
-zm_status zm_cuda_add_rmsnorm(const float *a, const float *b, const float *w, int64_t n, float eps,
-                              float *sum, float *y, void *stream);
-/* NeoX RoPE in place on x: [n_tok][n_head][head_dim], pairs (i, i + d/2),
- * angle (pos[0] + t) * inv_freq[i]; pos is read from device memory.
- * inv_freq: [head_dim/2] device f32 (base^(-2i/d), computed on the host). */
-zm_status zm_cuda_rope(float *x, int64_t n_tok, int n_head, int head_dim, const int32_t *pos,
-                       const float *inv_freq, void *stream);
-/* qk_norm_rope for one token: per-head RMSNorm (weights qw/kw: [head_dim])
- * then NeoX RoPE on q: [n_head][d] and k: [n_kv][d], in place; when
- * k_cache != NULL the roped k and v ([n_kv][d]) are also stored at row pos of
- * the caches (layout [ctx][n_kv][d]). */
-zm_status zm_cuda_qk_norm_rope(float *q, float *k, const float *v, const float *qw,
-                               const float *kw, int n_head, int n_kv, int head_dim, float eps,
-                               const int32_t *pos, const float *inv_freq, float *k_cache,
-                               float *v_cache, void *stream);
-/* Store n_tok rows of k, v ([n_tok][n_kv*d]) into the caches at rows pos..; */
-zm_status zm_cuda_kv_store(const float *k, const float *v, int64_t n_tok, int64_t row_len,
-                           const int32_t *pos, float *k_cache, float *v_cache, void *stream);
+/* s = a + b (written to sum, may alias a), y = rmsnorm(s) * w; rows of n. */
+zm_status zm_cuda_add_rmsnorm(const float *a, const float *b, const float *w, int64_t rows,
+                              int64_t n, float eps, float *sum, float *y, void *stream);
+/* NeoX RoPE from x into y (may alias): [n_tok][n_head][head_dim]; pairs
+ * (i, i + n_rot/2) for i < n_rot/2, dims past n_rot copied; angle
+ * pos[t] * inv_freq[i], pos: [n_tok] int32 read from device memory.
+ * inv_freq: [n_rot/2] device f32 (base^(-2i/n_rot), computed on the host). */
+zm_status zm_cuda_rope(const float *x, int64_t n_tok, int n_head, int head_dim, int n_rot,
+                       const int32_t *pos, const float *inv_freq, float *y, void *stream);
+/* qk_norm_rope: per-head RMSNorm (weights w: [head_dim]) then the RoPE above,
+ * bit-identical to zm_cuda_rmsnorm over rows of head_dim then zm_cuda_rope.
+ * When cache != NULL the result of token t is also stored at row pos[t] of
+ * cache ([ctx][n_head][head_dim]). */
+zm_status zm_cuda_qk_norm_rope(const float *x, const float *w, int64_t n_tok, int n_head,
+                               int head_dim, int n_rot, float eps, const int32_t *pos,
+                               const float *inv_freq, float *y, float *cache, void *stream);
+/* Store n_tok rows of x ([n_tok][row_len]) at rows pos[t] of cache. */
+zm_status zm_cuda_kv_store(const float *x, int64_t n_tok, int64_t row_len, const int32_t *pos,
+                           float *cache, void *stream);
 /* Flash-decoding attention for one query token at position pos[0] over cache
- * rows 0..pos[0] (GQA: q head h reads kv head h / (n_head / n_kv)), scale
- * 1/sqrt(d). q: [n_head][d]  out: [n_head][d]. ws: workspace of
+ * rows 0..pos[0] (GQA: q head h reads kv head h / (n_head / n_kv)), scores
+ * multiplied by scale. q: [n_head][d]  out: [n_head][d]. ws: workspace of
  * zm_cuda_attention_ws_bytes() bytes (zeroed once before first use; the
  * kernel leaves it reusable). max_ctx bounds the split plan. */
 int64_t zm_cuda_attention_ws_bytes(int n_head, int n_kv, int head_dim, int64_t max_ctx);
 zm_status zm_cuda_attention_decode(const float *q, const float *k_cache, const float *v_cache,
                                    int n_head, int n_kv, int head_dim, int64_t max_ctx,
-                                   const int32_t *pos, void *ws, float *out, void *stream);
-/* Causal attention for n_tok queries at positions pos[0]+t (prefill): each
- * query attends to cache rows 0..pos[0]+t. q/out: [n_tok][n_head][d]. */
+                                   float scale, const int32_t *pos, void *ws, float *out,
+                                   void *stream);
+/* Causal attention for n_tok queries (prefill): query t attends to cache rows
+ * 0..pos[t]. q/out: [n_tok][n_head][d]. */
 zm_status zm_cuda_attention_prefill(const float *q, const float *k_cache, const float *v_cache,
-                                    int64_t n_tok, int n_head, int n_kv, int head_dim,
+                                    int64_t n_tok, int n_head, int n_kv, int head_dim, float scale,
                                     const int32_t *pos, float *out, void *stream);
 
 /* ---- small ops ------------------------------------------------------------- */
@@ -140,8 +150,18 @@ zm_status zm_cuda_binary(int op, const float *a, const float *b, int64_t n, int6
 /* Unary: 0 silu, 1 exp, 2 neg, 3 sqrt, 4 rsqrt, 5 gelu(tanh), 6 copy;
  * y = op(x) * scale. */
 zm_status zm_cuda_unary(int op, const float *x, int64_t n, float scale, float *y, void *stream);
-/* y[c] = sum_r x[r][c] (sum over the leading axis). */
+/* y[c] = sum_r x[r][c] (sum over the leading axis, in row order from 0). */
 zm_status zm_cuda_sum_rows(const float *x, int64_t rows, int64_t n, float *y, void *stream);
+/* x: [outer][n][inner] -> y: [outer][inner], summed over n in order from 0. */
+zm_status zm_cuda_sum_axis(const float *x, int64_t outer, int64_t n, int64_t inner, float *y,
+                           void *stream);
+/* Broadcast binary over numpy shapes of 4 dims (unused leading dims 1): b's
+ * dims equal a's or are 1; y has a's shape. op as zm_cuda_binary. */
+zm_status zm_cuda_binary_nd(int op, const float *a, const int64_t a_shape[4], const float *b,
+                            const int64_t b_shape[4], float *y, void *stream);
+/* y[r][j] = x[r][ids[r][j]] (take along the last axis). x: [rows][n]. */
+zm_status zm_cuda_take(const float *x, int64_t rows, int64_t n, const int32_t *ids, int k,
+                       float *y, void *stream);
 /* y[j][c] = x[idx[j]][c] for j < k (gather rows); idx int32 device. */
 zm_status zm_cuda_gather_rows(const float *x, int64_t n, const int32_t *idx, int k, float *y,
                               void *stream);
