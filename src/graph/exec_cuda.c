@@ -117,6 +117,7 @@ static zm_status ck(cudaError_t e, const char *what) {
 static zm_status ctx_new(void **out, const zm_graph_backend_opts *opts) {
     *out = NULL;
     ZM_TRY(zm_cuda_init());
+    ZM_TRY(zm_cuda_kernels_init());
     cuda_ctx *c = calloc(1, sizeof *c);
     if (!c) return zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory");
     if (opts) c->opts = *opts;

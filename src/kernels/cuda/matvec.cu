@@ -192,6 +192,11 @@ __global__ void __launch_bounds__(ZM_BLOCK)
 
 // ---------------------------------------------------------------------------
 // Launchers
+extern "C" zm_status zm_cuda_kernels_init(void) {
+    (void)zm__sm_count();
+    return zm__cuda_ck("zm_cuda_kernels_init");
+}
+
 static zm_status check_mat(const zm_cuda_mat *W, const char *what) {
     if (!W || !W->q) return zm__err(ZM_ERR_INVALID, "%s: no matrix", what);
     if (W->cols <= 0 || W->cols % 32) return zm__err(ZM_ERR_SHAPE, "%s: cols %lld not a positive multiple of 32", what, (long long)W->cols);

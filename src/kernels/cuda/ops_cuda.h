@@ -15,6 +15,10 @@
 extern "C" {
 #endif
 
+/* Read device properties the launchers need (SM count) outside any stream
+ * capture; call once after zm_cuda_init(). */
+zm_status zm_cuda_kernels_init(void);
+
 /* ---- weights --------------------------------------------------------------
  * A stack of n_mat matrices of rows x cols (ggml order: each row holds cols
  * values). Quantized types are repacked at upload into structure-of-arrays
