@@ -38,7 +38,7 @@ typedef struct {
 typedef struct {
     zm_graph_backend_opts opts;
     cudaStream_t stream;
-    wentry *w;
+    wentry **w;     /* each entry allocated apart: execs keep pointers to them */
     int nw, capw;
     int64_t weight_bytes;
 } cuda_ctx;
@@ -132,8 +132,9 @@ static void ctx_free(void *p) {
     if (!c) return;
     cudaStreamSynchronize(c->stream);
     for (int i = 0; i < c->nw; i++) {
-        zm_cuda_mat_free(&c->w[i].m);
-        zm_cuda_free(c->w[i].vec);
+        zm_cuda_mat_free(&c->w[i]->m);
+        zm_cuda_free(c->w[i]->vec);
+        free(c->w[i]);
     }
     free(c->w);
     cudaStreamDestroy(c->stream);
@@ -143,16 +144,16 @@ static void ctx_free(void *p) {
 /* The device copy of a WEIGHT node's data, uploaded on first use. */
 static zm_status weight_get(cuda_ctx *c, const zm_node *n, wentry **out) {
     for (int i = 0; i < c->nw; i++)
-        if (c->w[i].host == n->data) { *out = &c->w[i]; return ZM_OK; }
+        if (c->w[i]->host == n->data) { *out = c->w[i]; return ZM_OK; }
     if (c->nw == c->capw) {
         int cap = c->capw ? 2 * c->capw : 256;
-        wentry *nw = realloc(c->w, sizeof *nw * (size_t)cap);
+        wentry **nw = realloc(c->w, sizeof *nw * (size_t)cap);
         if (!nw) return zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory");
         c->w = nw;
         c->capw = cap;
     }
-    wentry *e = &c->w[c->nw];
-    memset(e, 0, sizeof *e);
+    wentry *e = calloc(1, sizeof *e);
+    if (!e) return zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory");
     e->host = n->data;
     if (n->ndim == 1) {
         e->n = n->shape[0];
@@ -162,16 +163,16 @@ static zm_status weight_get(cuda_ctx *c, const zm_node *n, wentry **out) {
         zm_status st = zm_cuda_malloc((void **)&e->vec, sizeof(float) * (size_t)e->n);
         if (st == ZM_OK) st = zm_cuda_memcpy_h2d(e->vec, tmp, sizeof(float) * (size_t)e->n);
         free(tmp);
-        if (st != ZM_OK) { zm_cuda_free(e->vec); return zm__err_ctx(st, "weight '%s'", n->name); }
+        if (st != ZM_OK) { zm_cuda_free(e->vec); free(e); return zm__err_ctx(st, "weight '%s'", n->name); }
         c->weight_bytes += 4 * e->n;
     } else {
         int64_t n_mat = n->ndim == 3 ? n->shape[0] : 1, rows = n->shape[n->ndim - 2], cols = n->shape[n->ndim - 1];
         if (n->ndim == 4) n_mat = n->shape[0] * n->shape[1];
         zm_status st = zm_cuda_mat_upload(&e->m, n->dtype, n->data, n_mat, rows, cols);
-        if (st != ZM_OK) return zm__err_ctx(st, "weight '%s'", n->name);
+        if (st != ZM_OK) { free(e); return zm__err_ctx(st, "weight '%s'", n->name); }
         c->weight_bytes += zm_cuda_mat_bytes(&e->m);
     }
-    c->nw++;
+    c->w[c->nw++] = e;
     *out = e;
     return ZM_OK;
 }
