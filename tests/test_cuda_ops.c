@@ -314,7 +314,7 @@ static void test_routing(void) {
         int32_t *di = dup_h2d(NULL, k * 4), *di2 = dup_h2d(NULL, k * 4);
         ZT_OK(zm_cuda_topk_gating_softmax(dl, 1, n, k, 1, di, dw, NULL));
         ZT_OK(zm_cuda_softmax(dl, 1, n, dp, NULL));
-        ZT_OK(zm_cuda_topk(dp, 1, n, k, dv, di2, NULL));
+        ZT_OK(zm_cuda_topk_rows(dp, 1, n, k, dv, di2, NULL));
         ZT_OK(zm_cuda_normalize_sum(dv, 1, k, dw2, NULL));
         float *w = get_f32(dw, k), *p = get_f32(dp, n), *w2 = get_f32(dw2, k);
         int32_t ids[32], ids2[32];

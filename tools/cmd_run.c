@@ -10,6 +10,7 @@
 #include "graph/graph.h"
 #include "models/model_priv.h"
 #include "tools/cli.h"
+#include "tools/prompt.h"
 #include "zmlx/zmlx.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ static void usage(FILE *f) {
                "  --threads T      CPU threads (default $ZMLX_THREADS or all cores)\n"
                "  --ctx N          KV cache positions (default min(context_length, 4096))\n"
                "  --device D       cpu or cuda (default: cuda when a GPU answers)\n"
+               "  --profile        time every op of the decode graph and print the split\n"
                "  --dump-graph     print the decode graph, one node per line, and exit\n");
 }
 
@@ -41,6 +43,7 @@ int zm_cmd_run(int argc, char **argv) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); free(ids); return 0; }
         else if (!strcmp(a, "--dump-graph")) dump = 1;
+        else if (!strcmp(a, "--profile")) mo.profile = 1;
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (!(path = zm_cli_arg(C, argc, argv, &i))) goto out; }
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) { if (!(text = zm_cli_arg(C, argc, argv, &i))) goto out; }
         else if (!strcmp(a, "--prompt-ids")) {
@@ -67,10 +70,7 @@ int zm_cmd_run(int argc, char **argv) {
     }
     if (!path) { fprintf(stderr, "zmlx run: -m FILE is required\n"); usage(stderr); goto out; }
     if (text && ids) { fprintf(stderr, "zmlx run: give either -p or --prompt-ids, not both\n"); goto out; }
-    if (text) {
-        fprintf(stderr, "zmlx run: -p needs the tokenizer, which is not in this build yet; use --prompt-ids\n");
-        goto done;
-    }
+    if (text && !zm_cli_prompt(C, path, text, 0, NULL, &ids, &n_ids)) goto done;
     if (!ids && !dump) { fprintf(stderr, "zmlx run: a prompt is required (--prompt-ids 1,2,3)\n"); goto out; }
     if (!dev_set && zm_cuda_available()) mo.device = ZM_CUDA;
     mo.n_threads = (int)threads;
@@ -114,6 +114,17 @@ int zm_cmd_run(int argc, char **argv) {
     if (zm_model_device(m) == ZM_CUDA && zm_cuda_mem_info(&gfree, &gtotal) == ZM_OK)
         printf("gpu memory: %.2f GB in use of %.2f GB (weights, KV cache, arenas; nothing is freed while decoding)\n",
                (double)(gtotal - gfree) / 1e9, (double)gtotal / 1e9);
+    if (mo.profile) {
+        const char *nm[ZM_OP_COUNT];
+        double sec[ZM_OP_COUNT], tot = 0;
+        int64_t calls[ZM_OP_COUNT];
+        int rows = zm_session_decode_profile(s, nm, sec, calls, ZM_OP_COUNT);
+        for (int i = 0; i < rows; i++) tot += sec[i];
+        printf("decode profile (%d ops):\n", rows);
+        for (int i = 0; i < rows; i++)
+            printf("  %-20s %8.3f ms %5.1f %%  %lld calls\n", nm[i], sec[i] * 1e3, 100 * sec[i] / (tot > 0 ? tot : 1),
+                   (long long)calls[i]);
+    }
     free(gen);
     rc = 0;
 out:

@@ -75,6 +75,8 @@ typedef enum { ZM_BACKEND_C = 0, ZM_BACKEND_CUDA, ZM_BACKEND_COUNT } zm_backend;
 zm_status zm_kernel_source(const zm_kernel *k, zm_backend b, const char **src);
 const char *zm_kernel_name(const zm_kernel *k);
 int zm_kernel_n_inputs(const zm_kernel *k);
+/* Name of input i (as given or auto-detected: x, y, z first); "" if out of range. */
+const char *zm_kernel_input_name(const zm_kernel *k, int i);
 /* How the CPU side runs: "jit" (compiled shared object) or "interp". */
 const char *zm_kernel_cpu_mode(const zm_kernel *k);
 void zm_kernel_free(zm_kernel *k);

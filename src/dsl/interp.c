@@ -142,14 +142,16 @@ static float apply_f32(zm_ir_op op, float a, float b, float c) {
 }
 
 /* One op over m elements: d[j] = op(A[j*sa], B[j*sb], C[j*sc]); a stride of
- * 0 broadcasts a scalar operand. */
+ * 0 broadcasts a scalar operand, 1 walks a block. The loops are specialised
+ * on the strides so the compiler can vectorise the arithmetic ones (a unary
+ * op of a scalar is itself a scalar, computed once, so unary sa is 1). */
 static void apply_block(zm_ir_op op, int m, float *d, const float *A, int sa,
                         const float *B, int sb, const float *C, int sc) {
     switch (op) {
 #define UCASE(OP, E)                                                                               \
     case OP:                                                                                       \
         for (int j = 0; j < m; j++) {                                                              \
-            float a = A[j * sa];                                                                   \
+            float a = A[j];                                                                        \
             d[j] = (E);                                                                            \
         }                                                                                          \
         break;
@@ -157,10 +159,21 @@ static void apply_block(zm_ir_op op, int m, float *d, const float *A, int sa,
 #undef UCASE
 #define BCASE(OP, E)                                                                               \
     case OP:                                                                                       \
-        for (int j = 0; j < m; j++) {                                                              \
-            float a = A[j * sa], b = B[j * sb];                                                    \
-            d[j] = (E);                                                                            \
-        }                                                                                          \
+        if (sa && sb)                                                                              \
+            for (int j = 0; j < m; j++) {                                                          \
+                float a = A[j], b = B[j];                                                          \
+                d[j] = (E);                                                                        \
+            }                                                                                      \
+        else if (sa)                                                                               \
+            for (int j = 0; j < m; j++) {                                                          \
+                float a = A[j], b = B[0];                                                          \
+                d[j] = (E);                                                                        \
+            }                                                                                      \
+        else                                                                                       \
+            for (int j = 0; j < m; j++) {                                                          \
+                float a = A[0], b = B[j];                                                          \
+                d[j] = (E);                                                                        \
+            }                                                                                      \
         break;
         F_BINARY(BCASE)
 #undef BCASE

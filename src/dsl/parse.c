@@ -9,6 +9,7 @@
 #include "core/internal.h"
 #include "dsl/ir.h"
 #include <ctype.h>
+#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,10 @@ static void lex_number(parser *p) {
         char buf[400];
         memcpy(buf, s + start, i - start);
         buf[i - start] = 0;
+        /* strtod follows the locale's decimal point; the language's is '.' */
+        char *dot = strchr(buf, '.');
+        const char *dp = localeconv()->decimal_point;
+        if (dot && dp && dp[0] && !dp[1]) *dot = dp[0];
         p->num = strtod(buf, NULL);
         if (!isfinite(p->num)) bad = 2;
     } else if (!bad) {

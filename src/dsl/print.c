@@ -7,6 +7,7 @@
  * Checked by tests/test_dsl.c. Run: build/tests/test_dsl. */
 #include "core/internal.h"
 #include "dsl/ir.h"
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,10 +62,15 @@ static void emit(pctx *c, int32_t i, int depth) {
     const zm_ir_node *n = &c->ir->nodes[i];
     static const char *xyz[3] = {"x", "y", "z"};
     switch (n->op) {
-    case ZM_IR_CONST:
-        if (n->value < 0) put(c, "(%.17g)", n->value);
-        else put(c, "%.17g", n->value);
+    case ZM_IR_CONST: {
+        char num[40];
+        snprintf(num, sizeof num, "%.17g", n->value);
+        const char *dp = localeconv()->decimal_point; /* the language's point is '.' */
+        char *q = dp && dp[0] && !dp[1] && dp[0] != '.' ? strchr(num, dp[0]) : NULL;
+        if (q) *q = '.';
+        put(c, n->value < 0 ? "(%s)" : "%s", num);
         return;
+    }
     case ZM_IR_INPUT:
         if (n->index < 3) put(c, "%s", xyz[n->index]);
         else put(c, "in%d", (int)n->index);

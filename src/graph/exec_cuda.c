@@ -85,6 +85,8 @@ typedef struct {
     cudaGraphExec_t gexec;
     int use_graph, profile;
     int64_t bytes;
+    double prof_s[ZM_OP_COUNT];  /* per op kind (a QKV launch counts as matmul) */
+    int64_t prof_c[ZM_OP_COUNT];
 } cuda_exec;
 
 // ---------------------------------------------------------------------------
@@ -438,7 +440,7 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
     }
     case ZM_OP_SILU: return zm_cuda_unary(0, F(n->src[0]), zm_node_numel(n), 1.0f, F(id), st);
     case ZM_OP_SOFTMAX: return zm_cuda_softmax(F(n->src[0]), rows_of(n), last_dim(n), F(id), st);
-    case ZM_OP_TOPK: return zm_cuda_topk(F(n->src[0]), rows_of(s0), last_dim(s0), n->ip[0], e->scratch, I(id), st);
+    case ZM_OP_TOPK: return zm_cuda_topk_rows(F(n->src[0]), rows_of(s0), last_dim(s0), n->ip[0], e->scratch, I(id), st);
     case ZM_OP_GATHER: return zm_cuda_take(F(n->src[0]), rows_of(s0), last_dim(s0), I(n->src[1]), (int)last_dim(n), F(id), st);
     case ZM_OP_SUM: {
         const int ax = n->ip[0];
@@ -499,9 +501,11 @@ static zm_status run_profiled(cuda_exec *e) {
         cudaEventSynchronize(b);
         float ms = 0;
         cudaEventElapsedTime(&ms, a, b);
-        int k = e->L[i].kind == L_MULTI ? ZM_OP_COUNT : (int)e->g->nodes[e->L[i].node].op;
+        int op = (int)e->g->nodes[e->L[i].node].op, k = e->L[i].kind == L_MULTI ? ZM_OP_COUNT : op;
         prof_ms[k] += ms;
         prof_n[k]++;
+        e->prof_s[op] += ms * 1e-3;
+        e->prof_c[op]++;
     }
     cudaEventDestroy(a);
     cudaEventDestroy(b);
@@ -544,7 +548,7 @@ static zm_status exec_new(void **out, void *ctxp, void *statep, const zm_graph *
     const char *env = getenv("ZMLX_CUDA_GRAPH");
     e->use_graph = !(env && !strcmp(env, "0"));
     env = getenv("ZMLX_CUDA_PROFILE");
-    e->profile = env && strcmp(env, "0");
+    e->profile = (env && strcmp(env, "0")) || ctx->opts.profile;
     zm_status st = zm_plan_new(&e->plan, g, 256, !ctx->opts.no_reuse);
     if (st != ZM_OK) goto fail;
     e->ptr = calloc((size_t)g->n_nodes + 1, sizeof *e->ptr);
@@ -661,6 +665,14 @@ static zm_status get_output(void *p, int slot, void *host, size_t nbytes) {
 
 static int64_t exec_bytes(void *p) { return ((cuda_exec *)p)->bytes; }
 
+static zm_status exec_profile(void *p, double *seconds, int64_t *calls) {
+    cuda_exec *e = p;
+    if (!e->profile) return zm__err(ZM_ERR_INVALID, "cuda backend: profiling was not enabled for this graph");
+    memcpy(seconds, e->prof_s, sizeof e->prof_s);
+    memcpy(calls, e->prof_c, sizeof e->prof_c);
+    return ZM_OK;
+}
+
 int64_t zm__cuda_ctx_weight_bytes(const void *ctx) { return ctx ? ((const cuda_ctx *)ctx)->weight_bytes : 0; }
 int zm__cuda_exec_launches(const void *exec) { return exec ? ((const cuda_exec *)exec)->nl : 0; }
 
@@ -670,6 +682,7 @@ const zm_graph_backend zm_graph_backend_cuda = {
     .state_new = state_new, .state_free = state_free, .state_clear = state_clear,
     .exec_new = exec_new, .exec_free = exec_free,
     .set_input = set_input, .run = run, .get_output = get_output, .exec_bytes = exec_bytes,
+    .profile = exec_profile,
 };
 
 #else /* !ZM_HAVE_CUDA */

@@ -168,7 +168,7 @@ extern "C" zm_status zm_cuda_softmax(const float *x, int64_t rows, int64_t n, fl
     return zm__cuda_ck("k_softmax");
 }
 
-extern "C" zm_status zm_cuda_topk(const float *x, int64_t rows, int64_t n, int k, float *val,
+extern "C" zm_status zm_cuda_topk_rows(const float *x, int64_t rows, int64_t n, int k, float *val,
                                   int32_t *idx, void *stream) {
     if (rows < 1 || n < 1 || n > 32 * ZM_WMAX) return zm__err(ZM_ERR_RANGE, "topk: rows of %lld (1..1024)", (long long)n);
     if (k < 1 || k > 32 || k > n) return zm__err(ZM_ERR_RANGE, "topk: k = %d of %lld", k, (long long)n);

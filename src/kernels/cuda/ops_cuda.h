@@ -142,7 +142,7 @@ zm_status zm_cuda_argmax(const float *x, int64_t rows, int64_t n, int32_t *idx, 
 zm_status zm_cuda_softmax(const float *x, int64_t rows, int64_t n, float *y, void *stream);
 /* Row-wise top-k (k <= 32, n <= 4096): values and int32 indices, descending,
  * ties by lower index. */
-zm_status zm_cuda_topk(const float *x, int64_t rows, int64_t n, int k, float *val, int32_t *idx,
+zm_status zm_cuda_topk_rows(const float *x, int64_t rows, int64_t n, int k, float *val, int32_t *idx,
                        void *stream);
 /* y[r] = x[r] / sum(x[r]) over rows of n (routing renormalisation). */
 zm_status zm_cuda_normalize_sum(const float *x, int64_t rows, int64_t n, float *y, void *stream);

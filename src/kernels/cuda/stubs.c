@@ -28,7 +28,7 @@ zm_status zm_cuda_attention_prefill(const float *q, const float *k_cache, const 
 zm_status zm_cuda_embedding(const zm_cuda_mat *E, const int32_t *ids, int64_t n, float *out, void *stream) { return ZM__NODEV; }
 zm_status zm_cuda_argmax(const float *x, int64_t rows, int64_t n, int32_t *idx, void *stream) { return ZM__NODEV; }
 zm_status zm_cuda_softmax(const float *x, int64_t rows, int64_t n, float *y, void *stream) { return ZM__NODEV; }
-zm_status zm_cuda_topk(const float *x, int64_t rows, int64_t n, int k, float *val, int32_t *idx, void *stream) { return ZM__NODEV; }
+zm_status zm_cuda_topk_rows(const float *x, int64_t rows, int64_t n, int k, float *val, int32_t *idx, void *stream) { return ZM__NODEV; }
 zm_status zm_cuda_normalize_sum(const float *x, int64_t rows, int64_t n, float *y, void *stream) { return ZM__NODEV; }
 zm_status zm_cuda_binary(int op, const float *a, const float *b, int64_t n, int64_t nb, int b_mode, float *y, void *stream) { return ZM__NODEV; }
 zm_status zm_cuda_unary(int op, const float *x, int64_t n, float scale, float *y, void *stream) { return ZM__NODEV; }

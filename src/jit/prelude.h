@@ -1,0 +1,31 @@
+/* The float semantics of every IR op that is not a plain C operator or libm
+ * call, written ONCE: expanded as code into the library (the interpreter,
+ * src/jit/interp.c) and as text into every emitted kernel (C and CUDA C), so
+ * the interpreter and the compiled kernels compute the same function.
+ * ZM_FN is "static inline" in C and "static __device__ __forceinline__" in
+ * CUDA. Branches are written as selects so loops over them auto-vectorise.
+ * Checked by tests/test_kernel.c (JIT vs interpreter vs float64). */
+#ifndef ZM_JIT_PRELUDE_H
+#define ZM_JIT_PRELUDE_H
+
+#define ZM__PRELUDE(M)                                                                             \
+    M(ZM_FN float zm_sign(float a) { return a > 0.0f ? 1.0f : (a < 0.0f ? -1.0f : a); }           \
+      /* fmin/fmax semantics (a NaN operand loses), as selects */                                 \
+      ZM_FN float zm_min(float a, float b) { return (b < a || a != a) ? b : a; }                  \
+      ZM_FN float zm_max(float a, float b) { return (b > a || a != a) ? b : a; }                  \
+      ZM_FN float zm_relu(float a) { return a > 0.0f ? a : 0.0f; } /* fmaxf(a, 0): NaN -> 0 */                            \
+      ZM_FN float zm_rsqrt(float a) { return 1.0f / sqrtf(a); }                                   \
+      ZM_FN float zm_sigmoid(float a) { return 1.0f / (1.0f + expf(-a)); }                        \
+      ZM_FN float zm_silu(float a) { return a / (1.0f + expf(-a)); }                              \
+      /* as src/dsl/ir.h: identity above 20, where log1p(e^a) == a in float */                    \
+      ZM_FN float zm_softplus(float a) { return a > 20.0f ? a : log1pf(expf(a)); }                \
+      ZM_FN float zm_gelu(float a) { return 0.5f * a * (1.0f + erff(a * 0.70710678118654752f)); } \
+      ZM_FN float zm_gelu_tanh(float a) {                                                          \
+          return 0.5f * a * (1.0f + tanhf(0.79788456080286536f * (a + 0.044715f * a * a * a)));   \
+      }                                                                                            \
+      ZM_FN float zm_where(float c, float a, float b) { return c != 0.0f ? a : b; })
+
+#define ZM__PRELUDE_CODE(...) __VA_ARGS__
+#define ZM__PRELUDE_TEXT(...) #__VA_ARGS__
+
+#endif

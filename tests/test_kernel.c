@@ -1,0 +1,387 @@
+/* Element-wise kernels from expressions, on the CPU: 36 expressions (every
+ * DSL function at least once) on f32, f16 and bf16 against float64
+ * references, through the C JIT and the interpreter (which must agree),
+ * gradients (VJP kernels) against central finite differences in float64,
+ * broadcasting (scalar, last-axis vector), parameters, emitted sources, and
+ * bad input that must give a status, never a crash.
+ * Run: build/tests/test_kernel (uses $ZMLX_CACHE / ~/.cache/zmlx). */
+#include "harness.h"
+#include "kernel_util.h"
+#include "zmlx/kernel.h"
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef double (*ref_fn)(const double *v);
+typedef struct {
+    const char *expr;
+    int nin;
+    double lo, hi; /* input range (all inputs) */
+    ref_fn ref;
+} ecase;
+
+static double sg(double a) { return 1.0 / (1.0 + exp(-a)); }
+#define R(name, body) static double name(const double *v) { double x = v[0], y = v[1], z = v[2]; (void)x; (void)y; (void)z; return body; }
+R(r_mish, x * tanh(log1p(exp(x))))
+R(r_exp, exp(x))
+R(r_exp2, exp2(x))
+R(r_log, log(x))
+R(r_log2, log2(x))
+R(r_log1p, log1p(x))
+R(r_expm1, expm1(x))
+R(r_sqrt, sqrt(x))
+R(r_rsqrt, 1.0 / sqrt(x))
+R(r_abs, fabs(x) + 1)
+R(r_sign, (x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0) * x * x)
+R(r_min, fmin(x, y))
+R(r_max, fmax(x, y) - 0.5)
+R(r_pow, pow(x, y))
+R(r_clamp, fmin(fmax(x, -1.0), 1.0))
+R(r_sin, sin(x))
+R(r_cos, cos(x))
+R(r_tanh, tanh(x))
+R(r_sigmoid, sg(x))
+R(r_silu, x * sg(x))
+R(r_gelu, 0.5 * x * (1 + erf(x / sqrt(2.0))))
+R(r_gelu_tanh, 0.5 * x * (1 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x))))
+R(r_softplus, log1p(exp(x)))
+R(r_relu, x > 0 ? x : 0)
+R(r_erf, erf(x))
+R(r_floor, floor(x))
+R(r_ceil, ceil(x))
+R(r_where, x > y ? x : y * 2)
+R(r_arith, -x + y * z - x / (y + 5))
+R(r_cmp, (x < 0) + (x <= y) + (x >= y) * 2.0 + (x == x) + (x != y))
+R(r_powop, x * x * x - 2 * x * x)
+R(r_hypot, sqrt(x * x + y * y))
+R(r_gauss, exp(-x * x / 2) / sqrt(2 * M_PI))
+R(r_swiglu, x * sg(x) * y)
+R(r_logsig, log(sg(x)))
+R(r_nested, tanh(sin(x) * cos(y)) + exp(-fabs(z)))
+
+static const ecase cases[] = {
+    {"x * tanh(log1p(exp(x)))", 1, -6, 6, r_mish},
+    {"exp(x)", 1, -5, 5, r_exp},
+    {"exp2(x)", 1, -5, 5, r_exp2},
+    {"log(x)", 1, 0.1, 10, r_log},
+    {"log2(x)", 1, 0.1, 10, r_log2},
+    {"log1p(x)", 1, -0.5, 5, r_log1p},
+    {"expm1(x)", 1, -2, 2, r_expm1},
+    {"sqrt(x)", 1, 0.1, 10, r_sqrt},
+    {"rsqrt(x)", 1, 0.1, 10, r_rsqrt},
+    {"abs(x) + 1", 1, -3, 3, r_abs},
+    {"sign(x) * x * x", 1, -3, 3, r_sign},
+    {"min(x, y)", 2, -3, 3, r_min},
+    {"max(x, y) - 0.5", 2, -3, 3, r_max},
+    {"pow(x, y)", 2, 0.5, 2.5, r_pow},
+    {"clamp(x, -1, 1)", 1, -3, 3, r_clamp},
+    {"sin(x)", 1, -3, 3, r_sin},
+    {"cos(x)", 1, -3, 3, r_cos},
+    {"tanh(x)", 1, -4, 4, r_tanh},
+    {"sigmoid(x)", 1, -8, 8, r_sigmoid},
+    {"silu(x)", 1, -8, 8, r_silu},
+    {"gelu(x)", 1, -5, 5, r_gelu},
+    {"gelu_tanh(x)", 1, -5, 5, r_gelu_tanh},
+    {"softplus(x)", 1, -10, 25, r_softplus},
+    {"relu(x)", 1, -3, 3, r_relu},
+    {"erf(x)", 1, -3, 3, r_erf},
+    {"floor(x)", 1, -5, 5, r_floor},
+    {"ceil(x)", 1, -5, 5, r_ceil},
+    {"where(x > y, x, y * 2)", 2, -3, 3, r_where},
+    {"-x + y * z - x / (y + 5)", 3, -2, 2, r_arith},
+    {"(x < 0) + (x <= y) + (x >= y) * 2 + (x == x) + (x != y)", 2, -3, 3, r_cmp},
+    {"x ** 3 - 2 * x ^ 2", 1, -3, 3, r_powop},
+    {"sqrt(x*x + y*y)", 2, 0.5, 3, r_hypot},
+    {"exp(-x*x/2) / sqrt(2*pi)", 1, -4, 4, r_gauss},
+    {"silu(x) * y", 2, -4, 4, r_swiglu},
+    {"log(sigmoid(x))", 1, -8, 8, r_logsig},
+    {"tanh(sin(x) * cos(y)) + exp(-abs(z))", 3, -3, 3, r_nested},
+};
+#define N_CASES ((int)(sizeof cases / sizeof cases[0]))
+
+static const zm_dtype dtypes[3] = {ZM_F32, ZM_F16, ZM_BF16};
+
+/* Run kernel k on nin fresh inputs in [lo, hi] of dtype dt; out dtype odt.
+ * ref = float64 reference on the rounded inputs; *outp gets the output. */
+static int run_case(zm_kernel *k, const ecase *c, zm_dtype dt, zm_dtype odt, int64_t n, float **outp, double **refp,
+                    float **inp) {
+    zm_tensor *in[3] = {0}, *out;
+    float *x = malloc(sizeof(float) * (size_t)n * 3);
+    double *ref = malloc(sizeof(double) * (size_t)n);
+    int ok = x && ref;
+    for (int q = 0; ok && q < c->nin; q++) {
+        zt_fill_uniform(x + q * n, n, c->lo, c->hi);
+        in[q] = kt_make(dt, 1, &n, x + q * n);
+        ok = in[q] != NULL;
+    }
+    out = kt_out(odt, 1, &n);
+    ok = ok && out;
+    if (ok) ZT_OK(zm_kernel_call(k, &out, 1, (const zm_tensor *const *)in, c->nin));
+    for (int64_t i = 0; ok && i < n; i++) {
+        double v[3] = {x[i], c->nin > 1 ? x[n + i] : 0, c->nin > 2 ? x[2 * n + i] : 0};
+        ref[i] = c->ref(v);
+    }
+    *outp = ok ? kt_read(out) : NULL;
+    *refp = ref;
+    *inp = x;
+    for (int q = 0; q < 3; q++) zm_tensor_free(in[q]);
+    zm_tensor_free(out);
+    return ok && *outp;
+}
+
+/* Every expression x every dtype, JIT and interpreter, against float64; and
+ * JIT == interpreter to a few ulp. */
+static void test_expressions(void) {
+    int64_t n = 3001; /* several blocks plus a ragged tail */
+    for (int ci = 0; ci < N_CASES; ci++) {
+        const ecase *c = &cases[ci];
+        zm_kernel *kj = NULL, *ki = NULL;
+        zm_kernel_opts o;
+        memset(&o, 0, sizeof o);
+        ZT_OK(zm_elementwise(&kj, "t", c->expr, NULL));
+        o.force_interpreter = 1;
+        ZT_OK(zm_elementwise(&ki, "t", c->expr, &o));
+        if (!kj || !ki) { zm_kernel_free(kj); zm_kernel_free(ki); continue; }
+        ZT_CHECK(!strcmp(zm_kernel_cpu_mode(kj), "jit"), "%s: cpu mode %s (want jit)", c->expr, zm_kernel_cpu_mode(kj));
+        ZT_CHECK(!strcmp(zm_kernel_cpu_mode(ki), "interp"), "%s: forced interpreter not used", c->expr);
+        ZT_CHECK(zm_kernel_n_inputs(kj) == c->nin, "%s: %d inputs, want %d", c->expr, zm_kernel_n_inputs(kj), c->nin);
+        for (int d = 0; d < 3; d++) {
+            zm_dtype dt = dtypes[d];
+            char what[160];
+            float *oj = NULL, *oi = NULL, *xin = NULL;
+            double *ref = NULL;
+            uint64_t seed_state = zt_rand_u64();
+            (void)seed_state;
+            if (run_case(kj, c, dt, dt, n, &oj, &ref, &xin)) {
+                snprintf(what, sizeof what, "jit %s %s", zm_dtype_name(dt), c->expr);
+                kt_close(what, oj, ref, n, kt_tol(dt), 1e-2);
+                /* interpreter on the very same inputs */
+                zm_tensor *in[3] = {0}, *out = kt_out(dt, 1, &n);
+                for (int q = 0; q < c->nin; q++) in[q] = kt_make(dt, 1, &n, xin + q * n);
+                ZT_OK(zm_kernel_call(ki, &out, 1, (const zm_tensor *const *)in, c->nin));
+                oi = kt_read(out);
+                snprintf(what, sizeof what, "interp %s %s", zm_dtype_name(dt), c->expr);
+                kt_close(what, oi, ref, n, kt_tol(dt), 1e-2);
+                double *dj = malloc(sizeof(double) * (size_t)n);
+                for (int64_t i = 0; i < n; i++) dj[i] = oj[i];
+                snprintf(what, sizeof what, "interp vs jit %s %s", zm_dtype_name(dt), c->expr);
+                /* same formulas; libm vs libmvec differ by a few ulp, which
+                 * f16/bf16 output rounding can turn into one unit */
+                kt_close(what, oi, dj, n, dt == ZM_F32 ? 1e-5 : kt_tol(dt), 1e-2);
+                free(dj);
+                for (int q = 0; q < 3; q++) zm_tensor_free(in[q]);
+                zm_tensor_free(out);
+            }
+            free(oj);
+            free(oi);
+            free(ref);
+            free(xin);
+        }
+        zm_kernel_free(kj);
+        zm_kernel_free(ki);
+    }
+}
+
+/* f16 and bf16 inputs with an f32 output (and the reverse). */
+static void test_mixed_dtypes(void) {
+    const ecase *c = &cases[0]; /* mish */
+    zm_kernel *k = NULL;
+    ZT_OK(zm_elementwise(&k, "mish", c->expr, NULL));
+    if (!k) return;
+    int64_t n = 2500;
+    zm_dtype pairs[4][2] = {{ZM_F16, ZM_F32}, {ZM_BF16, ZM_F32}, {ZM_F32, ZM_F16}, {ZM_F32, ZM_BF16}};
+    for (int p = 0; p < 4; p++) {
+        float *o, *x;
+        double *ref;
+        if (run_case(k, c, pairs[p][0], pairs[p][1], n, &o, &ref, &x)) {
+            char what[64];
+            snprintf(what, sizeof what, "mish %s->%s", zm_dtype_name(pairs[p][0]), zm_dtype_name(pairs[p][1]));
+            kt_close(what, o, ref, n, kt_tol(pairs[p][1]), 1e-2);
+        }
+        free(o);
+        free(ref);
+        free(x);
+    }
+    zm_kernel_free(k);
+}
+
+/* d f / d input through the VJP kernel vs central differences of the
+ * float64 reference; points where the difference quotient is unstable
+ * (kinks of abs, relu, min, clamp, floor ...) are skipped. */
+static void test_gradients(void) {
+    int64_t n = 257;
+    int checked_total = 0;
+    for (int ci = 0; ci < N_CASES; ci++) {
+        const ecase *c = &cases[ci];
+        zm_kernel *k = NULL;
+        ZT_OK(zm_elementwise(&k, "f", c->expr, NULL));
+        if (!k) continue;
+        for (int wrt = 0; wrt < c->nin; wrt++) {
+            zm_kernel *g = NULL;
+            ZT_OK(zm_kernel_grad(&g, k, wrt));
+            if (!g) continue;
+            ZT_CHECK(zm_kernel_n_inputs(g) == c->nin + 1, "grad of %s: %d inputs", c->expr, zm_kernel_n_inputs(g));
+            float *x = malloc(sizeof(float) * (size_t)n * 4);
+            zm_tensor *in[4] = {0}, *out = kt_out(ZM_F32, 1, &n);
+            for (int q = 0; q < c->nin; q++) {
+                zt_fill_uniform(x + q * n, n, c->lo, c->hi);
+                in[q] = kt_make(ZM_F32, 1, &n, x + q * n);
+            }
+            zt_fill_uniform(x + c->nin * n, n, 0.5, 2.0); /* upstream gradient g */
+            in[c->nin] = kt_make(ZM_F32, 1, &n, x + c->nin * n);
+            ZT_OK(zm_kernel_call(g, &out, 1, (const zm_tensor *const *)in, c->nin + 1));
+            float *o = kt_read(out);
+            int bad = 0, checked = 0;
+            for (int64_t i = 0; i < n && o; i++) {
+                double v[3] = {0, 0, 0};
+                for (int q = 0; q < c->nin; q++) v[q] = x[q * n + i];
+                double x0 = v[wrt], fd[2];
+                for (int s = 0; s < 2; s++) {
+                    double h = (s ? 2e-5 : 1e-5) * fmax(1.0, fabs(x0));
+                    v[wrt] = x0 + h;
+                    double fp = c->ref(v);
+                    v[wrt] = x0 - h;
+                    double fm = c->ref(v);
+                    fd[s] = (fp - fm) / (2 * h);
+                }
+                v[wrt] = x0;
+                if (!isfinite(fd[0]) || fabs(fd[0] - fd[1]) > 1e-5 * fmax(1.0, fabs(fd[0]))) continue; /* a kink */
+                double want = fd[0] * x[c->nin * n + i];
+                checked++;
+                if (!(fabs(o[i] - want) <= 2e-4 * fmax(1.0, fabs(want))) && bad++ < 3)
+                    ZT_CHECK(0, "d(%s)/d%s at %g: got %.8g want %.8g", c->expr, zm_kernel_input_name(k, wrt), x0, o[i], want);
+            }
+            ZT_CHECK(checked > n / 2, "d(%s)/d%s: only %d of %lld points checked", c->expr, zm_kernel_input_name(k, wrt), checked, (long long)n);
+            checked_total += checked;
+            free(o);
+            free(x);
+            for (int q = 0; q < 4; q++) zm_tensor_free(in[q]);
+            zm_tensor_free(out);
+            zm_kernel_free(g);
+        }
+        zm_kernel_free(k);
+    }
+    ZT_CHECK(checked_total > 1000, "only %d gradient points checked", checked_total);
+}
+
+/* x [rows, cols] * w [cols] + b [1]; also parameters and set_param. */
+static void test_broadcast_params(void) {
+    zm_kernel_opts o;
+    memset(&o, 0, sizeof o);
+    o.inputs[0] = "x"; o.inputs[1] = "w"; o.inputs[2] = "b";
+    o.params[0] = "alpha"; o.param_values[0] = 0.5f;
+    zm_kernel *k = NULL;
+    ZT_OK(zm_elementwise(&k, "affine", "alpha * x * w + b", &o));
+    if (!k) return;
+    for (int d = 0; d < 3; d++) {
+        zm_dtype dt = dtypes[d];
+        int64_t shape[2] = {37, 1029}, cols = 1029, one = 1, n = 37 * 1029;
+        float *x = malloc(sizeof(float) * (size_t)n), w[1029], b[1];
+        zt_fill_uniform(x, n, -2, 2);
+        zt_fill_uniform(w, cols, -2, 2);
+        b[0] = 0.75f;
+        zm_tensor *in[3] = {kt_make(dt, 2, shape, x), kt_make(dt, 1, &cols, w), kt_make(dt, 1, &one, b)};
+        zm_tensor *out = kt_out(dt, 2, shape);
+        for (int pass = 0; pass < 2; pass++) {
+            float alpha = pass ? -1.25f : 0.5f;
+            if (pass) ZT_OK(zm_kernel_set_param(k, "alpha", alpha));
+            ZT_OK(zm_kernel_call(k, &out, 1, (const zm_tensor *const *)in, 3));
+            float *y = kt_read(out);
+            double *ref = malloc(sizeof(double) * (size_t)n);
+            for (int64_t i = 0; i < n; i++) ref[i] = (double)alpha * x[i] * w[i % cols] + b[0];
+            kt_close(dt == ZM_F32 ? "affine f32" : dt == ZM_F16 ? "affine f16" : "affine bf16", y, ref, n, kt_tol(dt), 1e-2);
+            free(y);
+            free(ref);
+        }
+        ZT_OK(zm_kernel_set_param(k, "alpha", 0.5f));
+        for (int q = 0; q < 3; q++) zm_tensor_free(in[q]);
+        zm_tensor_free(out);
+        free(x);
+    }
+    ZT_CHECK(zm_kernel_set_param(k, "beta", 1) == ZM_ERR_NOT_FOUND, "unknown parameter accepted");
+    zm_kernel_free(k);
+}
+
+/* A large call goes over the thread pool; compare against the reference. */
+static void test_large_threaded(void) {
+    zm_kernel *k = NULL;
+    ZT_OK(zm_elementwise(&k, "mish", cases[0].expr, NULL));
+    if (!k) return;
+    float *o, *x;
+    double *ref;
+    if (run_case(k, &cases[0], ZM_F32, ZM_F32, 300007, &o, &ref, &x)) kt_close("mish 300007", o, ref, 300007, 2e-5, 1e-2);
+    free(o);
+    free(ref);
+    free(x);
+    zm_kernel_free(k);
+}
+
+static void test_sources(void) {
+    zm_kernel *k = NULL;
+    ZT_OK(zm_elementwise(&k, "mish", "x * tanh(softplus(x))", NULL));
+    if (!k) return;
+    const char *c = NULL, *cu = NULL;
+    ZT_OK(zm_kernel_source(k, ZM_BACKEND_C, &c));
+    ZT_OK(zm_kernel_source(k, ZM_BACKEND_CUDA, &cu));
+    ZT_CHECK(c && strstr(c, "void zm_ew(") && strstr(c, "restrict") && strstr(c, "tanhf"), "C source lacks the kernel:\n%s", c ? c : "");
+    ZT_CHECK(cu && strstr(cu, "__global__ void k_ew(") && strstr(cu, "k_ew4") && strstr(cu, "float4"), "CUDA source lacks the kernels");
+    ZT_CHECK(!strcmp(zm_kernel_name(k), "mish"), "name %s", zm_kernel_name(k));
+    ZT_CHECK(zm_kernel_source(k, ZM_BACKEND_COUNT, &c) == ZM_ERR_INVALID, "bad backend accepted");
+    zm_kernel_free(k);
+}
+
+static void test_bad_input(void) {
+    zm_kernel *k = (zm_kernel *)&k;
+    const char *bad[] = {"", "(x + 1", "x + )", "foo(x)", "exp(x, y)", "max(x)", "x +* 2", "1e999999", "x $ y"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        zm_status s = zm_elementwise(&k, "bad", bad[i], NULL);
+        ZT_CHECK(s != ZM_OK && k == NULL, "'%s' accepted (%d)", bad[i], s);
+        ZT_CHECK(strstr(zm_last_error(), "byte") != NULL || s != ZM_ERR_PARSE, "'%s': message lacks the offset: %s", bad[i], zm_last_error());
+    }
+    /* 1 MB of nesting: an error, not a stack overflow */
+    size_t L = 1 << 20;
+    char *deep = malloc(2 * L + 2);
+    memset(deep, '(', L);
+    deep[L] = 'x';
+    memset(deep + L + 1, ')', L);
+    deep[2 * L + 1] = 0;
+    ZT_CHECK(zm_elementwise(&k, "deep", deep, NULL) != ZM_OK && !k, "1 MB nesting accepted");
+    free(deep);
+    ZT_CHECK(zm_elementwise(NULL, "x", "x", NULL) == ZM_ERR_INVALID, "NULL out accepted");
+    ZT_CHECK(zm_elementwise(&k, "x", NULL, NULL) == ZM_ERR_INVALID, "NULL expr accepted");
+    zm_kernel_opts o;
+    memset(&o, 0, sizeof o);
+    o.inputs[0] = "1bad";
+    ZT_CHECK(zm_elementwise(&k, "x", "x", &o) == ZM_ERR_INVALID, "bad input name accepted");
+
+    ZT_OK(zm_elementwise(&k, "add", "x + y", NULL));
+    if (!k) return;
+    int64_t s4 = 4, s5 = 5, s3 = 3;
+    zm_tensor *a = kt_out(ZM_F32, 1, &s4), *b = kt_out(ZM_F32, 1, &s5), *y = kt_out(ZM_F32, 1, &s4);
+    zm_tensor *c3 = kt_out(ZM_F32, 1, &s3), *iy = NULL;
+    zm_tensor_new(&iy, ZM_I32, ZM_CPU, 1, &s4);
+    const zm_tensor *ab[2] = {a, b}, *aa[2] = {a, a}, *ai[2] = {a, iy};
+    ZT_CHECK(zm_kernel_call(k, &y, 1, ab, 2) == ZM_ERR_SHAPE, "shape mismatch accepted");
+    ZT_CHECK(zm_kernel_call(k, &y, 1, aa, 1) == ZM_ERR_INVALID, "wrong input count accepted");
+    ZT_CHECK(zm_kernel_call(k, &y, 1, ai, 2) == ZM_ERR_DTYPE, "i32 input accepted");
+    ZT_CHECK(zm_kernel_call(k, &iy, 1, aa, 2) == ZM_ERR_DTYPE, "i32 output accepted");
+    ZT_CHECK(zm_kernel_call(k, &c3, 1, aa, 2) == ZM_ERR_SHAPE, "output shape mismatch accepted");
+    ZT_CHECK(zm_kernel_call(NULL, &y, 1, aa, 2) == ZM_ERR_INVALID, "NULL kernel accepted");
+    ZT_CHECK(zm_kernel_call(k, NULL, 0, aa, 2) == ZM_ERR_INVALID, "no output accepted");
+    zm_kernel *g = NULL;
+    ZT_CHECK(zm_kernel_grad(&g, k, 5) == ZM_ERR_RANGE && !g, "grad of input 5 accepted");
+    zm_tensor_free(a); zm_tensor_free(b); zm_tensor_free(y); zm_tensor_free(c3); zm_tensor_free(iy);
+    zm_kernel_free(k);
+    zm_kernel_free(NULL);
+}
+
+int main(void) {
+    ZT_RUN(test_expressions);
+    ZT_RUN(test_mixed_dtypes);
+    ZT_RUN(test_gradients);
+    ZT_RUN(test_broadcast_params);
+    ZT_RUN(test_large_threaded);
+    ZT_RUN(test_sources);
+    ZT_RUN(test_bad_input);
+    return zt_finish();
+}
