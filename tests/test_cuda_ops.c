@@ -66,7 +66,7 @@ static int same_bits(const char *what, const float *a, const float *b, int64_t n
 
 // ---------------------------------------------------------------------------
 // Random weights in ggml layout + their exact values in double
-typedef struct { zm_dtype t; int64_t n_mat, rows, cols; void *host; double *val; zm_cuda_mat dev; } wmat;
+typedef struct { zm_dtype t; int64_t n_mat, rows, cols; void *host; double *val; zm_gpu_mat dev; } wmat;
 
 static void wmat_make(wmat *w, zm_dtype t, int64_t n_mat, int64_t rows, int64_t cols) {
     memset(w, 0, sizeof *w);
@@ -108,9 +108,9 @@ static void wmat_make(wmat *w, zm_dtype t, int64_t n_mat, int64_t rows, int64_t 
         }
         w->host = h;
     }
-    ZT_OK(zm_cuda_mat_upload(&w->dev, t, w->host, n_mat, rows, cols));
+    ZT_OK(zm_gpu_mat_upload(&w->dev, t, w->host, n_mat, rows, cols));
 }
-static void wmat_free(wmat *w) { free(w->host); free(w->val); zm_cuda_mat_free(&w->dev); }
+static void wmat_free(wmat *w) { free(w->host); free(w->val); zm_gpu_mat_free(&w->dev); }
 static double wdot(const wmat *w, int64_t mat, int64_t r, const double *x) {
     const double *row = w->val + (mat * w->rows + r) * w->cols;
     double s = 0;
@@ -142,7 +142,7 @@ static void test_matvec(void) {
             float *dx = dev_f32(x, cols), *dg = dev_f32(g, cols), *dres = dev_f32(res, rows);
             for (int fused = 0; fused < 2; fused++) {
                 float *dy = dev_poison(rows);
-                ZT_OK(zm_cuda_matvec(&w.dev, 1, dx, fused ? dg : NULL, 1e-6f, fused ? dres : NULL, dy, NULL));
+                ZT_OK(zm_gpu_matvec(&w.dev, 1, dx, fused ? dg : NULL, 1e-6f, fused ? dres : NULL, dy, NULL));
                 float *y = get_f32(dy, rows);
                 double *xn = malloc((size_t)cols * 8), *ref = malloc((size_t)rows * 8);
                 if (fused) ref_rmsnorm(x, g, cols, 1e-6, xn);
@@ -171,10 +171,10 @@ static void test_matvec_multi_and_norm_bits(void) {
     float *dx = dev_f32(x, cols), *dg = dev_f32(g, cols), *dxn = dev_poison(cols);
     float *dy[3], *ds[3];
     for (int i = 0; i < 3; i++) { dy[i] = dev_poison(rows[i]); ds[i] = dev_poison(rows[i]); }
-    const zm_cuda_mat *W[3] = {&w[0].dev, &w[1].dev, &w[2].dev};
-    ZT_OK(zm_cuda_matvec_multi(3, W, dx, dg, 1e-5f, dy, NULL));
-    ZT_OK(zm_cuda_rmsnorm(dx, dg, 1, cols, 1e-5f, dxn, NULL));
-    for (int i = 0; i < 3; i++) ZT_OK(zm_cuda_matvec(W[i], 0, dxn, NULL, 0, NULL, ds[i], NULL));
+    const zm_gpu_mat *W[3] = {&w[0].dev, &w[1].dev, &w[2].dev};
+    ZT_OK(zm_gpu_matvec_multi(3, W, dx, dg, 1e-5f, dy, NULL));
+    ZT_OK(zm_gpu_rmsnorm(dx, dg, 1, cols, 1e-5f, dxn, NULL));
+    for (int i = 0; i < 3; i++) ZT_OK(zm_gpu_matvec(W[i], 0, dxn, NULL, 0, NULL, ds[i], NULL));
     double *xn = malloc(cols * 8);
     ref_rmsnorm(x, g, cols, 1e-5, xn);
     for (int i = 0; i < 3; i++) {
@@ -199,7 +199,7 @@ static void test_matmul(void) {
         wmat_make(&w, all_dt[di], 1, rows, cols);
         float *x = rnd(nt * cols, 1.0), *res = rnd(nt * rows, 1.0);
         float *dx = dev_f32(x, nt * cols), *dres = dev_f32(res, nt * rows), *dy = dev_poison(nt * rows);
-        ZT_OK(zm_cuda_matmul(&w.dev, 0, nt, dx, dres, dy, NULL));
+        ZT_OK(zm_gpu_matmul(&w.dev, 0, nt, dx, dres, dy, NULL));
         float *y = get_f32(dy, nt * rows);
         double *ref = malloc(nt * rows * 8), *xt = malloc(cols * 8);
         for (int64_t t = 0; t < nt; t++) {
@@ -243,8 +243,8 @@ static void test_experts(void) {
             int32_t *dids = dup_h2d(ids, T * k * 4);
             float *dx = dev_f32(x, T * nd), *dg = dev_f32(g, nd), *dw = dev_f32(wt, T * k), *dres = dev_f32(res, T * nd);
             float *dh = dev_poison(T * k * nf), *dy = dev_poison(T * nd);
-            ZT_OK(zm_cuda_gather_qmm_swiglu(&G.dev, &U.dev, dids, T, k, dx, dg, 1e-6f, dh, NULL));
-            ZT_OK(zm_cuda_gather_qmm_combine(&D.dev, dids, dw, T, k, dh, dres, dy, NULL));
+            ZT_OK(zm_gpu_gather_qmm_swiglu(&G.dev, &U.dev, dids, T, k, dx, dg, 1e-6f, dh, NULL));
+            ZT_OK(zm_gpu_gather_qmm_combine(&D.dev, dids, dw, T, k, dh, dres, dy, NULL));
             float *h = get_f32(dh, T * k * nf), *y = get_f32(dy, T * nd);
             double *xn = malloc(nd * 8), *href = malloc(T * k * nf * 8), *yref = malloc(T * nd * 8), *hd = malloc(nf * 8);
             for (int64_t tt = 0; tt < T; tt++) {
@@ -269,23 +269,23 @@ static void test_experts(void) {
             /* stock chain */
             float *dxn = dev_poison(T * nd), *dga = dev_poison(T * k * nf), *dup = dev_poison(T * k * nf), *dsl = dev_poison(T * k * nf);
             float *dhs = dev_poison(T * k * nf), *dd = dev_poison(T * k * nd), *dsc = dev_poison(T * k * nd), *dsum = dev_poison(T * nd), *dys = dev_poison(T * nd);
-            ZT_OK(zm_cuda_rmsnorm(dx, dg, T, nd, 1e-6f, dxn, NULL));
-            ZT_OK(zm_cuda_expert_matvec(&G.dev, dids, T, k, dxn, 0, NULL, 0, dga, NULL));
-            ZT_OK(zm_cuda_expert_matvec(&U.dev, dids, T, k, dx, 0, dg, 1e-6f, dup, NULL));
-            ZT_OK(zm_cuda_unary(0, dga, T * k * nf, 1.0f, dsl, NULL));
-            ZT_OK(zm_cuda_binary(1, dsl, dup, T * k * nf, T * k * nf, 0, dhs, NULL));
-            ZT_OK(zm_cuda_expert_matvec(&D.dev, dids, T, k, dhs, 1, NULL, 0, dd, NULL));
+            ZT_OK(zm_gpu_rmsnorm(dx, dg, T, nd, 1e-6f, dxn, NULL));
+            ZT_OK(zm_gpu_expert_matvec(&G.dev, dids, T, k, dxn, 0, NULL, 0, dga, NULL));
+            ZT_OK(zm_gpu_expert_matvec(&U.dev, dids, T, k, dx, 0, dg, 1e-6f, dup, NULL));
+            ZT_OK(zm_gpu_unary(0, dga, T * k * nf, 1.0f, dsl, NULL));
+            ZT_OK(zm_gpu_binary(1, dsl, dup, T * k * nf, T * k * nf, 0, dhs, NULL));
+            ZT_OK(zm_gpu_expert_matvec(&D.dev, dids, T, k, dhs, 1, NULL, 0, dd, NULL));
             const int64_t sa[4] = {1, T, k, nd}, sb[4] = {1, T, k, 1};
-            ZT_OK(zm_cuda_binary_nd(1, dd, sa, dw, sb, dsc, NULL));
-            ZT_OK(zm_cuda_sum_axis(dsc, T, k, nd, dsum, NULL));
-            ZT_OK(zm_cuda_binary(0, dsum, dres, T * nd, T * nd, 0, dys, NULL));
+            ZT_OK(zm_gpu_binary_nd(1, dd, sa, dw, sb, dsc, NULL));
+            ZT_OK(zm_gpu_sum_axis(dsc, T, k, nd, dsum, NULL));
+            ZT_OK(zm_gpu_binary(0, dsum, dres, T * nd, T * nd, 0, dys, NULL));
             float *hs = get_f32(dhs, T * k * nf), *ys = get_f32(dys, T * nd);
             same_bits("swiglu fused vs stock", h, hs, T * k * nf);
             same_bits("combine fused vs stock", y, ys, T * nd);
             /* swiglu and moe_combine fused ops vs the same chain */
             float *dsw = dev_poison(T * k * nf), *dmc = dev_poison(T * nd);
-            ZT_OK(zm_cuda_swiglu(dga, dup, T * k * nf, dsw, NULL));
-            ZT_OK(zm_cuda_moe_combine(dd, dw, T, k, nd, NULL, dmc, NULL));
+            ZT_OK(zm_gpu_swiglu(dga, dup, T * k * nf, dsw, NULL));
+            ZT_OK(zm_gpu_moe_combine(dd, dw, T, k, nd, NULL, dmc, NULL));
             float *sw = get_f32(dsw, T * k * nf), *mc = get_f32(dmc, T * nd), *sm = get_f32(dsum, T * nd);
             same_bits("swiglu op vs silu+mul", sw, hs, T * k * nf);
             same_bits("moe_combine op vs mul+sum", mc, sm, T * nd);
@@ -312,10 +312,10 @@ static void test_routing(void) {
         float *l = rnd(n, 3.0);
         float *dl = dev_f32(l, n), *dw = dev_poison(k), *dp = dev_poison(n), *dv = dev_poison(k), *dw2 = dev_poison(k);
         int32_t *di = dup_h2d(NULL, k * 4), *di2 = dup_h2d(NULL, k * 4);
-        ZT_OK(zm_cuda_topk_gating_softmax(dl, 1, n, k, 1, di, dw, NULL));
-        ZT_OK(zm_cuda_softmax(dl, 1, n, dp, NULL));
-        ZT_OK(zm_cuda_topk_rows(dp, 1, n, k, dv, di2, NULL));
-        ZT_OK(zm_cuda_normalize_sum(dv, 1, k, dw2, NULL));
+        ZT_OK(zm_gpu_topk_gating_softmax(dl, 1, n, k, 1, di, dw, NULL));
+        ZT_OK(zm_gpu_softmax(dl, 1, n, dp, NULL));
+        ZT_OK(zm_gpu_topk_rows(dp, 1, n, k, dv, di2, NULL));
+        ZT_OK(zm_gpu_normalize_sum(dv, 1, k, dw2, NULL));
         float *w = get_f32(dw, k), *p = get_f32(dp, n), *w2 = get_f32(dw2, k);
         int32_t ids[32], ids2[32];
         ZT_OK(zm_cuda_memcpy_d2h(ids, di, k * 4));
@@ -350,14 +350,14 @@ static void test_routing(void) {
     l[3] = l[9] = l[12] = 1.0f;
     float *dl = dev_f32(l, 16), *dw = dev_poison(2);
     int32_t *di = dup_h2d(NULL, 8), ids[2];
-    ZT_OK(zm_cuda_topk_gating_softmax(dl, 1, 16, 2, 1, di, dw, NULL));
+    ZT_OK(zm_gpu_topk_gating_softmax(dl, 1, 16, 2, 1, di, dw, NULL));
     ZT_OK(zm_cuda_sync());
     ZT_OK(zm_cuda_memcpy_d2h(ids, di, 8));
     ZT_CHECK(ids[0] == 3 && ids[1] == 9, "ties: got %d %d want 3 9", ids[0], ids[1]);
     zm_cuda_free(dl); zm_cuda_free(dw); zm_cuda_free(di);
     /* bad input is a status, not a crash */
-    ZT_CHECK(zm_cuda_topk_gating_softmax(NULL, 1, 2000, 2, 1, NULL, NULL, NULL) == ZM_ERR_RANGE, "n > 1024 refused");
-    ZT_CHECK(zm_cuda_topk_gating_softmax(NULL, 1, 8, 9, 1, NULL, NULL, NULL) == ZM_ERR_RANGE, "k > n refused");
+    ZT_CHECK(zm_gpu_topk_gating_softmax(NULL, 1, 2000, 2, 1, NULL, NULL, NULL) == ZM_ERR_RANGE, "n > 1024 refused");
+    ZT_CHECK(zm_gpu_topk_gating_softmax(NULL, 1, 8, 9, 1, NULL, NULL, NULL) == ZM_ERR_RANGE, "k > n refused");
 }
 
 static void test_moe_combine_small_ops(void) {
@@ -366,7 +366,7 @@ static void test_moe_combine_small_ops(void) {
     const int64_t n = 1000;
     float *e = rnd(k * n, 1.0), *w = rnd(k, 1.0), *res = rnd(n, 1.0);
     float *de = dev_f32(e, k * n), *dw = dev_f32(w, k), *dres = dev_f32(res, n), *dy = dev_poison(n);
-    ZT_OK(zm_cuda_moe_combine(de, dw, 1, k, n, dres, dy, NULL));
+    ZT_OK(zm_gpu_moe_combine(de, dw, 1, k, n, dres, dy, NULL));
     float *y = get_f32(dy, n);
     double *ref = malloc(n * 8);
     for (int64_t c = 0; c < n; c++) { ref[c] = res[c]; for (int j = 0; j < k; j++) ref[c] += (double)w[j] * e[j * n + c]; }
@@ -378,7 +378,7 @@ static void test_moe_combine_small_ops(void) {
             const float *b = mode == 0 ? res : w;
             const float *db = mode == 0 ? dres : dw;
             int64_t nb = mode == 0 ? n : k;
-            ZT_OK(zm_cuda_binary(op, da, db, k * n, nb, mode, dz, NULL));
+            ZT_OK(zm_gpu_binary(op, da, db, k * n, nb, mode, dz, NULL));
             float *z = get_f32(dz, k * n);
             double *zr = malloc(k * n * 8);
             for (int64_t i = 0; i < k * n; i++) {
@@ -394,7 +394,7 @@ static void test_moe_combine_small_ops(void) {
         float *pa = malloc(k * n * 4);
         for (int64_t i = 0; i < k * n; i++) pa[i] = op == 3 || op == 4 ? fabsf(a[i]) + 0.1f : a[i];
         float *dpa = dev_f32(pa, k * n);
-        ZT_OK(zm_cuda_unary(op, dpa, k * n, 0.5f, dz, NULL));
+        ZT_OK(zm_gpu_unary(op, dpa, k * n, 0.5f, dz, NULL));
         float *z = get_f32(dz, k * n);
         double *zr = malloc(k * n * 8);
         for (int64_t i = 0; i < k * n; i++) {
@@ -416,14 +416,14 @@ static void test_moe_combine_small_ops(void) {
         free(z); free(zr); free(pa);
         zm_cuda_free(dpa);
     }
-    ZT_OK(zm_cuda_sum_rows(da, k, n, dy, NULL));
+    ZT_OK(zm_gpu_sum_rows(da, k, n, dy, NULL));
     float *sr = get_f32(dy, n);
     for (int64_t c = 0; c < n; c++) { ref[c] = 0; for (int j = 0; j < k; j++) ref[c] += a[j * n + c]; }
     check_l2("sum_rows", sr, ref, n, 1e-6);
     int32_t idx[4] = {2, 0, 2, 1};
     int32_t *didx = dup_h2d(idx, 16);
     float *dgr = dev_poison(4 * n);
-    ZT_OK(zm_cuda_gather_rows(da, n, didx, 4, dgr, NULL));
+    ZT_OK(zm_gpu_gather_rows(da, n, didx, 4, dgr, NULL));
     float *gr = get_f32(dgr, 4 * n);
     int bad = 0;
     for (int j = 0; j < 4; j++) for (int64_t c = 0; c < n; c++) bad += gr[j * n + c] != a[idx[j] * n + c];
@@ -433,13 +433,13 @@ static void test_moe_combine_small_ops(void) {
     int32_t tid[6] = {5, 0, n - 1, 7, 3, 3};
     int32_t *dtid = dup_h2d(tid, sizeof tid);
     float *dtk = dev_poison(6);
-    ZT_OK(zm_cuda_take(da, k, n, dtid, 2, dtk, NULL));
+    ZT_OK(zm_gpu_take(da, k, n, dtid, 2, dtk, NULL));
     float *tk = get_f32(dtk, 6);
     for (int i = 0; i < 6; i++) ZT_CHECK(tk[i] == a[(i / 2) * n + tid[i]], "take [%d]", i);
     free(tk); zm_cuda_free(dtid); zm_cuda_free(dtk);
     /* sum over the middle axis of [k][n/8][8] and a 4-d broadcast */
     float *dsa = dev_poison(k * 8);
-    ZT_OK(zm_cuda_sum_axis(da, k, n / 8, 8, dsa, NULL));
+    ZT_OK(zm_gpu_sum_axis(da, k, n / 8, 8, dsa, NULL));
     float *sa = get_f32(dsa, k * 8);
     double sref[24];
     for (int o = 0; o < k; o++) for (int c = 0; c < 8; c++) { sref[o * 8 + c] = 0; for (int r = 0; r < n / 8; r++) sref[o * 8 + c] += a[(o * (n / 8) + r) * 8 + c]; }
@@ -447,7 +447,7 @@ static void test_moe_combine_small_ops(void) {
     free(sa); zm_cuda_free(dsa);
     const int64_t as[4] = {1, k, n / 8, 8}, bs[4] = {1, k, 1, 8};
     float *bb = rnd(k * 8, 1.0), *dbb = dev_f32(bb, k * 8);
-    ZT_OK(zm_cuda_binary_nd(3, da, as, dbb, bs, dz, NULL));
+    ZT_OK(zm_gpu_binary_nd(3, da, as, dbb, bs, dz, NULL));
     float *z = get_f32(dz, k * n);
     double *zr = malloc(k * n * 8);
     for (int64_t i = 0; i < k * n; i++) zr[i] = (double)a[i] / bb[(i / n) * 8 + i % 8];
@@ -466,12 +466,12 @@ static void test_norms(void) {
         int64_t n = sizes[si], rows = 3;
         float *x = rnd(rows * n, 2.0), *b = rnd(n, 1.0), *g = rnd(n, 1.0);
         float *dx = dev_f32(x, rows * n), *db = dev_f32(b, n), *dg = dev_f32(g, n), *dy = dev_poison(rows * n), *ds = dev_poison(n);
-        ZT_OK(zm_cuda_rmsnorm(dx, dg, rows, n, 1e-6f, dy, NULL));
+        ZT_OK(zm_gpu_rmsnorm(dx, dg, rows, n, 1e-6f, dy, NULL));
         float *y = get_f32(dy, rows * n);
         double *ref = malloc(rows * n * 8);
         for (int64_t r = 0; r < rows; r++) ref_rmsnorm(x + r * n, g, n, 1e-6, ref + r * n);
         check_l2("rmsnorm", y, ref, rows * n, 2e-6);
-        ZT_OK(zm_cuda_add_rmsnorm(dx, db, dg, 1, n, 1e-6f, ds, dy, NULL));
+        ZT_OK(zm_gpu_add_rmsnorm(dx, db, dg, 1, n, 1e-6f, ds, dy, NULL));
         float *s = get_f32(ds, n), *y2 = get_f32(dy, n);
         float *sf = malloc(n * 4);
         double *sref = malloc(n * 8);
@@ -509,7 +509,7 @@ static void test_rope_qknorm(void) {
         for (int i = 0; i < d; i++) w[i] += 1;
         float *dinv = dev_f32(inv, nr / 2), *dx = dev_f32(x, n), *dw = dev_f32(w, d), *dy = dev_poison(n), *dc = dev_poison(cn);
         int32_t *dpos = dup_h2d(pos, 8);
-        ZT_OK(zm_cuda_qk_norm_rope(dx, dw, T, nh, d, nr, 1e-6f, dpos, dinv, dy, dc, NULL));
+        ZT_OK(zm_gpu_qk_norm_rope(dx, dw, T, nh, d, nr, 1e-6f, dpos, dinv, dy, dc, NULL));
         float *y = get_f32(dy, n), *c = get_f32(dc, cn);
         double *ref = malloc(n * 8);
         for (int t = 0; t < T; t++)
@@ -523,19 +523,19 @@ static void test_rope_qknorm(void) {
         ZT_CHECK(isnan(c[0]) && isnan(c[(int64_t)38 * nh * d]), "cache rows other than pos untouched");
         /* stock chain: rmsnorm rows + rope, bit-identical */
         float *dn = dev_poison(n), *dr = dev_poison(n);
-        ZT_OK(zm_cuda_rmsnorm(dx, dw, (int64_t)T * nh, d, 1e-6f, dn, NULL));
-        ZT_OK(zm_cuda_rope(dn, T, nh, d, nr, dpos, dinv, dr, NULL));
+        ZT_OK(zm_gpu_rmsnorm(dx, dw, (int64_t)T * nh, d, 1e-6f, dn, NULL));
+        ZT_OK(zm_gpu_rope(dn, T, nh, d, nr, dpos, dinv, dr, NULL));
         float *r2 = get_f32(dr, n);
         same_bits("qk_norm_rope fused vs rmsnorm+rope", y, r2, n);
         /* rope alone vs float64, in place */
-        ZT_OK(zm_cuda_rope(dx, T, nh, d, nr, dpos, dinv, dx, NULL));
+        ZT_OK(zm_gpu_rope(dx, T, nh, d, nr, dpos, dinv, dx, NULL));
         float *xr = get_f32(dx, n);
         for (int64_t i = 0; i < n; i++) ref[i] = x[i];
         for (int t = 0; t < T; t++) for (int h = 0; h < nh; h++) ref_rope(ref + ((int64_t)t * nh + h) * d, nr, pos[t], base);
         check_l2("rope", xr, ref, n, 2e-6);
         /* kv_store */
         float *dk = dev_poison(cn);
-        ZT_OK(zm_cuda_kv_store(dy, T, (int64_t)nh * d, dpos, dk, NULL));
+        ZT_OK(zm_gpu_kv_store(dy, T, (int64_t)nh * d, dpos, dk, NULL));
         float *k2 = get_f32(dk, cn);
         for (int t = 0; t < T; t++) same_bits("kv_store", k2 + (int64_t)pos[t] * nh * d, y + (int64_t)t * nh * d, nh * d);
         free(k2); zm_cuda_free(dk);
@@ -574,7 +574,7 @@ static void test_attention(void) {
         const int nh = cfg[ci][0], nkv = cfg[ci][1], d = cfg[ci][2], ctx = cfg[ci][3];
         float *kc = rnd((int64_t)ctx * nkv * d, 1.0), *vc = rnd((int64_t)ctx * nkv * d, 1.0);
         float *dkc = dev_f32(kc, (int64_t)ctx * nkv * d), *dvc = dev_f32(vc, (int64_t)ctx * nkv * d);
-        int64_t wsb = zm_cuda_attention_ws_bytes(nh, nkv, d, ctx);
+        int64_t wsb = zm_gpu_attention_ws_bytes(nh, nkv, d, ctx);
         void *ws = dup_h2d(NULL, (size_t)wsb);
         ZT_OK(zm_cuda_memset(ws, 0, (size_t)wsb));
         const int poss[] = {0, 1, 31, ctx / 2, ctx - 1};
@@ -583,7 +583,7 @@ static void test_attention(void) {
             int p = poss[pi];
             float *q = rnd(nh * d, 1.0), *dq = dev_f32(q, nh * d), *dout = dev_poison(nh * d);
             ZT_OK(zm_cuda_memcpy_h2d(dpos, &p, 4));
-            ZT_OK(zm_cuda_attention_decode(dq, dkc, dvc, nh, nkv, d, ctx, (float)(1.0 / sqrt(d)), dpos, ws, dout, NULL));
+            ZT_OK(zm_gpu_attention_decode(dq, dkc, dvc, nh, nkv, d, ctx, (float)(1.0 / sqrt(d)), dpos, ws, dout, NULL));
             float *out = get_f32(dout, nh * d);
             double *ref = malloc(nh * d * 8);
             ref_attn(q, kc, vc, nh, nkv, d, p + 1, ref);
@@ -598,7 +598,7 @@ static void test_attention(void) {
         for (int t = 0; t < nt; t++) pp[t] = p0 + t;
         int32_t *dpp = dup_h2d(pp, sizeof pp);
         float *q = rnd((int64_t)nt * nh * d, 1.0), *dq = dev_f32(q, (int64_t)nt * nh * d), *dout = dev_poison((int64_t)nt * nh * d);
-        ZT_OK(zm_cuda_attention_prefill(dq, dkc, dvc, nt, nh, nkv, d, (float)(1.0 / sqrt(d)), dpp, dout, NULL));
+        ZT_OK(zm_gpu_attention_prefill(dq, dkc, dvc, nt, nh, nkv, d, (float)(1.0 / sqrt(d)), dpp, dout, NULL));
         zm_cuda_free(dpp);
         float *out = get_f32(dout, (int64_t)nt * nh * d);
         double *ref = malloc((int64_t)nt * nh * d * 8);
@@ -608,7 +608,7 @@ static void test_attention(void) {
         free(kc); free(vc); zm_cuda_free(dkc); zm_cuda_free(dvc); zm_cuda_free(ws); zm_cuda_free(dpos);
         if (zt_failed_now()) return;
     }
-    ZT_CHECK(zm_cuda_attention_decode(NULL, NULL, NULL, 6, 4, 64, 10, 1.0f, NULL, NULL, NULL, NULL) == ZM_ERR_SHAPE, "6 heads over 4 kv refused");
+    ZT_CHECK(zm_gpu_attention_decode(NULL, NULL, NULL, 6, 4, 64, 10, 1.0f, NULL, NULL, NULL, NULL) == ZM_ERR_SHAPE, "6 heads over 4 kv refused");
 }
 
 static void test_embedding_argmax(void) {
@@ -620,7 +620,7 @@ static void test_embedding_argmax(void) {
         int32_t ids[4] = {0, 299, 17, 17};
         int32_t *dids = dup_h2d(ids, 16);
         float *dout = dev_poison(n * cols);
-        ZT_OK(zm_cuda_embedding(&E.dev, dids, n, dout, NULL));
+        ZT_OK(zm_gpu_embedding(&E.dev, dids, n, dout, NULL));
         float *out = get_f32(dout, n * cols);
         double *ref = malloc(n * cols * 8);
         for (int t = 0; t < n; t++) for (int64_t c = 0; c < cols; c++) ref[t * cols + c] = E.val[ids[t] * cols + c];
@@ -637,7 +637,7 @@ static void test_embedding_argmax(void) {
         x[n + n / 2] = 50.0f;
         float *dx = dev_f32(x, 2 * n);
         int32_t *didx = dup_h2d(NULL, 8), idx[2];
-        ZT_OK(zm_cuda_argmax(dx, 2, n, didx, NULL));
+        ZT_OK(zm_gpu_argmax(dx, 2, n, didx, NULL));
         ZT_OK(zm_cuda_sync());
         ZT_OK(zm_cuda_memcpy_d2h(idx, didx, 8));
         ZT_CHECK(idx[0] == want0, "argmax n=%lld: %d want %lld", (long long)n, idx[0], (long long)want0);
@@ -648,15 +648,15 @@ static void test_embedding_argmax(void) {
 
 static void test_bad_input(void) {
     NEED_GPU();
-    zm_cuda_mat m;
+    zm_gpu_mat m;
     uint8_t junk[64] = {0};
-    ZT_CHECK(zm_cuda_mat_upload(&m, ZM_Q4_0, junk, 1, 1, 40) == ZM_ERR_SHAPE, "Q4_0 cols 40 refused");
-    ZT_CHECK(zm_cuda_mat_upload(&m, ZM_Q4_K, junk, 1, 1, 256) == ZM_ERR_DTYPE, "Q4_K refused");
-    ZT_CHECK(zm_cuda_mat_upload(&m, ZM_F32, NULL, 1, 1, 32) == ZM_ERR_INVALID, "NULL host refused");
-    ZT_OK(zm_cuda_mat_upload(&m, ZM_F32, junk, 1, 2, 8));
-    ZT_CHECK(zm_cuda_matvec(&m, 0, NULL, NULL, 0, NULL, NULL, NULL) == ZM_ERR_SHAPE, "cols 8 matvec refused");
-    zm_cuda_mat_free(&m);
-    zm_cuda_mat_free(NULL);
+    ZT_CHECK(zm_gpu_mat_upload(&m, ZM_Q4_0, junk, 1, 1, 40) == ZM_ERR_SHAPE, "Q4_0 cols 40 refused");
+    ZT_CHECK(zm_gpu_mat_upload(&m, ZM_Q4_K, junk, 1, 1, 256) == ZM_ERR_DTYPE, "Q4_K refused");
+    ZT_CHECK(zm_gpu_mat_upload(&m, ZM_F32, NULL, 1, 1, 32) == ZM_ERR_INVALID, "NULL host refused");
+    ZT_OK(zm_gpu_mat_upload(&m, ZM_F32, junk, 1, 2, 8));
+    ZT_CHECK(zm_gpu_matvec(&m, 0, NULL, NULL, 0, NULL, NULL, NULL) == ZM_ERR_SHAPE, "cols 8 matvec refused");
+    zm_gpu_mat_free(&m);
+    zm_gpu_mat_free(NULL);
 }
 
 int main(void) {

@@ -30,7 +30,7 @@
 // Types
 typedef struct {
     const void *host;
-    zm_cuda_mat m;       /* matrices (ndim >= 2) */
+    zm_gpu_mat m;       /* matrices (ndim >= 2) */
     float *vec;          /* 1-D weights converted to f32 */
     int64_t n;
 } wentry;
@@ -119,7 +119,7 @@ static zm_status ck(cudaError_t e, const char *what) {
 static zm_status ctx_new(void **out, const zm_graph_backend_opts *opts) {
     *out = NULL;
     ZM_TRY(zm_cuda_init());
-    ZM_TRY(zm_cuda_kernels_init());
+    ZM_TRY(zm_gpu_kernels_init());
     cuda_ctx *c = calloc(1, sizeof *c);
     if (!c) return zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory");
     if (opts) c->opts = *opts;
@@ -134,7 +134,7 @@ static void ctx_free(void *p) {
     if (!c) return;
     cudaStreamSynchronize(c->stream);
     for (int i = 0; i < c->nw; i++) {
-        zm_cuda_mat_free(&c->w[i]->m);
+        zm_gpu_mat_free(&c->w[i]->m);
         zm_cuda_free(c->w[i]->vec);
         free(c->w[i]);
     }
@@ -170,9 +170,9 @@ static zm_status weight_get(cuda_ctx *c, const zm_node *n, wentry **out) {
     } else {
         int64_t n_mat = n->ndim == 3 ? n->shape[0] : 1, rows = n->shape[n->ndim - 2], cols = n->shape[n->ndim - 1];
         if (n->ndim == 4) n_mat = n->shape[0] * n->shape[1];
-        zm_status st = zm_cuda_mat_upload(&e->m, n->dtype, n->data, n_mat, rows, cols);
+        zm_status st = zm_gpu_mat_upload(&e->m, n->dtype, n->data, n_mat, rows, cols);
         if (st != ZM_OK) { free(e); return zm__err_ctx(st, "weight '%s'", n->name); }
-        c->weight_bytes += zm_cuda_mat_bytes(&e->m);
+        c->weight_bytes += zm_gpu_mat_bytes(&e->m);
     }
     c->w[c->nw++] = e;
     *out = e;
@@ -385,50 +385,50 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
     const float eps = l->norm_node >= 0 ? g->nodes[l->norm_node].fp[0] : 0.f;
     const int x = l->x_node;
     if (l->kind == L_MULTI) {
-        const zm_cuda_mat *W[3];
+        const zm_gpu_mat *W[3];
         float *y[3];
         for (int j = 0; j < l->n_multi; j++) {
             W[j] = &e->wt[g->nodes[l->multi[j]].src[0]]->m;
             y[j] = F(l->multi[j]);
         }
-        return zm_cuda_matvec_multi(l->n_multi, W, F(x >= 0 ? x : n->src[1]), nw, eps, y, st);
+        return zm_gpu_matvec_multi(l->n_multi, W, F(x >= 0 ? x : n->src[1]), nw, eps, y, st);
     }
     const zm_node *s0 = n->n_src > 0 ? &g->nodes[n->src[0]] : NULL;
     switch (n->op) {
     case ZM_OP_GET_ROWS:
-        return zm_cuda_embedding(&e->wt[n->src[0]]->m, I(n->src[1]), zm_node_numel(&g->nodes[n->src[1]]), F(id), st);
+        return zm_gpu_embedding(&e->wt[n->src[0]]->m, I(n->src[1]), zm_node_numel(&g->nodes[n->src[1]]), F(id), st);
     case ZM_OP_RMS_NORM: {
         const float *w = n->n_src > 1 ? e->wt[n->src[1]]->vec : e->ones;
-        return zm_cuda_rmsnorm(F(n->src[0]), w, rows_of(n), last_dim(n), n->fp[0], F(id), st);
+        return zm_gpu_rmsnorm(F(n->src[0]), w, rows_of(n), last_dim(n), n->fp[0], F(id), st);
     }
     case ZM_OP_MATMUL: {
-        const zm_cuda_mat *W = &e->wt[n->src[0]]->m;
+        const zm_gpu_mat *W = &e->wt[n->src[0]]->m;
         const int xi = x >= 0 ? x : n->src[1];
         if (rows_of(n) == 1)
-            return zm_cuda_matvec(W, 0, F(xi), nw, eps, l->res_node >= 0 ? F(l->res_node) : NULL, F(l->out_node), st);
-        return zm_cuda_matmul(W, 0, rows_of(n), F(xi), NULL, F(id), st);
+            return zm_gpu_matvec(W, 0, F(xi), nw, eps, l->res_node >= 0 ? F(l->res_node) : NULL, F(l->out_node), st);
+        return zm_gpu_matmul(W, 0, rows_of(n), F(xi), NULL, F(id), st);
     }
     case ZM_OP_MATMUL_ID: {
         const zm_node *xn = &g->nodes[n->src[1]];
         const int xi = x >= 0 ? x : n->src[1];
-        return zm_cuda_expert_matvec(&e->wt[n->src[0]]->m, I(n->src[2]), n->shape[0], (int)n->shape[1], F(xi),
+        return zm_gpu_expert_matvec(&e->wt[n->src[0]]->m, I(n->src[2]), n->shape[0], (int)n->shape[1], F(xi),
                                      xn->shape[1] != 1, nw, eps, F(id), st);
     }
     case ZM_OP_ROPE:
         if (n->ip[0] != ZM_ROPE_NEOX) return zm__err(ZM_ERR_UNSUPPORTED, "cuda backend: node '%s': rope mode %d (NeoX only)", n->name, n->ip[0]);
-        return zm_cuda_rope(F(n->src[0]), n->shape[0], (int)n->shape[1], (int)n->shape[2], n->ip[1], I(n->src[1]), e->inv_freq[id], F(id), st);
+        return zm_gpu_rope(F(n->src[0]), n->shape[0], (int)n->shape[1], (int)n->shape[2], n->ip[1], I(n->src[1]), e->inv_freq[id], F(id), st);
     case ZM_OP_KV_WRITE: {
         const zm_node *xs = &g->nodes[n->src[1]];
-        return zm_cuda_kv_store(F(n->src[1]), xs->shape[0], xs->shape[1] * xs->shape[2], I(n->src[2]), F(id), st);
+        return zm_gpu_kv_store(F(n->src[1]), xs->shape[0], xs->shape[1] * xs->shape[2], I(n->src[2]), F(id), st);
     }
     case ZM_OP_ATTENTION: {
         const zm_node *kc = &g->nodes[n->src[1]];
         if (kc->shape[2] != g->nodes[n->src[2]].shape[2])
             return zm__err(ZM_ERR_UNSUPPORTED, "cuda backend: node '%s': value dim differs from key dim", n->name);
         if (n->shape[0] == 1)
-            return zm_cuda_attention_decode(F(n->src[0]), F(n->src[1]), F(n->src[2]), (int)n->shape[1], (int)kc->shape[1],
+            return zm_gpu_attention_decode(F(n->src[0]), F(n->src[1]), F(n->src[2]), (int)n->shape[1], (int)kc->shape[1],
                                             (int)kc->shape[2], kc->shape[0], n->fp[0], I(n->src[3]), e->attn_ws, F(id), st);
-        return zm_cuda_attention_prefill(F(n->src[0]), F(n->src[1]), F(n->src[2]), n->shape[0], (int)n->shape[1],
+        return zm_gpu_attention_prefill(F(n->src[0]), F(n->src[1]), F(n->src[2]), n->shape[0], (int)n->shape[1],
                                          (int)kc->shape[1], (int)kc->shape[2], n->fp[0], I(n->src[3]), F(id), st);
     }
     case ZM_OP_ADD: case ZM_OP_MUL: case ZM_OP_DIV: {
@@ -436,45 +436,45 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
         shape4(s0, a);
         shape4(&g->nodes[n->src[1]], b);
         int op = n->op == ZM_OP_ADD ? 0 : n->op == ZM_OP_MUL ? 1 : 3;
-        return zm_cuda_binary_nd(op, F(n->src[0]), a, F(n->src[1]), b, F(id), st);
+        return zm_gpu_binary_nd(op, F(n->src[0]), a, F(n->src[1]), b, F(id), st);
     }
-    case ZM_OP_SILU: return zm_cuda_unary(0, F(n->src[0]), zm_node_numel(n), 1.0f, F(id), st);
-    case ZM_OP_SOFTMAX: return zm_cuda_softmax(F(n->src[0]), rows_of(n), last_dim(n), F(id), st);
-    case ZM_OP_TOPK: return zm_cuda_topk_rows(F(n->src[0]), rows_of(s0), last_dim(s0), n->ip[0], e->scratch, I(id), st);
-    case ZM_OP_GATHER: return zm_cuda_take(F(n->src[0]), rows_of(s0), last_dim(s0), I(n->src[1]), (int)last_dim(n), F(id), st);
+    case ZM_OP_SILU: return zm_gpu_unary(0, F(n->src[0]), zm_node_numel(n), 1.0f, F(id), st);
+    case ZM_OP_SOFTMAX: return zm_gpu_softmax(F(n->src[0]), rows_of(n), last_dim(n), F(id), st);
+    case ZM_OP_TOPK: return zm_gpu_topk_rows(F(n->src[0]), rows_of(s0), last_dim(s0), n->ip[0], e->scratch, I(id), st);
+    case ZM_OP_GATHER: return zm_gpu_take(F(n->src[0]), rows_of(s0), last_dim(s0), I(n->src[1]), (int)last_dim(n), F(id), st);
     case ZM_OP_SUM: {
         const int ax = n->ip[0];
         int64_t outer = 1, inner = 1;
         for (int d = 0; d < ax; d++) outer *= s0->shape[d];
         for (int d = ax + 1; d < s0->ndim; d++) inner *= s0->shape[d];
-        return zm_cuda_sum_axis(F(n->src[0]), outer, s0->shape[ax], inner, F(id), st);
+        return zm_gpu_sum_axis(F(n->src[0]), outer, s0->shape[ax], inner, F(id), st);
     }
-    case ZM_OP_ARGMAX: return zm_cuda_argmax(F(n->src[0]), rows_of(s0), last_dim(s0), I(id), st);
+    case ZM_OP_ARGMAX: return zm_gpu_argmax(F(n->src[0]), rows_of(s0), last_dim(s0), I(id), st);
     case ZM_OP_TOPK_GATING_SOFTMAX: {
         const int64_t R = rows_of(s0), k = n->ip[0];
-        return zm_cuda_topk_gating_softmax(F(n->src[0]), R, (int)last_dim(s0), (int)k, n->ip[1],
+        return zm_gpu_topk_gating_softmax(F(n->src[0]), R, (int)last_dim(s0), (int)k, n->ip[1],
                                            (int32_t *)((char *)P(id) + 4 * R * k), F(id), st);
     }
     case ZM_OP_MOE_COMBINE:
-        return zm_cuda_moe_combine(F(n->src[0]), F(n->src[1]), s0->shape[0], (int)s0->shape[1], s0->shape[2], NULL, F(id), st);
-    case ZM_OP_SWIGLU: return zm_cuda_swiglu(F(n->src[0]), F(n->src[1]), zm_node_numel(n), F(id), st);
+        return zm_gpu_moe_combine(F(n->src[0]), F(n->src[1]), s0->shape[0], (int)s0->shape[1], s0->shape[2], NULL, F(id), st);
+    case ZM_OP_SWIGLU: return zm_gpu_swiglu(F(n->src[0]), F(n->src[1]), zm_node_numel(n), F(id), st);
     case ZM_OP_GATHER_QMM_SWIGLU: {
         const int xi = x >= 0 ? x : n->src[2];
-        return zm_cuda_gather_qmm_swiglu(&e->wt[n->src[0]]->m, &e->wt[n->src[1]]->m, I(n->src[3]), n->shape[0],
+        return zm_gpu_gather_qmm_swiglu(&e->wt[n->src[0]]->m, &e->wt[n->src[1]]->m, I(n->src[3]), n->shape[0],
                                          (int)n->shape[1], F(xi), nw, eps, F(id), st);
     }
     case ZM_OP_GATHER_QMM_COMBINE: {
         const zm_node *ids = &g->nodes[n->src[2]];
-        return zm_cuda_gather_qmm_combine(&e->wt[n->src[0]]->m, I(n->src[2]), F(n->src[3]), ids->shape[0], (int)ids->shape[1],
+        return zm_gpu_gather_qmm_combine(&e->wt[n->src[0]]->m, I(n->src[2]), F(n->src[3]), ids->shape[0], (int)ids->shape[1],
                                           F(n->src[1]), n->n_src > 4 ? F(n->src[4]) : NULL, F(id), st);
     }
     case ZM_OP_ADD_RMSNORM: {
         const int64_t R = rows_of(s0), D = last_dim(s0);
-        return zm_cuda_add_rmsnorm(F(n->src[0]), F(n->src[1]), e->wt[n->src[2]]->vec, R, D, n->fp[0], F(id), F(id) + R * D, st);
+        return zm_gpu_add_rmsnorm(F(n->src[0]), F(n->src[1]), e->wt[n->src[2]]->vec, R, D, n->fp[0], F(id), F(id) + R * D, st);
     }
     case ZM_OP_QK_NORM_ROPE:
         if (n->ip[0] != ZM_ROPE_NEOX) return zm__err(ZM_ERR_UNSUPPORTED, "cuda backend: node '%s': rope mode %d (NeoX only)", n->name, n->ip[0]);
-        return zm_cuda_qk_norm_rope(F(n->src[0]), e->wt[n->src[1]]->vec, n->shape[0], (int)n->shape[1], (int)n->shape[2], n->ip[1],
+        return zm_gpu_qk_norm_rope(F(n->src[0]), e->wt[n->src[1]]->vec, n->shape[0], (int)n->shape[1], (int)n->shape[2], n->ip[1],
                                     n->fp[0], I(n->src[2]), e->inv_freq[id], F(id), l->cache_node >= 0 ? F(l->cache_node) : NULL, st);
     default:
         return zm__err(ZM_ERR_UNSUPPORTED, "cuda backend: node %d '%s': op %s has no CUDA kernel", id, n->name, zm_op_name(n->op));
@@ -585,7 +585,7 @@ static zm_status exec_new(void **out, void *ctxp, void *statep, const zm_graph *
         if (n->op == ZM_OP_TOPK && zm_node_numel(n) > max_topk) max_topk = zm_node_numel(n);
         if (n->op == ZM_OP_ATTENTION) {
             const zm_node *kc = &g->nodes[n->src[1]];
-            int64_t b = zm_cuda_attention_ws_bytes((int)n->shape[1], (int)kc->shape[1], (int)kc->shape[2], kc->shape[0]);
+            int64_t b = zm_gpu_attention_ws_bytes((int)n->shape[1], (int)kc->shape[1], (int)kc->shape[2], kc->shape[0]);
             if (b > ws) ws = b;
         }
         if (n->op == ZM_OP_ROPE || n->op == ZM_OP_QK_NORM_ROPE) {

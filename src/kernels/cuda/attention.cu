@@ -182,7 +182,7 @@ static zm_status attn_check(int n_head, int n_kv, int d) {
     return ZM_OK;
 }
 
-extern "C" int64_t zm_cuda_attention_ws_bytes(int n_head, int n_kv, int head_dim, int64_t max_ctx) {
+extern "C" int64_t zm_gpu_attention_ws_bytes(int n_head, int n_kv, int head_dim, int64_t max_ctx) {
     if (n_kv < 1) return 0;
     int64_t s = attn_splits(n_kv, max_ctx);
     return 256 + (int64_t)n_head * s * (head_dim + 2) * 4;
@@ -194,7 +194,7 @@ extern "C" int64_t zm_cuda_attention_ws_bytes(int n_head, int n_kv, int head_dim
     else if (d <= 128) { constexpr int DPL = 4; __VA_ARGS__; }                                       \
     else { constexpr int DPL = 8; __VA_ARGS__; }
 
-extern "C" zm_status zm_cuda_attention_decode(const float *q, const float *k_cache,
+extern "C" zm_status zm_gpu_attention_decode(const float *q, const float *k_cache,
                                               const float *v_cache, int n_head, int n_kv,
                                               int head_dim, int64_t max_ctx, float scale,
                                               const int32_t *pos, void *ws, float *out,
@@ -212,7 +212,7 @@ extern "C" zm_status zm_cuda_attention_decode(const float *q, const float *k_cac
     return zm__cuda_ck("k_attn_decode");
 }
 
-extern "C" zm_status zm_cuda_attention_prefill(const float *q, const float *k_cache,
+extern "C" zm_status zm_gpu_attention_prefill(const float *q, const float *k_cache,
                                                const float *v_cache, int64_t n_tok, int n_head,
                                                int n_kv, int head_dim, float scale,
                                                const int32_t *pos, float *out, void *stream) {

@@ -192,23 +192,23 @@ __global__ void __launch_bounds__(ZM_BLOCK)
 
 // ---------------------------------------------------------------------------
 // Launchers
-extern "C" zm_status zm_cuda_kernels_init(void) {
+extern "C" zm_status zm_gpu_kernels_init(void) {
     (void)zm__sm_count();
-    return zm__cuda_ck("zm_cuda_kernels_init");
+    return zm__cuda_ck("zm_gpu_kernels_init");
 }
 
-static zm_status check_mat(const zm_cuda_mat *W, const char *what) {
+static zm_status check_mat(const zm_gpu_mat *W, const char *what) {
     if (!W || !W->q) return zm__err(ZM_ERR_INVALID, "%s: no matrix", what);
     if (W->cols <= 0 || W->cols % 32) return zm__err(ZM_ERR_SHAPE, "%s: cols %lld not a positive multiple of 32", what, (long long)W->cols);
     if (W->cols > 16384) return zm__err(ZM_ERR_SHAPE, "%s: cols %lld over 16384", what, (long long)W->cols);
     return ZM_OK;
 }
 /* Byte offset of block `blk` in q and its scale pointer. */
-static const void *q_at(const zm_cuda_mat *W, int64_t blk) {
+static const void *q_at(const zm_gpu_mat *W, int64_t blk) {
     int64_t per = W->dtype == ZM_Q4_0 ? 16 : W->dtype == ZM_Q8_0 ? 32 : 32 * (W->dtype == ZM_F32 ? 4 : 2);
     return (const char *)W->q + blk * per;
 }
-static const uint16_t *d_at(const zm_cuda_mat *W, int64_t blk) { return W->d ? W->d + blk : nullptr; }
+static const uint16_t *d_at(const zm_gpu_mat *W, int64_t blk) { return W->d ? W->d + blk : nullptr; }
 
 /* Contiguous chunks of items per block: about two blocks per SM, each chunk
  * a multiple of the rows a warp takes per pass. */
@@ -245,37 +245,37 @@ static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x
     return zm__cuda_ck("k_matvec");
 }
 
-extern "C" zm_status zm_cuda_matvec(const zm_cuda_mat *W, int64_t mat, const float *x,
+extern "C" zm_status zm_gpu_matvec(const zm_gpu_mat *W, int64_t mat, const float *x,
                                     const float *norm_w, float eps, const float *res, float *y,
                                     void *stream) {
-    ZM_TRY(check_mat(W, "zm_cuda_matvec"));
-    if (mat < 0 || mat >= W->n_mat) return zm__err(ZM_ERR_RANGE, "zm_cuda_matvec: matrix %lld of %lld", (long long)mat, (long long)W->n_mat);
+    ZM_TRY(check_mat(W, "zm_gpu_matvec"));
+    if (mat < 0 || mat >= W->n_mat) return zm__err(ZM_ERR_RANGE, "zm_gpu_matvec: matrix %lld of %lld", (long long)mat, (long long)W->n_mat);
     MvSeg s = {};
     int64_t nb = W->cols / 32, blk = mat * W->rows * nb;
     s.q[0] = q_at(W, blk); s.d[0] = d_at(W, blk); s.y[0] = y; s.res[0] = res; s.rows[0] = W->rows; s.n = 1;
     return matvec_segs(s, W->dtype, W->cols, x, norm_w, eps, (cudaStream_t)stream);
 }
 
-extern "C" zm_status zm_cuda_matvec_multi(int n, const zm_cuda_mat *const *W, const float *x,
+extern "C" zm_status zm_gpu_matvec_multi(int n, const zm_gpu_mat *const *W, const float *x,
                                           const float *norm_w, float eps, float *const *y,
                                           void *stream) {
-    if (n < 1 || n > 3) return zm__err(ZM_ERR_INVALID, "zm_cuda_matvec_multi: %d matrices (1..3)", n);
+    if (n < 1 || n > 3) return zm__err(ZM_ERR_INVALID, "zm_gpu_matvec_multi: %d matrices (1..3)", n);
     MvSeg s = {};
     for (int i = 0; i < n; i++) {
-        ZM_TRY(check_mat(W[i], "zm_cuda_matvec_multi"));
+        ZM_TRY(check_mat(W[i], "zm_gpu_matvec_multi"));
         if (W[i]->dtype != W[0]->dtype || W[i]->cols != W[0]->cols)
-            return zm__err(ZM_ERR_SHAPE, "zm_cuda_matvec_multi: matrix %d differs in dtype or cols", i);
+            return zm__err(ZM_ERR_SHAPE, "zm_gpu_matvec_multi: matrix %d differs in dtype or cols", i);
         s.q[i] = W[i]->q; s.d[i] = W[i]->d; s.y[i] = y[i]; s.res[i] = nullptr; s.rows[i] = W[i]->rows;
     }
     s.n = n;
     return matvec_segs(s, W[0]->dtype, W[0]->cols, x, norm_w, eps, (cudaStream_t)stream);
 }
 
-extern "C" zm_status zm_cuda_matmul(const zm_cuda_mat *W, int64_t mat, int64_t n_tok, const float *x,
+extern "C" zm_status zm_gpu_matmul(const zm_gpu_mat *W, int64_t mat, int64_t n_tok, const float *x,
                                     const float *res, float *y, void *stream) {
-    ZM_TRY(check_mat(W, "zm_cuda_matmul"));
-    if (mat < 0 || mat >= W->n_mat) return zm__err(ZM_ERR_RANGE, "zm_cuda_matmul: matrix %lld", (long long)mat);
-    if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "zm_cuda_matmul: %lld tokens", (long long)n_tok);
+    ZM_TRY(check_mat(W, "zm_gpu_matmul"));
+    if (mat < 0 || mat >= W->n_mat) return zm__err(ZM_ERR_RANGE, "zm_gpu_matmul: matrix %lld", (long long)mat);
+    if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "zm_gpu_matmul: %lld tokens", (long long)n_tok);
     int nb = (int)(W->cols / 32), lpr = zm__lpr(nb);
     int64_t blk = mat * W->rows * nb;
     int64_t per = (ZM_BLOCK / 32) * (32 / lpr);
@@ -291,7 +291,7 @@ extern "C" zm_status zm_cuda_matmul(const zm_cuda_mat *W, int64_t mat, int64_t n
     return zm__cuda_ck("k_matmul");
 }
 
-static zm_status expert_launch(const zm_cuda_mat *G, const zm_cuda_mat *U, const int32_t *ids, int64_t n_tok, int k,
+static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const int32_t *ids, int64_t n_tok, int k,
                                const float *x, int x_per_slot, const float *nw, float eps, float *y,
                                cudaStream_t st, const char *what) {
     ZM_TRY(check_mat(G, what));
@@ -320,28 +320,28 @@ static zm_status expert_launch(const zm_cuda_mat *G, const zm_cuda_mat *U, const
     return zm__cuda_ck(what);
 }
 
-extern "C" zm_status zm_cuda_expert_matvec(const zm_cuda_mat *W, const int32_t *ids, int64_t n_tok,
+extern "C" zm_status zm_gpu_expert_matvec(const zm_gpu_mat *W, const int32_t *ids, int64_t n_tok,
                                            int k, const float *x, int x_per_slot,
                                            const float *norm_w, float eps, float *y, void *stream) {
-    if (x_per_slot && norm_w) return zm__err(ZM_ERR_INVALID, "zm_cuda_expert_matvec: a norm needs a shared input");
-    return expert_launch(W, nullptr, ids, n_tok, k, x, x_per_slot, norm_w, eps, y, (cudaStream_t)stream, "zm_cuda_expert_matvec");
+    if (x_per_slot && norm_w) return zm__err(ZM_ERR_INVALID, "zm_gpu_expert_matvec: a norm needs a shared input");
+    return expert_launch(W, nullptr, ids, n_tok, k, x, x_per_slot, norm_w, eps, y, (cudaStream_t)stream, "zm_gpu_expert_matvec");
 }
 
-extern "C" zm_status zm_cuda_gather_qmm_swiglu(const zm_cuda_mat *G, const zm_cuda_mat *U,
+extern "C" zm_status zm_gpu_gather_qmm_swiglu(const zm_gpu_mat *G, const zm_gpu_mat *U,
                                                const int32_t *ids, int64_t n_tok, int k,
                                                const float *x, const float *norm_w, float eps,
                                                float *h, void *stream) {
-    if (!U) return zm__err(ZM_ERR_INVALID, "zm_cuda_gather_qmm_swiglu: no up matrix");
-    return expert_launch(G, U, ids, n_tok, k, x, 0, norm_w, eps, h, (cudaStream_t)stream, "zm_cuda_gather_qmm_swiglu");
+    if (!U) return zm__err(ZM_ERR_INVALID, "zm_gpu_gather_qmm_swiglu: no up matrix");
+    return expert_launch(G, U, ids, n_tok, k, x, 0, norm_w, eps, h, (cudaStream_t)stream, "zm_gpu_gather_qmm_swiglu");
 }
 
-extern "C" zm_status zm_cuda_gather_qmm_combine(const zm_cuda_mat *D, const int32_t *ids,
+extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_t *ids,
                                                 const float *w, int64_t n_tok, int k,
                                                 const float *h, const float *res, float *y,
                                                 void *stream) {
-    ZM_TRY(check_mat(D, "zm_cuda_gather_qmm_combine"));
-    if (k < 1 || k > 64) return zm__err(ZM_ERR_RANGE, "zm_cuda_gather_qmm_combine: k = %d (1..64)", k);
-    if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "zm_cuda_gather_qmm_combine: %lld tokens", (long long)n_tok);
+    ZM_TRY(check_mat(D, "zm_gpu_gather_qmm_combine"));
+    if (k < 1 || k > 64) return zm__err(ZM_ERR_RANGE, "zm_gpu_gather_qmm_combine: k = %d (1..64)", k);
+    if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "zm_gpu_gather_qmm_combine: %lld tokens", (long long)n_tok);
     int nb = (int)(D->cols / 32), lpr = zm__lpr(nb);
     int64_t g = (D->rows + ZM_COMBINE_ROWS - 1) / ZM_COMBINE_ROWS;
     size_t smem = (size_t)D->cols * 4 * k;

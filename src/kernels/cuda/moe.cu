@@ -151,7 +151,7 @@ __global__ void k_moe_combine(const float *e, const float *w, int k, int64_t n, 
 
 // ---------------------------------------------------------------------------
 // Entry points
-extern "C" zm_status zm_cuda_topk_gating_softmax(const float *logits, int64_t rows, int n, int k,
+extern "C" zm_status zm_gpu_topk_gating_softmax(const float *logits, int64_t rows, int n, int k,
                                                  int renorm, int32_t *ids, float *w, void *stream) {
     if (rows < 1 || rows > 65535) return zm__err(ZM_ERR_RANGE, "topk_gating_softmax: %lld rows", (long long)rows);
     if (n < 1 || n > 32 * ZM_WMAX) return zm__err(ZM_ERR_RANGE, "topk_gating_softmax: %d experts (1..1024)", n);
@@ -160,7 +160,7 @@ extern "C" zm_status zm_cuda_topk_gating_softmax(const float *logits, int64_t ro
     return zm__cuda_ck("k_topk_gating_softmax");
 }
 
-extern "C" zm_status zm_cuda_softmax(const float *x, int64_t rows, int64_t n, float *y, void *stream) {
+extern "C" zm_status zm_gpu_softmax(const float *x, int64_t rows, int64_t n, float *y, void *stream) {
     if (rows < 1 || n < 1) return zm__err(ZM_ERR_SHAPE, "softmax: empty");
     cudaStream_t st = (cudaStream_t)stream;
     if (n <= 32 * ZM_WMAX) k_softmax_warp<<<(unsigned)((rows + 7) / 8), 256, 0, st>>>(x, rows, (int)n, y);
@@ -168,7 +168,7 @@ extern "C" zm_status zm_cuda_softmax(const float *x, int64_t rows, int64_t n, fl
     return zm__cuda_ck("k_softmax");
 }
 
-extern "C" zm_status zm_cuda_topk_rows(const float *x, int64_t rows, int64_t n, int k, float *val,
+extern "C" zm_status zm_gpu_topk_rows(const float *x, int64_t rows, int64_t n, int k, float *val,
                                   int32_t *idx, void *stream) {
     if (rows < 1 || n < 1 || n > 32 * ZM_WMAX) return zm__err(ZM_ERR_RANGE, "topk: rows of %lld (1..1024)", (long long)n);
     if (k < 1 || k > 32 || k > n) return zm__err(ZM_ERR_RANGE, "topk: k = %d of %lld", k, (long long)n);
@@ -176,13 +176,13 @@ extern "C" zm_status zm_cuda_topk_rows(const float *x, int64_t rows, int64_t n, 
     return zm__cuda_ck("k_topk");
 }
 
-extern "C" zm_status zm_cuda_normalize_sum(const float *x, int64_t rows, int64_t n, float *y, void *stream) {
+extern "C" zm_status zm_gpu_normalize_sum(const float *x, int64_t rows, int64_t n, float *y, void *stream) {
     if (rows < 1 || n < 1) return zm__err(ZM_ERR_SHAPE, "normalize_sum: empty");
     k_normalize_sum<<<(unsigned)((rows + 127) / 128), 128, 0, (cudaStream_t)stream>>>(x, rows, (int)n, y);
     return zm__cuda_ck("k_normalize_sum");
 }
 
-extern "C" zm_status zm_cuda_moe_combine(const float *e, const float *w, int64_t n_tok, int k,
+extern "C" zm_status zm_gpu_moe_combine(const float *e, const float *w, int64_t n_tok, int k,
                                          int64_t n, const float *res, float *y, void *stream) {
     if (k < 1 || n < 1 || n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_SHAPE, "moe_combine: empty");
     k_moe_combine<<<dim3((unsigned)((n + 255) / 256), (unsigned)n_tok), 256, 0, (cudaStream_t)stream>>>(e, w, k, n, res, y);
@@ -193,7 +193,7 @@ __global__ void k_swiglu(const float *g, const float *u, int64_t n, float *y) {
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) y[i] = __fmul_rn(silu_f(g[i]), u[i]);
 }
-extern "C" zm_status zm_cuda_swiglu(const float *g, const float *u, int64_t n, float *y, void *stream) {
+extern "C" zm_status zm_gpu_swiglu(const float *g, const float *u, int64_t n, float *y, void *stream) {
     if (n < 1) return zm__err(ZM_ERR_SHAPE, "swiglu: empty");
     k_swiglu<<<(unsigned)((n + 255) / 256), 256, 0, (cudaStream_t)stream>>>(g, u, n, y);
     return zm__cuda_ck("k_swiglu");
@@ -205,7 +205,7 @@ __global__ void k_take(const float *x, int64_t rows, int64_t n, const int32_t *i
     const int64_t r = i / k;
     y[i] = x[r * n + ids[i]];
 }
-extern "C" zm_status zm_cuda_take(const float *x, int64_t rows, int64_t n, const int32_t *ids, int k,
+extern "C" zm_status zm_gpu_take(const float *x, int64_t rows, int64_t n, const int32_t *ids, int k,
                                   float *y, void *stream) {
     if (rows < 1 || n < 1 || k < 1) return zm__err(ZM_ERR_SHAPE, "take: empty");
     k_take<<<(unsigned)((rows * k + 255) / 256), 256, 0, (cudaStream_t)stream>>>(x, rows, n, ids, k, y);

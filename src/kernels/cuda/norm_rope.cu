@@ -225,14 +225,14 @@ __global__ void k_copy_i32(int32_t *d, const int32_t *s, int64_t n) {
 // Entry points
 static unsigned blocks_for(int64_t n, int t) { return (unsigned)((n + t - 1) / t); }
 
-extern "C" zm_status zm_cuda_rmsnorm(const float *x, const float *w, int64_t rows, int64_t n,
+extern "C" zm_status zm_gpu_rmsnorm(const float *x, const float *w, int64_t rows, int64_t n,
                                      float eps, float *y, void *stream) {
     if (rows < 1 || n < 1) return zm__err(ZM_ERR_SHAPE, "rmsnorm: empty");
     k_rmsnorm<<<(unsigned)rows, ZM_BLOCK, 0, (cudaStream_t)stream>>>(x, w, n, eps, y);
     return zm__cuda_ck("k_rmsnorm");
 }
 
-extern "C" zm_status zm_cuda_add_rmsnorm(const float *a, const float *b, const float *w, int64_t rows,
+extern "C" zm_status zm_gpu_add_rmsnorm(const float *a, const float *b, const float *w, int64_t rows,
                                          int64_t n, float eps, float *sum, float *y, void *stream) {
     if (n < 1 || rows < 1) return zm__err(ZM_ERR_SHAPE, "add_rmsnorm: empty");
     k_add_rmsnorm<<<(unsigned)rows, ZM_BLOCK, 0, (cudaStream_t)stream>>>(a, b, w, n, eps, sum, y);
@@ -245,14 +245,14 @@ static zm_status rope_check(int64_t n_tok, int n_head, int d, int n_rot, const c
     return ZM_OK;
 }
 
-extern "C" zm_status zm_cuda_rope(const float *x, int64_t n_tok, int n_head, int head_dim, int n_rot,
+extern "C" zm_status zm_gpu_rope(const float *x, int64_t n_tok, int n_head, int head_dim, int n_rot,
                                   const int32_t *pos, const float *inv_freq, float *y, void *stream) {
     ZM_TRY(rope_check(n_tok, n_head, head_dim, n_rot, "rope"));
     k_rope<<<(unsigned)(n_tok * n_head), 64, 0, (cudaStream_t)stream>>>(x, n_head, head_dim, n_rot, pos, inv_freq, y);
     return zm__cuda_ck("k_rope");
 }
 
-extern "C" zm_status zm_cuda_qk_norm_rope(const float *x, const float *w, int64_t n_tok, int n_head,
+extern "C" zm_status zm_gpu_qk_norm_rope(const float *x, const float *w, int64_t n_tok, int n_head,
                                           int head_dim, int n_rot, float eps, const int32_t *pos,
                                           const float *inv_freq, float *y, float *cache,
                                           void *stream) {
@@ -262,7 +262,7 @@ extern "C" zm_status zm_cuda_qk_norm_rope(const float *x, const float *w, int64_
     return zm__cuda_ck("k_qk_norm_rope");
 }
 
-extern "C" zm_status zm_cuda_kv_store(const float *x, int64_t n_tok, int64_t row_len, const int32_t *pos,
+extern "C" zm_status zm_gpu_kv_store(const float *x, int64_t n_tok, int64_t row_len, const int32_t *pos,
                                       float *cache, void *stream) {
     int64_t n = n_tok * row_len;
     if (n < 1) return zm__err(ZM_ERR_SHAPE, "kv_store: empty");
@@ -270,7 +270,7 @@ extern "C" zm_status zm_cuda_kv_store(const float *x, int64_t n_tok, int64_t row
     return zm__cuda_ck("k_kv_store");
 }
 
-extern "C" zm_status zm_cuda_embedding(const zm_cuda_mat *E, const int32_t *ids, int64_t n,
+extern "C" zm_status zm_gpu_embedding(const zm_gpu_mat *E, const int32_t *ids, int64_t n,
                                        float *out, void *stream) {
     if (!E || !E->q || n < 1) return zm__err(ZM_ERR_INVALID, "embedding: no table or no ids");
     cudaStream_t st = (cudaStream_t)stream;
@@ -286,13 +286,13 @@ extern "C" zm_status zm_cuda_embedding(const zm_cuda_mat *E, const int32_t *ids,
     return zm__cuda_ck("k_embedding");
 }
 
-extern "C" zm_status zm_cuda_argmax(const float *x, int64_t rows, int64_t n, int32_t *idx, void *stream) {
+extern "C" zm_status zm_gpu_argmax(const float *x, int64_t rows, int64_t n, int32_t *idx, void *stream) {
     if (rows < 1 || n < 1) return zm__err(ZM_ERR_SHAPE, "argmax: empty");
     k_argmax<<<(unsigned)rows, 1024, 0, (cudaStream_t)stream>>>(x, n, idx);
     return zm__cuda_ck("k_argmax");
 }
 
-extern "C" zm_status zm_cuda_binary(int op, const float *a, const float *b, int64_t n, int64_t nb,
+extern "C" zm_status zm_gpu_binary(int op, const float *a, const float *b, int64_t n, int64_t nb,
                                     int b_mode, float *y, void *stream) {
     if (op < 0 || op > 3) return zm__err(ZM_ERR_INVALID, "binary: op %d", op);
     if (n < 1 || nb < 1 || n % nb) return zm__err(ZM_ERR_SHAPE, "binary: %lld elements vs %lld", (long long)n, (long long)nb);
@@ -300,25 +300,25 @@ extern "C" zm_status zm_cuda_binary(int op, const float *a, const float *b, int6
     return zm__cuda_ck("k_binary");
 }
 
-extern "C" zm_status zm_cuda_unary(int op, const float *x, int64_t n, float scale, float *y, void *stream) {
+extern "C" zm_status zm_gpu_unary(int op, const float *x, int64_t n, float scale, float *y, void *stream) {
     if (op < 0 || op > 6) return zm__err(ZM_ERR_INVALID, "unary: op %d", op);
     if (n < 1) return zm__err(ZM_ERR_SHAPE, "unary: empty");
     k_unary<<<blocks_for(n, 256), 256, 0, (cudaStream_t)stream>>>(op, x, n, scale, y);
     return zm__cuda_ck("k_unary");
 }
 
-extern "C" zm_status zm_cuda_sum_rows(const float *x, int64_t rows, int64_t n, float *y, void *stream) {
-    return zm_cuda_sum_axis(x, 1, rows, n, y, stream);
+extern "C" zm_status zm_gpu_sum_rows(const float *x, int64_t rows, int64_t n, float *y, void *stream) {
+    return zm_gpu_sum_axis(x, 1, rows, n, y, stream);
 }
 
-extern "C" zm_status zm_cuda_sum_axis(const float *x, int64_t outer, int64_t n, int64_t inner, float *y,
+extern "C" zm_status zm_gpu_sum_axis(const float *x, int64_t outer, int64_t n, int64_t inner, float *y,
                                       void *stream) {
     if (outer < 1 || n < 1 || inner < 1) return zm__err(ZM_ERR_SHAPE, "sum_axis: empty");
     k_sum_axis<<<blocks_for(outer * inner, 256), 256, 0, (cudaStream_t)stream>>>(x, outer, n, inner, y);
     return zm__cuda_ck("k_sum_axis");
 }
 
-extern "C" zm_status zm_cuda_binary_nd(int op, const float *a, const int64_t a_shape[4], const float *b,
+extern "C" zm_status zm_gpu_binary_nd(int op, const float *a, const int64_t a_shape[4], const float *b,
                                        const int64_t b_shape[4], float *y, void *stream) {
     if (op < 0 || op > 3) return zm__err(ZM_ERR_INVALID, "binary_nd: op %d", op);
     Shape4 sh;
@@ -335,19 +335,19 @@ extern "C" zm_status zm_cuda_binary_nd(int op, const float *a, const int64_t a_s
     return zm__cuda_ck("k_binary_nd");
 }
 
-extern "C" zm_status zm_cuda_gather_rows(const float *x, int64_t n, const int32_t *idx, int k,
+extern "C" zm_status zm_gpu_gather_rows(const float *x, int64_t n, const int32_t *idx, int k,
                                          float *y, void *stream) {
     if (k < 1 || n < 1) return zm__err(ZM_ERR_SHAPE, "gather_rows: empty");
     k_gather_rows<<<blocks_for((int64_t)k * n, 256), 256, 0, (cudaStream_t)stream>>>(x, n, idx, k, y);
     return zm__cuda_ck("k_gather_rows");
 }
 
-extern "C" zm_status zm_cuda_add_i32(int32_t *p, int by, void *stream) {
+extern "C" zm_status zm_gpu_add_i32(int32_t *p, int by, void *stream) {
     k_add_i32<<<1, 1, 0, (cudaStream_t)stream>>>(p, by);
     return zm__cuda_ck("k_add_i32");
 }
 
-extern "C" zm_status zm_cuda_copy_i32(int32_t *dst, const int32_t *src, int64_t n, void *stream) {
+extern "C" zm_status zm_gpu_copy_i32(int32_t *dst, const int32_t *src, int64_t n, void *stream) {
     if (n < 1) return zm__err(ZM_ERR_SHAPE, "copy_i32: empty");
     k_copy_i32<<<blocks_for(n, 256), 256, 0, (cudaStream_t)stream>>>(dst, src, n);
     return zm__cuda_ck("k_copy_i32");
