@@ -77,6 +77,17 @@ static const zm_op_info zm__ops[] = {
     {"moe_combine_exact", "moe", "moe_combine with the stock graph's per-op rounding in f16/bf16 (bit-exact)", B, FL, "", 0},
     {"gather_qmm_swiglu", "moe", "silu(x Wg[e]^T) * (x Wu[e]^T) per chosen expert, quantized weights", B, "f32,q8_0,q4_0", "", 0},
     {"gather_qmm_combine", "moe", "residual + sum_j w[t,j] * (Wd[e_j] h[t,j]), quantized weights", B, "f32,q8_0,q4_0", "", 0},
+    /* image (catalog2) */
+    {"resize_bilinear", "image", "NHWC bilinear resize, half-pixel centres or align_corners", B, "f32", "", 0},
+    {"depthwise_conv3x3", "image", "NHWC 3x3 depthwise convolution, stride 1, zero padding, optional bias", B, "f32", "", 0},
+    /* optimizer (catalog2) */
+    {"adamw_step", "optimizer", "AdamW in one pass: p, m, v updated in place, bias-corrected, decoupled decay", B, "f32",
+     "", 0},
+    /* bits and indexing (catalog2) */
+    {"pack_bits", "bits", "u8 flags (nonzero = 1) -> bytes, LSB first, pad bits 0", B, "u8", "", 0},
+    {"unpack_bits", "bits", "bytes -> u8 0/1 flags, LSB first", B, "u8", "", 0},
+    {"gather_add", "bits", "out[n] = sum_k table[idx[n, k]], out-of-range ids are padding", B, FL, "scatter_add", 0},
+    {"scatter_add", "bits", "out[idx[n]] += src[n], out-of-range ids skipped", B, "f32", "gather_add", 0},
 };
 #undef B
 #undef FL
