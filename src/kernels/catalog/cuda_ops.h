@@ -75,21 +75,6 @@ zm_status zm_cuda_bits(int unpack, uint8_t *packed, uint8_t *x, int64_t rows, in
 zm_status zm_cuda_gather_add(void *out, const void *table, const int32_t *idx, int dt, int64_t V, int64_t D, int64_t N,
                              int64_t K);
 zm_status zm_cuda_scatter_add(float *out, const float *src, const int32_t *idx, int64_t V, int64_t D, int64_t N);
-/* attention: block_table NULL = contiguous caches [B, S, Hkv, D]; else pages
- * [P, S (= page size), Hkv, D] through block_table [B, max_pages] */
-zm_status zm_cuda_decode_attention(float *out, const float *q, const float *k, const float *v, const int32_t *block_table,
-                                   const int32_t *lens, const float *sinks, int64_t B, int Hq, int Hkv, int64_t D,
-                                   int64_t S, int64_t max_pages, int64_t P, float scale, int window);
-/* rope: angle of pair i (i0 = 2i) = yarn(pos * theta_scale^i), see rope.c */
-typedef struct zm__rope_k {
-    int interleaved, rot;
-    float theta_scale, freq_scale, ext_factor, corr0, corr1, mscale;
-} zm__rope_k;
-/* k/k_out/v/v_cache may be NULL; kv_len > 0: k_out and v_cache are caches of
- * kv_len rows indexed by pos (rows outside [0, kv_len) are not written) */
-zm_status zm_cuda_rope(float *q_out, const float *q, int64_t Hq, float *k_out, const float *k, int64_t Hkv,
-                       float *v_cache, const float *v, int64_t kv_len, const int32_t *pos, int64_t T, int64_t D,
-                       const zm__rope_k *rk);
 
 #ifdef __cplusplus
 }
