@@ -137,8 +137,7 @@ int main(int argc, char **argv) {
     if (zm_session_new(&ss, m) != ZM_OK) { fprintf(stderr, "cuda_decode: stock session: %s\n", zm_last_error()); return 1; }
     zm_patch_result pr;
     memset(&pr, 0, sizeof pr);
-    if (getenv("ZMLX_BENCH_MINIFUSE")) zm__model_set_rewrite(m, zm__fuse_qwen3moe, NULL);
-    else if (zm_patch(m, NULL, &pr) != ZM_OK) { fprintf(stderr, "cuda_decode: patch: %s\n", zm_last_error()); return 1; }
+    if (zm_patch(m, NULL, &pr) != ZM_OK) { fprintf(stderr, "cuda_decode: patch: %s\n", zm_last_error()); return 1; }
     printf("patched (zm_patch, family %s):", pr.family);
     for (int i = 0; i < pr.n_applied; i++) printf(" %s x%d", pr.applied[i].name, pr.applied[i].sites);
     printf("\n");

@@ -23,9 +23,6 @@ int64_t zm__cuda_ctx_weight_bytes(const void *ctx);
 /* Kernel launches an exec's lowered graph makes per run. */
 int zm__cuda_exec_launches(const void *exec);
 
-/* A minimal qwen3moe fusion pass (src/graph/fuse_qwen3moe.c) with the
- * signature of a session rewrite hook; ctx unused. */
-zm_status zm__fuse_qwen3moe(void *ctx, zm_graph *g);
 
 #ifdef __cplusplus
 }
