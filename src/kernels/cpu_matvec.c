@@ -65,6 +65,7 @@ static zm_cpu_isa best_at_or_below(zm_cpu_isa cap) {
 static zm_cpu_isa default_isa;
 static int default_act_q8;
 static zm__mv_table tables[ZM_ISA_COUNT];
+static zm_cpu_isa lowered[ZM_ISA_COUNT]; /* best supported path at or below each; filled once */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 static float dot_f32_scalar(const void *row, const float *x, int64_t cols);
@@ -95,7 +96,9 @@ static void init_tables(void) {
     tables[ZM_ISA_VNNI] = tables[ZM_ISA_AVX512];
     if (zm_cpu_isa_supported(ZM_ISA_VNNI)) zm__matvec_table_vnni(&tables[ZM_ISA_VNNI]);
 #endif
-    default_isa = best_at_or_below(ZM_ISA_COUNT - 1);
+    /* CPU probes can trap to the hypervisor: ask once here, never per call. */
+    for (int i = 0; i < ZM_ISA_COUNT; i++) lowered[i] = best_at_or_below((zm_cpu_isa)i);
+    default_isa = lowered[ZM_ISA_COUNT - 1];
     const char *e = getenv("ZMLX_CPU_ISA");
     if (e && *e) {
         for (int i = ZM_ISA_SCALAR; i < ZM_ISA_COUNT; i++)
@@ -295,7 +298,7 @@ static zm_status run_job(zm_pool *pool, const zm_matvec_opts *opts, zm_dtype wt,
     pthread_once(&init_once, init_tables);
     zm_cpu_isa isa = opts && opts->isa != ZM_ISA_AUTO ? opts->isa : default_isa;
     if ((unsigned)isa >= ZM_ISA_COUNT) return zm__err(ZM_ERR_INVALID, "matvec: bad ISA %d", (int)isa);
-    isa = best_at_or_below(isa);
+    isa = lowered[isa];
     int act_q8 = opts && opts->act_q8 >= 0 ? opts->act_q8 : default_act_q8;
     const zm__mv_table *t = &tables[isa];
     zm__q8x *xq = NULL;
