@@ -10,7 +10,8 @@
 # row, only the used experts: zm_model_decode_bytes), plus the spread.
 # llama.cpp runs in its default configuration (F16 KV cache, flash attention
 # auto). Knobs: XB_PRESETS ("tiny small"), XB_TYPES ("f32 q8_0 q4_0"),
-# XB_STEPS (64), XB_REPS (5), XB_THREADS (2).
+# XB_STEPS (64), XB_REPS (5), XB_THREADS (1: on a shared, oversubscribed
+# machine spinning thread pools of 2+ threads stall and the spread is 100x).
 set -u
 B=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,7 +23,7 @@ XC_TYPES="" sh "$here/llama.sh" "$B" >/dev/null; rc=$?
 [ "$rc" -eq 0 ] || { echo "bench: llama.sh failed"; exit 1; }
 STEPS=${XB_STEPS:-64}
 REPS=${XB_REPS:-5}
-T=${XB_THREADS:-2}
+T=${XB_THREADS:-1}
 P="5,100,220,300,17,400,42,7"
 med() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan nan nan"; exit } printf "%s %s %s\n", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
 echo "bench: $(date -u +%Y-%m-%dT%H:%MZ), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $T threads, $STEPS tokens, median of $REPS (min-max)"
