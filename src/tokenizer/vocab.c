@@ -378,9 +378,12 @@ static zm_status tokenizer_build(zm_tokenizer *t, const zm_vocab_desc *d) {
     t->add_bos = d->add_bos >= 0 ? !!d->add_bos : (spm || t->pre == ZM_PRETOK_LLAMA3);
     t->add_eos = d->add_eos >= 0 ? !!d->add_eos : 0;
     t->add_space_prefix = spm ? (d->add_space_prefix >= 0 ? !!d->add_space_prefix : 1) : 0;
-    /* llama3 (HF ignore_merges) and o200k (tiktoken) take a whole pre-token
-     * that is itself a token without running the merges. */
-    t->ignore_merges = t->pre == ZM_PRETOK_LLAMA3 || t->pre == ZM_PRETOK_O200K;
+    /* llama3 (HF ignore_merges) takes a whole pre-token that is itself a
+     * token without running the merges, as llama.cpp does. tiktoken does the
+     * same for o200k, llama.cpp does not; on the real o200k vocabulary the
+     * two agree on every token (tests/test_tok_o200k.c checks all 198k), so
+     * we follow llama.cpp there. */
+    t->ignore_merges = t->pre == ZM_PRETOK_LLAMA3;
 
     ZM_TRY(build_maps(t));
     ZM_TRY(build_merges(t, d));
