@@ -52,7 +52,7 @@ static float *randf(int64_t n, double scale) {
 /* Run G on the CPU backend (poison mode on); out[i] gets output i (malloc'ed). */
 static void run(const int32_t *tok, const int32_t *pos, void **out) {
     const zm_graph_backend *be = zm_graph_backend_for(ZM_CPU);
-    zm_graph_backend_opts o = {2, 1, 0, 0};
+    zm_graph_backend_opts o = {.n_threads = 2, .poison = 1};
     void *ctx = NULL, *st = NULL, *ex = NULL;
     ZT_OK(zm_graph_validate(G));
     ZT_OK(be->ctx_new(&ctx, &o));

@@ -25,6 +25,7 @@ static void usage(FILE *f) {
                "  --threads T      CPU threads (default $ZMLX_THREADS or all cores)\n"
                "  --ctx N          KV cache positions (default min(context_length, 4096))\n"
                "  --device D       cpu (default) or cuda\n"
+               "  --profile        time every op of the decode graph and print the split\n"
                "  --dump-graph     print the decode graph, one node per line, and exit\n");
 }
 
@@ -41,6 +42,7 @@ int zm_cmd_run(int argc, char **argv) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); free(ids); return 0; }
         else if (!strcmp(a, "--dump-graph")) dump = 1;
+        else if (!strcmp(a, "--profile")) mo.profile = 1;
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (!(path = zm_cli_arg(C, argc, argv, &i))) goto out; }
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) { if (!(text = zm_cli_arg(C, argc, argv, &i))) goto out; }
         else if (!strcmp(a, "--prompt-ids")) {
@@ -105,6 +107,17 @@ int zm_cmd_run(int argc, char **argv) {
     }
     printf("model: %s, %s experts, %lld layers, device %s\n", zm_model_arch(m), zm_dtype_name(zm_model_weight_type(m)),
            (long long)zm_model_n_layer(m), zm_device_name(zm_model_device(m)));
+    if (mo.profile) {
+        const char *nm[ZM_OP_COUNT];
+        double sec[ZM_OP_COUNT], tot = 0;
+        int64_t calls[ZM_OP_COUNT];
+        int rows = zm_session_decode_profile(s, nm, sec, calls, ZM_OP_COUNT);
+        for (int i = 0; i < rows; i++) tot += sec[i];
+        printf("decode profile (%d ops):\n", rows);
+        for (int i = 0; i < rows; i++)
+            printf("  %-20s %8.3f ms %5.1f %%  %lld calls\n", nm[i], sec[i] * 1e3, 100 * sec[i] / (tot > 0 ? tot : 1),
+                   (long long)calls[i]);
+    }
     free(gen);
     rc = 0;
 out:

@@ -31,6 +31,7 @@ typedef struct zm_model_opts {
     int n_threads;      /* CPU threads, 0 = zm_pool_default() ($ZMLX_THREADS or all cores) */
     int64_t n_ctx;      /* KV cache positions per session; 0 = min(context_length, 4096) */
     int poison;         /* debug: NaN-fill planner buffers after their last use */
+    int profile;        /* time every op (see zm_session_profile) */
 } zm_model_opts;
 
 /* opts may be NULL (defaults). Errors name the cause: ZM_ERR_IO (file),
@@ -73,6 +74,10 @@ zm_status zm_session_prefill(zm_session *s, const int32_t *ids, int64_t n, float
 zm_status zm_session_decode(zm_session *s, int32_t id, float *logits, int32_t *next);
 /* Bytes of planned intermediates of the decode graph (its arena). */
 int64_t zm_session_decode_arena_bytes(const zm_session *s);
+/* With opts.profile: time spent in the decode graph per op kind so far, as
+ * up to n (name, seconds, calls) rows sorted by time; returns rows written,
+ * or -1 if profiling is off or the backend cannot. names live forever. */
+int zm_session_decode_profile(const zm_session *s, const char **names, double *seconds, int64_t *calls, int n);
 
 #ifdef __cplusplus
 }

@@ -39,6 +39,9 @@ typedef struct {
     float *scratch;
     int64_t scratch_floats;
     int *free_head, *free_next; /* poison mode: buffers released after node i */
+    int *todo, n_todo;          /* nodes with a kernel, in order (no leaves/views) */
+    double prof_s[ZM_OP_COUNT];
+    int64_t prof_n[ZM_OP_COUNT];
 } cpu_exec;
 
 // ---------------------------------------------------------------------------
@@ -117,6 +120,7 @@ static void exec_free(void *p) {
     free(e->ptr);
     free(e->free_head);
     free(e->free_next);
+    free(e->todo);
     free(e);
 }
 
@@ -136,7 +140,11 @@ static zm_status exec_new(void **out, void *ctxp, void *statep, const zm_graph *
     e->ptr = calloc((size_t)g->n_nodes + 1, sizeof *e->ptr);
     if (!e->arena || !e->ptr) { st = zm__err(ZM_ERR_NOMEM, "cpu backend: cannot allocate %.1f MB arena", (double)e->plan->arena_bytes / 1e6); goto fail; }
     int64_t sf = 0;
+    e->todo = malloc(sizeof(int) * (size_t)(g->n_nodes + 1));
+    if (!e->todo) { st = zm__err(ZM_ERR_NOMEM, "cpu backend: out of memory"); goto fail; }
     for (int i = 0; i < g->n_nodes; i++) {
+        zm_op op = g->nodes[i].op;
+        if (op != ZM_OP_WEIGHT && op != ZM_OP_INPUT && op != ZM_OP_STATE && op != ZM_OP_VIEW) e->todo[e->n_todo++] = i;
         const zm_node *n = &g->nodes[i];
         int64_t f = zm__cpu_scratch_floats(g, i);
         if (f > sf) sf = f;
@@ -201,8 +209,15 @@ static zm_status run(void *p) {
     cpu_exec *e = p;
     zm__cpu_env env = {e->ctx->pool, NULL, e->scratch, e->scratch_floats};
     const zm_graph *g = e->g;
-    for (int i = 0; i < g->n_nodes; i++) {
+    const int prof = e->ctx->opts.profile;
+    for (int t = 0; t < e->n_todo; t++) {
+        const int i = e->todo[t];
+        double t0 = prof ? zm__now() : 0;
         ZM_TRY(zm__cpu_node(&env, g, i, e->ptr));
+        if (prof) {
+            e->prof_s[g->nodes[i].op] += zm__now() - t0;
+            e->prof_n[g->nodes[i].op]++;
+        }
         if (e->free_head)
             for (int r = e->free_head[i]; r >= 0; r = e->free_next[r])
                 memset(e->ptr[r], 0xff, (size_t)g->nodes[r].nbytes); /* 0xffffffff: a NaN */
@@ -225,13 +240,21 @@ static int64_t exec_bytes(void *p) {
     return e->plan->arena_bytes;
 }
 
+static zm_status profile(void *p, double *sec, int64_t *calls) {
+    cpu_exec *e = p;
+    if (!e->ctx->opts.profile) return zm__err(ZM_ERR_INVALID, "cpu backend: profiling was not enabled");
+    memcpy(sec, e->prof_s, sizeof e->prof_s);
+    memcpy(calls, e->prof_n, sizeof e->prof_n);
+    return ZM_OK;
+}
+
 // ---------------------------------------------------------------------------
 const zm_graph_backend zm_graph_backend_cpu = {
     .name = "cpu", .device = ZM_CPU,
     .ctx_new = ctx_new, .ctx_free = ctx_free,
     .state_new = state_new, .state_free = state_free, .state_clear = state_clear,
     .exec_new = exec_new, .exec_free = exec_free,
-    .set_input = set_input, .run = run, .get_output = get_output, .exec_bytes = exec_bytes,
+    .set_input = set_input, .run = run, .get_output = get_output, .exec_bytes = exec_bytes, .profile = profile,
 };
 
 /* The CUDA executor (src/graph/exec_cuda.c, helper "cuda") hooks in here:

@@ -235,6 +235,7 @@ typedef struct zm_graph_backend_opts {
                           use, so unsafe reuse shows up as NaN */
     int no_reuse;      /* planner without reuse */
     int device_index;  /* CUDA */
+    int profile;       /* accumulate time per op kind (see .profile) */
 } zm_graph_backend_opts;
 
 typedef struct zm_graph_backend {
@@ -257,6 +258,9 @@ typedef struct zm_graph_backend {
     zm_status (*get_output)(void *exec, int slot, void *host, size_t nbytes);
     /* Peak bytes of this exec's planned arena (+ inputs/outputs). */
     int64_t (*exec_bytes)(void *exec);
+    /* With opts.profile: seconds and node executions per op kind since the
+     * exec was made (arrays of ZM_OP_COUNT). May be NULL (not supported). */
+    zm_status (*profile)(void *exec, double *seconds, int64_t *calls);
 } zm_graph_backend;
 
 extern const zm_graph_backend zm_graph_backend_cpu;

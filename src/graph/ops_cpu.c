@@ -31,11 +31,18 @@ const float *zm__cpu_f32_weights(const zm_node *wn, const void *data, float *buf
     return buf;
 }
 
-void zm__cpu_rope_row(float *y, const float *x, int64_t dh, int n_rot, int mode, int32_t pos, float base) {
+void zm__cpu_rope_table(float *cs, int n_rot, int32_t pos, float base) {
+    for (int i = 0; i < n_rot / 2; i++) {
+        double theta = (double)pos * pow((double)base, -2.0 * i / n_rot);
+        cs[2 * i] = (float)cos(theta);
+        cs[2 * i + 1] = (float)sin(theta);
+    }
+}
+
+void zm__cpu_rope_row(float *y, const float *x, int64_t dh, int n_rot, int mode, const float *cs) {
     const int half = n_rot / 2;
     for (int i = 0; i < half; i++) {
-        double theta = (double)pos * pow((double)base, -2.0 * i / n_rot);
-        float c = (float)cos(theta), s = (float)sin(theta);
+        const float c = cs[2 * i], s = cs[2 * i + 1];
         int i0 = mode == ZM_ROPE_NEOX ? i : 2 * i, i1 = mode == ZM_ROPE_NEOX ? i + half : 2 * i + 1;
         float x0 = x[i0], x1 = x[i1];
         y[i0] = x0 * c - x1 * s;
@@ -57,10 +64,52 @@ typedef struct {
     float scale;
 } attn_job;
 
-static float cache_dot(const void *row, zm_dtype dt, const float *q, int64_t n) {
+/* The score and value loops run over head_dim; at long contexts they are
+ * most of a decode step, so they get an AVX2+FMA path (chosen at run time,
+ * $ZMLX_CPU_ISA=scalar turns it off) beside the portable one. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *b, int64_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    s0 = _mm256_add_ps(s0, s1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    float s = _mm_cvtss_f32(h);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+__attribute__((target("avx2,fma"))) static void axpy_avx2(float *y, float w, const float *x, int64_t n) {
+    const __m256 vw = _mm256_set1_ps(w);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(vw, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += w * x[i];
+}
+#endif
+
+static int use_avx2(void) {
+#if defined(__x86_64__)
+    static int v = -1;
+    if (v < 0) v = zm_cpu_isa_default() >= ZM_ISA_AVX2 && zm_cpu_isa_supported(ZM_ISA_AVX2);
+    return v;
+#else
+    return 0;
+#endif
+}
+
+static float cache_dot(const void *row, zm_dtype dt, const float *q, int64_t n, int simd) {
     float s = 0;
     if (dt == ZM_F32) {
         const float *k = row;
+#if defined(__x86_64__)
+        if (simd) return dot_avx2(q, k, n);
+#endif
         for (int64_t i = 0; i < n; i++) s += q[i] * k[i];
     } else {
         const uint16_t *k = row;
@@ -74,6 +123,7 @@ static void attn_worker(void *ctx, int ith, int nth) {
     float *sc = j->env->scratch + (int64_t)ith * j->env->scratch_floats;
     const int64_t tasks = j->P * j->H, esz = j->cdt == ZM_F32 ? 4 : 2;
     const int64_t group = j->H / j->Hkv;
+    const int simd = use_avx2();
     for (int64_t t = ith; t < tasks; t += nth) {
         const int64_t p = t / j->H, h = t % j->H, kh = h / group;
         const int64_t n = (int64_t)j->pos[p] + 1;
@@ -81,7 +131,7 @@ static void attn_worker(void *ctx, int ith, int nth) {
         float mx = -INFINITY;
         for (int64_t c = 0; c < n; c++) {
             const char *k = (const char *)j->kc + ((c * j->Hkv + kh) * j->D) * esz;
-            sc[c] = cache_dot(k, j->cdt, q, j->D) * j->scale;
+            sc[c] = cache_dot(k, j->cdt, q, j->D, simd) * j->scale;
             if (sc[c] > mx) mx = sc[c];
         }
         double sum = 0;
@@ -97,6 +147,9 @@ static void attn_worker(void *ctx, int ith, int nth) {
             const char *v = (const char *)j->vc + ((c * j->Hkv + kh) * j->Dv) * esz;
             if (j->cdt == ZM_F32) {
                 const float *vf = (const float *)v;
+#if defined(__x86_64__)
+                if (simd) { axpy_avx2(o, w, vf, j->Dv); continue; }
+#endif
                 for (int64_t d = 0; d < j->Dv; d++) o[d] += w * vf[d];
             } else {
                 const uint16_t *vh = (const uint16_t *)v;
@@ -193,30 +246,70 @@ static zm_status op_matmul(const zm__cpu_env *env, const zm_graph *g, int id, vo
     return zm_matvec_batch(env->pool, env->mv, w->dtype, ptr[n->src[0]], N, K, R, ptr[n->src[1]], K, ptr[id], N);
 }
 
+/* Prefill: group the (token, slot) pairs by expert so each expert's weights
+ * are read once for all the tokens that picked it (a batched matvec). */
+static zm_status matmul_id_grouped(const zm__cpu_env *env, const zm_graph *g, int id, void *const *ptr) {
+    const zm_node *n = &g->nodes[id], *w = &g->nodes[n->src[0]], *x = &g->nodes[n->src[1]];
+    const int64_t E = w->shape[0], N = w->shape[1], K = w->shape[2];
+    const int64_t P = n->shape[0], k = n->shape[1], X = x->shape[1], T = P * k;
+    const int64_t stride = (int64_t)(w->nbytes / (uint64_t)E);
+    const int32_t *ids = ptr[n->src[2]];
+    for (int64_t t = 0; t < T; t++)
+        if (ids[t] < 0 || ids[t] >= E)
+            return NODE_ERR(ZM_ERR_RANGE, n, id, "expert id %d outside [0, %lld)", ids[t], (long long)E);
+    int64_t *cnt = calloc((size_t)E + 1, sizeof *cnt), *order = malloc(sizeof *order * (size_t)T);
+    float *xs = malloc(sizeof(float) * (size_t)(T * K)), *ys = malloc(sizeof(float) * (size_t)(T * N));
+    zm_status st = ZM_OK;
+    if (!cnt || !order || !xs || !ys) { st = zm__err(ZM_ERR_NOMEM, "matmul_id: out of memory"); goto done; }
+    for (int64_t t = 0; t < T; t++) cnt[ids[t] + 1]++;
+    for (int64_t e = 0; e < E; e++) cnt[e + 1] += cnt[e]; /* cnt[e] = first slot of expert e */
+    for (int64_t t = 0; t < T; t++) order[cnt[ids[t]]++] = t;
+    for (int64_t e = E; e > 0; e--) cnt[e] = cnt[e - 1];
+    cnt[0] = 0;
+    for (int64_t e = 0; e < E && st == ZM_OK; e++) {
+        const int64_t a = cnt[e], c = cnt[e + 1] - a;
+        if (!c) continue;
+        for (int64_t r = 0; r < c; r++) {
+            const int64_t t = order[a + r], p = t / k, j = t % k;
+            memcpy(xs + r * K, (const float *)ptr[n->src[1]] + (p * X + (X == 1 ? 0 : j)) * K, sizeof(float) * (size_t)K);
+        }
+        st = zm_matvec_batch(env->pool, env->mv, w->dtype, (const char *)ptr[n->src[0]] + e * stride, N, K, c, xs, K, ys, N);
+        for (int64_t r = 0; r < c && st == ZM_OK; r++)
+            memcpy((float *)ptr[id] + order[a + r] * N, ys + r * N, sizeof(float) * (size_t)N);
+    }
+done:
+    free(cnt);
+    free(order);
+    free(xs);
+    free(ys);
+    return st;
+}
+
 static zm_status op_matmul_id(const zm__cpu_env *env, const zm_graph *g, int id, void *const *ptr) {
     const zm_node *n = &g->nodes[id], *w = &g->nodes[n->src[0]], *x = &g->nodes[n->src[1]];
     const int64_t E = w->shape[0], N = w->shape[1], K = w->shape[2];
     const int64_t P = n->shape[0], k = n->shape[1], X = x->shape[1];
     const int64_t stride = (int64_t)(w->nbytes / (uint64_t)E);
     const int32_t *ids = ptr[n->src[2]];
-    for (int64_t p = 0; p < P; p++) {
-        zm_status st = zm_matvec_experts(env->pool, env->mv, w->dtype, ptr[n->src[0]], N, K, stride, E, ids + p * k, k,
-                                         (const float *)ptr[n->src[1]] + p * X * K, X == 1 ? 0 : K,
-                                         (float *)ptr[id] + p * k * N, N);
-        if (st != ZM_OK) return zm__err_ctx(st, "graph node %d '%s'", id, n->name);
-    }
+    if (P > 1) return matmul_id_grouped(env, g, id, ptr);
+    zm_status st = zm_matvec_experts(env->pool, env->mv, w->dtype, ptr[n->src[0]], N, K, stride, E, ids, k,
+                                     (const float *)ptr[n->src[1]], X == 1 ? 0 : K, (float *)ptr[id], N);
+    if (st != ZM_OK) return zm__err_ctx(st, "graph node %d '%s'", id, n->name);
     return ZM_OK;
 }
 
-static zm_status op_rope(const zm_graph *g, int id, void *const *ptr) {
+static zm_status op_rope(const zm__cpu_env *env, const zm_graph *g, int id, void *const *ptr) {
     const zm_node *n = &g->nodes[id];
     const int64_t P = n->shape[0], H = n->shape[1], D = n->shape[2];
     const int32_t *pos = ptr[n->src[1]];
-    for (int64_t p = 0; p < P; p++)
+    float *cs = env->scratch; /* one cos/sin table per token, shared by its heads */
+    for (int64_t p = 0; p < P; p++) {
+        zm__cpu_rope_table(cs, n->ip[1], pos[p], n->fp[0]);
         for (int64_t h = 0; h < H; h++) {
             const int64_t o = (p * H + h) * D;
-            zm__cpu_rope_row((float *)ptr[id] + o, (const float *)ptr[n->src[0]] + o, D, n->ip[1], n->ip[0], pos[p], n->fp[0]);
+            zm__cpu_rope_row((float *)ptr[id] + o, (const float *)ptr[n->src[0]] + o, D, n->ip[1], n->ip[0], cs);
         }
+    }
     return ZM_OK;
 }
 
@@ -322,6 +415,7 @@ static void op_argmax(const zm_graph *g, int id, void *const *ptr) {
 int64_t zm__cpu_scratch_floats(const zm_graph *g, int id) {
     const zm_node *n = &g->nodes[id];
     if (n->op == ZM_OP_ATTENTION) return g->nodes[n->src[1]].shape[0];
+    if (n->op == ZM_OP_ROPE) return n->shape[2];
     return zm__cpu_fused_scratch(g, id);
 }
 
@@ -333,7 +427,7 @@ zm_status zm__cpu_node(const zm__cpu_env *env, const zm_graph *g, int id, void *
     case ZM_OP_RMS_NORM: return op_rms_norm(g, id, ptr);
     case ZM_OP_MATMUL: return op_matmul(env, g, id, ptr);
     case ZM_OP_MATMUL_ID: return op_matmul_id(env, g, id, ptr);
-    case ZM_OP_ROPE: return op_rope(g, id, ptr);
+    case ZM_OP_ROPE: return op_rope(env, g, id, ptr);
     case ZM_OP_KV_WRITE: return op_kv_write(g, id, ptr);
     case ZM_OP_ATTENTION: return op_attention(env, g, id, ptr);
     case ZM_OP_ADD: case ZM_OP_MUL: case ZM_OP_DIV: return op_binary(g, id, ptr);

@@ -32,6 +32,8 @@ void zm__cpu_rmsnorm_row(float *y, const float *x, int64_t n, float eps, const f
 /* Norm weight of any float dtype as f32: returns w itself for F32, else
  * converts into buf (n floats). */
 const float *zm__cpu_f32_weights(const zm_node *wn, const void *data, float *buf, int64_t n);
-void zm__cpu_rope_row(float *y, const float *x, int64_t dh, int n_rot, int mode, int32_t pos, float base);
+/* cs[2i], cs[2i+1] = cos, sin of pos * base^(-2i/n_rot), i < n_rot/2 (angles in double). */
+void zm__cpu_rope_table(float *cs, int n_rot, int32_t pos, float base);
+void zm__cpu_rope_row(float *y, const float *x, int64_t dh, int n_rot, int mode, const float *cs);
 
 #endif

@@ -120,15 +120,17 @@ static zm_status add_rmsnorm(const zm_graph *g, int id, void *const *ptr) {
 static zm_status qk_norm_rope(const zm__cpu_env *env, const zm_graph *g, int id, void *const *ptr) {
     const zm_node *n = &g->nodes[id], *wn = &g->nodes[n->src[1]];
     const int64_t P = n->shape[0], H = n->shape[1], D = n->shape[2];
-    float *tmp = env->scratch, *wbuf = env->scratch + D;
+    float *tmp = env->scratch, *wbuf = env->scratch + D, *cs = env->scratch + 2 * D;
     const float *w = zm__cpu_f32_weights(wn, ptr[n->src[1]], wbuf, D);
     const int32_t *pos = ptr[n->src[2]];
-    for (int64_t p = 0; p < P; p++)
+    for (int64_t p = 0; p < P; p++) {
+        zm__cpu_rope_table(cs, n->ip[1], pos[p], n->fp[1]);
         for (int64_t h = 0; h < H; h++) {
             const int64_t o = (p * H + h) * D;
             zm__cpu_rmsnorm_row(tmp, (const float *)ptr[n->src[0]] + o, D, n->fp[0], w);
-            zm__cpu_rope_row((float *)ptr[id] + o, tmp, D, n->ip[1], n->ip[0], pos[p], n->fp[1]);
+            zm__cpu_rope_row((float *)ptr[id] + o, tmp, D, n->ip[1], n->ip[0], cs);
         }
+    }
     return ZM_OK;
 }
 
@@ -138,7 +140,7 @@ int64_t zm__cpu_fused_scratch(const zm_graph *g, int id) {
     switch (n->op) {
     case ZM_OP_GATHER_QMM_SWIGLU: return n->shape[1] * n->shape[2];
     case ZM_OP_GATHER_QMM_COMBINE: return g->nodes[n->src[2]].shape[1] * n->shape[1];
-    case ZM_OP_QK_NORM_ROPE: return 2 * n->shape[2];
+    case ZM_OP_QK_NORM_ROPE: return 3 * n->shape[2];
     default: return 0;
     }
 }

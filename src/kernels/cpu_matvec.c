@@ -6,6 +6,9 @@
 #include "kernels/cpu_matvec_impl.h"
 #include "core/internal.h"
 #include <math.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <pthread.h>
 #include <string.h>
 #include <strings.h>
@@ -18,6 +21,13 @@ static const char *const isa_names[ZM_ISA_COUNT] = {"auto", "scalar", "avx2", "a
 const char *zm_cpu_isa_name(zm_cpu_isa isa) {
     return (unsigned)isa < ZM_ISA_COUNT ? isa_names[isa] : "?";
 }
+#if defined(__x86_64__) || defined(__i386__)
+/* clang 14's __builtin_cpu_supports does not know "f16c": ask CPUID. */
+static int zm__cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
 
 int zm_cpu_isa_supported(zm_cpu_isa isa) {
     switch (isa) {
@@ -26,7 +36,7 @@ int zm_cpu_isa_supported(zm_cpu_isa isa) {
 #if defined(__x86_64__) || defined(__i386__)
     case ZM_ISA_AVX2:
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c");
+               zm__cpu_has_f16c();
     case ZM_ISA_AVX512:
         return zm_cpu_isa_supported(ZM_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&

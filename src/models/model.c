@@ -78,7 +78,7 @@ zm_status zm_model_load(zm_model **out, const char *path, const zm_model_opts *o
         st = zm__err(ZM_ERR_NO_DEVICE, "model: no graph executor for device %s in this build", zm_device_name(m->opts.device));
         goto fail;
     }
-    zm_graph_backend_opts bo = {m->opts.n_threads, m->opts.poison, 0, 0};
+    zm_graph_backend_opts bo = {.n_threads = m->opts.n_threads, .poison = m->opts.poison, .profile = m->opts.profile};
     if ((st = m->be->ctx_new(&m->be_ctx, &bo)) != ZM_OK) goto fail;
     count_bytes(m);
     *out = m;
@@ -194,6 +194,25 @@ zm_status zm_session_reset(zm_session *s) {
 int64_t zm_session_pos(const zm_session *s) { return s->pos; }
 const zm_graph *zm__session_decode_graph(const zm_session *s) { return s->dec.g; }
 int64_t zm_session_decode_arena_bytes(const zm_session *s) { return s->m->be->exec_bytes(s->dec.exec); }
+
+int zm_session_decode_profile(const zm_session *s, const char **names, double *seconds, int64_t *calls, int n) {
+    double sec[ZM_OP_COUNT];
+    int64_t cnt[ZM_OP_COUNT];
+    if (!s || !s->m->be->profile || s->m->be->profile(s->dec.exec, sec, cnt) != ZM_OK) return -1;
+    int rows = 0;
+    for (;;) { /* selection by time, largest first */
+        int best = -1;
+        for (int o = 0; o < ZM_OP_COUNT; o++)
+            if (cnt[o] > 0 && (best < 0 || sec[o] > sec[best])) best = o;
+        if (best < 0 || rows >= n) break;
+        names[rows] = zm_op_name((zm_op)best);
+        seconds[rows] = sec[best];
+        calls[rows] = cnt[best];
+        cnt[best] = 0;
+        rows++;
+    }
+    return rows;
+}
 
 static zm_status get_slot(zm_session *s, int64_t n, graph_slot **out) {
     if (n == 1) { *out = &s->dec; return ZM_OK; }
