@@ -2,6 +2,7 @@
  * a repro capsule. Without -m it synthesizes the tiny preset (make demo). */
 #include "graph/graph.h"
 #include "tools/cli.h"
+#include "tools/prompt.h"
 #include "zmlx/validate.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +11,7 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: zmlx validate [-m FILE] [--patterns P[,P...]|all|none] [--exclude P[,P...]]\n"
                "                     [--max-tokens N] [--runs N] [--threads T] [--device cpu|cuda]\n"
-               "                     [--prompt-ids 1,2,3] [--capsule OUT.json]\n"
+               "                     [--prompt-ids 1,2,3 | -p TEXT] [--capsule OUT.json]\n"
                "Decodes greedily with the stock graph and the patched graph, compares the token ids\n"
                "exactly and prints prefill/decode tok/s. Without -m the tiny preset is synthesized\n"
                "into the cache folder. Patterns: 'zmlx patterns'.\n");
@@ -23,7 +24,8 @@ int zm_cmd_validate(int argc, char **argv) {
     zm_validate_opts o = {0};
     const char *capsule = NULL;
     int32_t *ids = NULL;
-    char patbuf[1024] = "";
+    char patbuf[1024] = "", defmodel[1200];
+    const char *text = NULL;
     long long v;
     o.device = zm_cuda_available() && zm_graph_backend_for(ZM_CUDA) ? ZM_CUDA : ZM_CPU;
     for (int i = 1; i < argc; i++) {
@@ -51,9 +53,20 @@ int zm_cmd_validate(int argc, char **argv) {
             else { fprintf(stderr, "zmlx validate: --device expects cpu or cuda, got '%s'\n", val); goto bad; }
         }
         else if (!strcmp(a, "--prompt-ids")) { NEXT(); free(ids); if (!zm_cli_int_list(C, a, val, &ids, &o.n_prompt)) goto bad; o.prompt = ids; }
+        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) { NEXT(); text = val; }
         else if (!strcmp(a, "--capsule")) { NEXT(); capsule = val; }
         else { fprintf(stderr, "zmlx validate: unknown option '%s'\n", a); usage(stderr); goto bad; }
 #undef NEXT
+    }
+    if (text) { /* through the model file's own tokenizer */
+        if (ids) { fprintf(stderr, "zmlx validate: give --prompt-ids or -p, not both\n"); goto bad; }
+        if (!o.model) {
+            zm_status ds = zm_validate_default_model(defmodel, sizeof defmodel);
+            if (ds) { zm_cli_fail(C, "tiny preset", ds); goto bad; }
+            o.model = defmodel;
+        }
+        if (!zm_cli_prompt(C, o.model, text, 0, NULL, &ids, &o.n_prompt)) goto bad;
+        o.prompt = ids;
     }
     char cmd[2048];
     size_t off = 0;
