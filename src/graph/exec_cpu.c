@@ -257,18 +257,19 @@ const zm_graph_backend zm_graph_backend_cpu = {
     .set_input = set_input, .run = run, .get_output = get_output, .exec_bytes = exec_bytes, .profile = profile,
 };
 
-/* The CUDA executor (src/graph/exec_cuda.c, helper "cuda") hooks in here:
- * when its file defines `const zm_graph_backend zm_graph_backend_cuda`, add
- * -DZM_HAVE_CUDA_EXEC to the CUDA build (or replace this #if by
- * ZM_HAVE_CUDA once exec_cuda.c is on main). */
-#if defined(ZM_HAVE_CUDA) && defined(ZM_HAVE_CUDA_EXEC)
-extern const zm_graph_backend zm_graph_backend_cuda;
+/* The CUDA executor (helper "cuda") plugs in by adding
+ * src/graph/exec_cuda.h that declares
+ *     extern const zm_graph_backend zm_graph_backend_cuda;
+ * and defining it in its CUDA build; nothing here needs to change. */
+#if defined(ZM_HAVE_CUDA) && __has_include("graph/exec_cuda.h")
+#include "graph/exec_cuda.h"
+#define ZM__CUDA_EXEC 1
 #endif
 
 const zm_graph_backend *zm_graph_backend_for(zm_device d) {
     if (d == ZM_CPU) return &zm_graph_backend_cpu;
-#if defined(ZM_HAVE_CUDA) && defined(ZM_HAVE_CUDA_EXEC)
-    if (d == ZM_CUDA) return &zm_graph_backend_cuda;
+#ifdef ZM__CUDA_EXEC
+    if (d == ZM_CUDA) return zm_cuda_available() ? &zm_graph_backend_cuda : NULL;
 #endif
     return NULL;
 }

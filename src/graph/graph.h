@@ -264,7 +264,10 @@ typedef struct zm_graph_backend {
 } zm_graph_backend;
 
 extern const zm_graph_backend zm_graph_backend_cpu;
-/* The backend for device d, or NULL (ZM_CUDA without the CUDA executor). */
+/* The backend for device d, or NULL (ZM_CUDA without the CUDA executor or
+ * without a GPU). The CUDA executor registers itself by providing
+ * src/graph/exec_cuda.h with `extern const zm_graph_backend
+ * zm_graph_backend_cuda;` (see exec_cpu.c). */
 const zm_graph_backend *zm_graph_backend_for(zm_device d);
 
 #ifdef __cplusplus

@@ -75,7 +75,9 @@ zm_status zm_model_load(zm_model **out, const char *path, const zm_model_opts *o
     if (m->opts.n_ctx > (1 << 24)) { st = zm__err(ZM_ERR_RANGE, "model: n_ctx %lld too large", (long long)m->opts.n_ctx); goto fail; }
     m->be = zm_graph_backend_for(m->opts.device);
     if (!m->be) {
-        st = zm__err(ZM_ERR_NO_DEVICE, "model: no graph executor for device %s in this build", zm_device_name(m->opts.device));
+        st = zm__err(ZM_ERR_NO_DEVICE, "model: device %s: %s", zm_device_name(m->opts.device),
+                     m->opts.device == ZM_CUDA && !zm_cuda_available() ? "no CUDA GPU answers"
+                                                                        : "no graph executor for it in this build");
         goto fail;
     }
     zm_graph_backend_opts bo = {.n_threads = m->opts.n_threads, .poison = m->opts.poison, .profile = m->opts.profile};
