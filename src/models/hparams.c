@@ -175,13 +175,7 @@ static zm_status expect(const zm_gguf *g, const char *name, int ndim, int64_t a,
     if (zm_gguf_find_tensor(g, name) < 0)
         return zm__err(ZM_ERR_NOT_FOUND, "qwen3moe: missing tensor '%s'", name);
     zm_status s = zm_gguf_expect_tensor(g, name, ndim, ne, out);
-    if (s != ZM_OK) {
-        char want[96];
-        if (ndim == 1) snprintf(want, sizeof want, "[%lld]", (long long)a);
-        else if (ndim == 2) snprintf(want, sizeof want, "[%lld, %lld]", (long long)a, (long long)b);
-        else snprintf(want, sizeof want, "[%lld, %lld, %lld]", (long long)a, (long long)b, (long long)c);
-        return zm__err_ctx(s, "qwen3moe: tensor '%s' (want ggml shape %s)", name, want);
-    }
+    if (s != ZM_OK) return zm__err_ctx(s, "qwen3moe"); /* gguf's message names tensor, shape, expected */
     if (matrix ? !is_matrix_type(out->dtype) : !is_norm_type(out->dtype))
         return zm__err(ZM_ERR_DTYPE, "qwen3moe: tensor '%s' has type %s (supported: %s)", name,
                        zm_dtype_name(out->dtype), matrix ? "f32, f16, bf16, q8_0, q4_0" : "f32, f16, bf16");
@@ -217,6 +211,12 @@ zm_status zm_qwen3moe_weights_load(const zm_gguf *g, const zm_qwen3moe_hparams *
     memset(w, 0, sizeof *w);
     ZM_TRY(zm_qwen3moe_hparams_validate(hp));
     zm_qwen3moe_weights t = {0};
+    int64_t ti = zm_gguf_find_tensor(g, "token_embd.weight");
+    zm_gguf_tensor te;
+    if (ti >= 0 && zm_gguf_tensor_info(g, ti, &te) == ZM_OK && te.ndim == 2 && te.ne[0] == hp->n_embd &&
+        te.ne[1] != hp->n_vocab)
+        return zm__err(ZM_ERR_SHAPE, "qwen3moe: vocabulary mismatch: %lld tokens (vocab_size / tokenizer) but "
+                       "token_embd.weight has %lld rows", (long long)hp->n_vocab, (long long)te.ne[1]);
     ZM_TRY(expect(g, "token_embd.weight", 2, hp->n_embd, hp->n_vocab, 0, 1, &t.tok_embd));
     ZM_TRY(expect(g, "output_norm.weight", 1, hp->n_embd, 0, 0, 0, &t.output_norm));
     if (zm_gguf_find_tensor(g, "output.weight") >= 0) {
