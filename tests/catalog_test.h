@@ -79,8 +79,8 @@ ZC_U static void zc_round(float *x, int64_t n, zm_dtype dt) {
 /* Relative tolerance that fits an output dtype. */
 ZC_U static double zc_tol(zm_dtype dt) { return dt == ZM_F16 ? 2e-3 : dt == ZM_BF16 ? 1.6e-2 : 2e-5; }
 
-ZC_U static float *zc_f(int64_t n) { return malloc(sizeof(float) * (size_t)(n ? n : 1)); }
-ZC_U static double *zc_d(int64_t n) { return calloc((size_t)(n ? n : 1), sizeof(double)); }
+ZC_U static float *zc_f(int64_t n) { return malloc(sizeof(float) * (size_t)n + 64); }
+ZC_U static double *zc_d(int64_t n) { return calloc((size_t)n + 8, sizeof(double)); }
 
 /* Run body once per device: CPU, then CUDA when a GPU answers. On a machine
  * without one, a test named *_cuda counts as skipped. */

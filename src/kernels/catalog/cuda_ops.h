@@ -42,6 +42,26 @@ zm_status zm_cuda_glu_grad(void *dgate, int64_t dg_rs, void *dup, int64_t du_rs,
                            int64_t rows, int64_t f, int act);
 zm_status zm_cuda_dropout(void *out, const void *x, int dt, int64_t n, float p, uint64_t seed);
 
+/* quant: dir 0 = quantize (x -> q), 1 = dequantize (q -> x) */
+zm_status zm_cuda_quantize_block(int dt, void *q, const float *x, int64_t nblocks);
+zm_status zm_cuda_dequantize_block(int dt, float *x, const void *q, int64_t n, int silu);
+zm_status zm_cuda_int8_row(int dir, int8_t *q, float *scale, float *x, int64_t rows, int64_t cols);
+zm_status zm_cuda_int4_group(int dir, uint8_t *q, float *scale, float *zero, float *x, int64_t rows, int64_t cols, int group);
+zm_status zm_cuda_fp8(int dir, uint8_t *q, float *x, int64_t n, float scale, int kind);
+zm_status zm_cuda_nf4(int dir, uint8_t *q, float *absmax, float *x, int64_t rows, int64_t cols);
+
+/* moe: router kind 0 softmax top-k, 1 top-2 (softmax over the two), 2 DeepSeek sigmoid groups */
+zm_status zm_cuda_moe_route(int kind, float *w, int32_t *ids, const void *logits, int dt, const float *bias,
+                            int64_t T, int E, int k, int renorm, int n_group, int topk_group, float scale);
+zm_status zm_cuda_moe_dispatch(float *xs, int32_t *perm, int32_t *offsets, const float *x, const int32_t *ids,
+                               int64_t T, int k, int64_t D, int E);
+zm_status zm_cuda_moe_combine(void *out, const void *y, const float *w, const void *res, int dt, int64_t T, int k,
+                              int64_t D, int exact);
+zm_status zm_cuda_gather_qmm_swiglu(float *h, const float *x, const void *wg, const void *wu, int wdt,
+                                    const int32_t *ids, int64_t T, int k, int64_t F, int64_t D, int E);
+zm_status zm_cuda_gather_qmm_combine(float *out, const float *h, const void *wd, int wdt, const int32_t *ids,
+                                     const float *w, const float *res, int64_t T, int k, int64_t D, int64_t F, int E);
+
 #ifdef __cplusplus
 }
 #endif

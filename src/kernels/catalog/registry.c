@@ -50,6 +50,33 @@ static const zm_op_info zm__ops[] = {
     {"silu_mul_residual", "transformer", "residual + silu(gate) * up", B, FL, "", 0},
     {"dropout", "transformer", "x / (1 - p) where Philox4x32-10(seed, i) >= p, else 0; same mask on CPU and CUDA", B, FL,
      "dropout of g (same seed)", 0},
+    /* quant */
+    {"quantize_q8_0", "quant", "GGUF Q8_0 blocks (ggml's reference rounding, bit-exact)", B, "f32->q8_0", "", 0},
+    {"dequantize_q8_0", "quant", "Q8_0 -> f32", B, "q8_0->f32", "", 0},
+    {"quantize_q4_0", "quant", "GGUF Q4_0 blocks (ggml's reference rounding, bit-exact)", B, "f32->q4_0", "", 0},
+    {"dequantize_q4_0", "quant", "Q4_0 -> f32", B, "q4_0->f32", "", 0},
+    {"quantize_mxfp4", "quant", "OCP MXFP4 blocks (e8m0 scale + 32 E2M1), ggml's rule", B, "f32->mxfp4", "", 0},
+    {"dequantize_mxfp4", "quant", "MXFP4 -> f32", B, "mxfp4->f32", "", 0},
+    {"dequantize_silu", "quant", "silu(dequantize(q)) fused, Q8_0/Q4_0/MXFP4", B, "q8_0,q4_0,mxfp4->f32", "", 0},
+    {"quantize_int8_row", "quant", "int8 per row: scale = absmax/127, q = rint(x/scale)", B, "f32->i8", "", 0},
+    {"dequantize_int8_row", "quant", "q * scale[row]", B, "i8->f32", "", 0},
+    {"quantize_int4_group", "quant", "asymmetric int4 per group: scale, integer zero, 0 exact", B, "f32->u8", "", 0},
+    {"dequantize_int4_group", "quant", "scale * (q - zero)", B, "u8->f32", "", 0},
+    {"quantize_fp8_e4m3", "quant", "fp8 e4m3 (OCP FN, saturating, nearest even) of x/scale", B, "f32->u8", "", 0},
+    {"dequantize_fp8_e4m3", "quant", "fp8 e4m3 * scale", B, "u8->f32", "", 0},
+    {"quantize_fp8_e5m2", "quant", "fp8 e5m2 (saturating, nearest even) of x/scale", B, "f32->u8", "", 0},
+    {"dequantize_fp8_e5m2", "quant", "fp8 e5m2 * scale", B, "u8->f32", "", 0},
+    {"quantize_nf4", "quant", "NF4 (QLoRA levels), absmax per 64", B, "f32->u8", "", 0},
+    {"dequantize_nf4", "quant", "level[q] * absmax", B, "u8->f32", "", 0},
+    /* moe */
+    {"topk_gating_softmax", "moe", "softmax, top-k (expert bias steers the choice), optional renormalise", B, FL, "", 0},
+    {"top2_gating", "moe", "Mixtral: top-2 logits, softmax over the pair", B, FL, "", 0},
+    {"deepseek_router", "moe", "sigmoid scores + correction bias, group-limited top-k, renormalise, scale", B, FL, "", 0},
+    {"moe_dispatch", "moe", "stable sort of (token, slot) rows by expert: rows, permutation, offsets", B, "f32", "", 0},
+    {"moe_combine", "moe", "residual + sum_j w[t,j] * y[t,j], f32 accumulation", B, FL, "", 0},
+    {"moe_combine_exact", "moe", "moe_combine with the stock graph's per-op rounding in f16/bf16 (bit-exact)", B, FL, "", 0},
+    {"gather_qmm_swiglu", "moe", "silu(x Wg[e]^T) * (x Wu[e]^T) per chosen expert, quantized weights", B, "f32,q8_0,q4_0", "", 0},
+    {"gather_qmm_combine", "moe", "residual + sum_j w[t,j] * (Wd[e_j] h[t,j]), quantized weights", B, "f32,q8_0,q4_0", "", 0},
 };
 #undef B
 #undef FL
