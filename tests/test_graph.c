@@ -32,6 +32,10 @@ static zm_graph *chain(int *ids) {
     zm_node w = zm_node_make(ZM_OP_WEIGHT, ZM_F32, 2, (int64_t[]){16, 8});
     w.data = table;
     ZT_OK(zm_graph_add(g, &w, &ids[1]));
+    static float normw[8];
+    zm_node nw = zm_node_make(ZM_OP_WEIGHT, ZM_F32, 1, (int64_t[]){8});
+    nw.data = normw;
+    ZT_OK(zm_graph_add(g, &nw, &ids[7]));
     ids[2] = add_node(g, ZM_OP_GET_ROWS, ZM_F32, 2, sh, 2, (int[]){ids[1], ids[0]}, "x");
     ids[3] = add_node(g, ZM_OP_SILU, ZM_F32, 2, sh, 1, (int[]){ids[2]}, "silu");
     ids[4] = add_node(g, ZM_OP_MUL, ZM_F32, 2, sh, 2, (int[]){ids[3], ids[2]}, "mul");
@@ -105,9 +109,10 @@ static void test_replace(void) {
     /* a two-output fused node plus VIEWs (the add_rmsnorm shape) */
     zm_node two[3];
     two[0] = zm_node_make(ZM_OP_ADD_RMSNORM, ZM_F32, 3, (int64_t[]){2, 3, 8});
-    two[0].n_src = 2;
+    two[0].n_src = 3;
     two[0].src[0] = id2[3];
     two[0].src[1] = id2[2];
+    two[0].src[2] = id2[7];
     two[1] = zm_node_make(ZM_OP_VIEW, ZM_F32, 2, (int64_t[]){3, 8});
     two[1].n_src = 1;
     two[1].src[0] = ZM_NEW(0);
@@ -119,6 +124,13 @@ static void test_replace(void) {
     ZT_CHECK(h->nodes[nids[1]].src[0] == nids[0] && h->nodes[nids[2]].src[0] == nids[0], "views read the fused node");
     ZT_CHECK(h->nodes[h->n_nodes - 1].src[0] == nids[2], "softmax reads the second view");
     ZT_OK(zm_graph_validate(h));
+    /* fused ops have shape rules too: a swiglu whose inputs disagree is caught */
+    zm_node bad = zm_node_make(ZM_OP_SWIGLU, ZM_F32, 2, (int64_t[]){3, 8});
+    bad.n_src = 2;
+    bad.src[0] = nids[0]; /* [2, 3, 8] */
+    bad.src[1] = nids[1];
+    ZT_OK(zm_graph_add(h, &bad, NULL));
+    ZT_CHECK(zm_graph_validate(h) == ZM_ERR_SHAPE, "mismatched swiglu found");
     zm_graph_free(h);
     zm_graph_free(g);
 }

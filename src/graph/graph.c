@@ -377,7 +377,37 @@ static zm_status validate_node(const zm_graph *g, int id) {
     case ZM_OP_ARGMAX:
         NEED(n->n_src == 1 && n->dtype == ZM_I32 && zm_node_numel(n) * s[0]->shape[s[0]->ndim - 1] == zm_node_numel(s[0]), "out [..]", ARGS);
         break;
-    default: break; /* fused ops: checked by their patterns */
+    case ZM_OP_TOPK_GATING_SOFTMAX:
+        NEED(n->n_src == 1 && s[0]->ndim == 2 && n->ndim == 3 && n->shape[0] == 2 && n->shape[1] == s[0]->shape[0] &&
+             last == n->ip[0] && n->ip[0] <= s[0]->shape[1] && n->dtype == ZM_F32, "logits [P, E] -> [2, P, k]", ARGS);
+        break;
+    case ZM_OP_MOE_COMBINE:
+        NEED(n->n_src == 2 && s[0]->ndim == 3 && s[1]->ndim == 2 && s[1]->shape[0] == s[0]->shape[0] && s[1]->shape[1] == s[0]->shape[1], "x [P, k, D], w [P, k]", ARGS);
+        NEED(n->ndim == 2 && n->shape[0] == s[0]->shape[0] && last == s[0]->shape[2], "out [P, D]", ARGS);
+        break;
+    case ZM_OP_SWIGLU:
+        NEED(n->n_src == 2 && same_shape(n, s[0]) && same_shape(n, s[1]), "gate, up and out of one shape", ARGS);
+        break;
+    case ZM_OP_GATHER_QMM_SWIGLU:
+        NEED(n->n_src == 4 && s[0]->ndim == 3 && s[1]->ndim == 3 && s[0]->shape[0] == s[1]->shape[0] && s[0]->shape[1] == s[1]->shape[1] && s[0]->shape[2] == s[1]->shape[2], "W_gate, W_up [E, F, D]", ARGS);
+        NEED(zm_node_numel(s[2]) == n->shape[0] * s[0]->shape[2] && s[3]->dtype == ZM_I32 && s[3]->ndim == 2, "x [P, 1, D], ids [P, k]", ARGS);
+        NEED(n->ndim == 3 && n->shape[0] == s[3]->shape[0] && n->shape[1] == s[3]->shape[1] && last == s[0]->shape[1], "out [P, k, F]", ARGS);
+        break;
+    case ZM_OP_GATHER_QMM_COMBINE:
+        NEED((n->n_src == 4 || n->n_src == 5) && s[0]->ndim == 3 && s[1]->ndim == 3 && s[2]->dtype == ZM_I32 && s[2]->ndim == 2, "W [E, D, F], h [P, k, F], ids [P, k]", ARGS);
+        NEED(s[1]->shape[2] == s[0]->shape[2] && s[1]->shape[1] == s[2]->shape[1] && zm_node_numel(s[3]) == zm_node_numel(s[2]), "h / ids / weights shapes", ARGS);
+        NEED(n->ndim == 2 && n->shape[0] == s[2]->shape[0] && last == s[0]->shape[1], "out [P, D]", ARGS);
+        if (n->n_src == 5) NEED(same_shape(n, s[4]), "residual [P, D]", ARGS);
+        break;
+    case ZM_OP_ADD_RMSNORM:
+        NEED(n->n_src == 3 && same_shape(s[0], s[1]) && zm_node_numel(s[2]) == s[0]->shape[s[0]->ndim - 1], "a, b [P, D], w [D]", ARGS);
+        NEED(n->dtype == ZM_F32 && n->shape[0] == 2 && zm_node_numel(n) == 2 * zm_node_numel(s[0]), "out [2, P, D]", ARGS);
+        break;
+    case ZM_OP_QK_NORM_ROPE:
+        NEED(n->n_src == 3 && n->ndim == 3 && same_shape(n, s[0]) && zm_node_numel(s[1]) == last && s[2]->dtype == ZM_I32 && zm_node_numel(s[2]) == n->shape[0], "x [P, H, D], w [D], pos [P]", ARGS);
+        NEED(n->ip[1] > 0 && n->ip[1] <= last && n->ip[1] % 2 == 0, "n_rot %d", ARGS, n->ip[1]);
+        break;
+    default: break;
     }
 #undef ARGS
     return ZM_OK;
@@ -408,6 +438,18 @@ void zm_graph_dump(const zm_graph *g, FILE *f) {
         if (n->n_src) {
             fprintf(f, " <-");
             for (int s = 0; s < n->n_src; s++) fprintf(f, " %d", n->src[s]);
+        }
+        switch (n->op) { /* the parameters that change results */
+        case ZM_OP_VIEW: if (n->view_offset) fprintf(f, " @%lld", (long long)n->view_offset); break;
+        case ZM_OP_INPUT: case ZM_OP_STATE: fprintf(f, " slot=%d", n->ip[0]); break;
+        case ZM_OP_RMS_NORM: case ZM_OP_ADD_RMSNORM: fprintf(f, " eps=%g", n->fp[0]); break;
+        case ZM_OP_ROPE: fprintf(f, " base=%g rot=%d%s", n->fp[0], n->ip[1], n->ip[0] == ZM_ROPE_NEOX ? " neox" : ""); break;
+        case ZM_OP_QK_NORM_ROPE: fprintf(f, " eps=%g base=%g rot=%d", n->fp[0], n->fp[1], n->ip[1]); break;
+        case ZM_OP_ATTENTION: fprintf(f, " scale=%g", n->fp[0]); break;
+        case ZM_OP_TOPK: fprintf(f, " k=%d", n->ip[0]); break;
+        case ZM_OP_TOPK_GATING_SOFTMAX: fprintf(f, " k=%d norm=%d", n->ip[0], n->ip[1]); break;
+        case ZM_OP_SUM: fprintf(f, " axis=%d", n->ip[0]); break;
+        default: break;
         }
         if (n->name[0]) fprintf(f, "  %s", n->name);
         if (n->flags & ZM_NODE_OUTPUT) fprintf(f, "  (output)");
