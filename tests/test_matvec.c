@@ -62,14 +62,15 @@ static double *dequant(zm_dtype t, const void *w, int64_t rows, int64_t cols) {
     return o;
 }
 
-/* x quantized as the q8 mode does it (f32 scale amax/127, round to nearest),
- * back to double: the reference for that mode is exact math on this x. */
+/* x quantized as the q8 mode does it (ggml's x86 quantize_row_q8_0: scale
+ * f16(amax/127), q = round-half-even(x * 127/amax)), back to double: the
+ * reference for that mode is exact math on this x. */
 static void q8_round_x(double *xo, const float *x, int64_t n) {
     for (int64_t b = 0; b < n / 32; b++) {
         float amax = 0;
         for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b * 32 + j]));
-        float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0;
-        for (int j = 0; j < 32; j++) xo[b * 32 + j] = (double)d * (double)roundf(x[b * 32 + j] * id);
+        float d = zm_f16_to_f32(zm_f32_to_f16(amax / 127.0f)), id = amax != 0 ? 127.0f / amax : 0;
+        for (int j = 0; j < 32; j++) xo[b * 32 + j] = (double)d * (double)nearbyintf(x[b * 32 + j] * id);
     }
 }
 

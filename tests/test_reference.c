@@ -9,6 +9,7 @@
 #include "harness.h"
 #include "models/reference.h"
 #include "qwen3moe_tiny.h"
+#include "zmlx/synth.h"
 #include <string.h>
 
 typedef struct {
@@ -269,6 +270,59 @@ static void test_bad_input(void) {
     zm_gguf_free(g);
 }
 
+/* Files from `zmlx synth --preset tiny` (llama.cpp's layout, real-model
+ * scaling): every type runs, logits stay finite and of sane size over 16
+ * steps of greedy decode, and quantized copies stay near the F32 one. */
+static void test_synth_tiny(void) {
+    const zm_dtype t[] = {ZM_F32, ZM_F16, ZM_Q8_0, ZM_Q4_0};
+    const double tol[] = {0, 5e-3, 5e-2, 0.4};
+    double *ref = NULL;
+    int32_t ids_f32[17];
+    printf("  synth tiny, logits rel L2 vs f32 (teacher-forced on f32's greedy ids):");
+    for (int i = 0; i < 4; i++) {
+        char path[256];
+        tiny_path(path, sizeof path, "synth");
+        zm_synth_opts o = {.preset = "tiny", .type = t[i], .seed = 7};
+        zm_gguf *g = NULL;
+        zm_ref *r = NULL;
+        zm_status st = zm_synth_write(path, &o);
+        if (st == ZM_OK) st = zm_gguf_open(&g, path);
+        unlink(path);
+        if (st == ZM_OK) st = zm_ref_new(&r, g, 32);
+        ZT_CHECK(st == ZM_OK, "synth tiny %s: %s", zm_dtype_name(t[i]), zm_last_error());
+        if (st != ZM_OK) { zm_gguf_free(g); break; }
+        const int64_t V = zm_ref_hparams(r)->n_vocab;
+        double *l = malloc((size_t)(16 * V) * sizeof *l), num = 0, den = 0;
+        int32_t tok = 1;
+        for (int p = 0; p < 16; p++) {
+            if (i > 0) tok = ids_f32[p]; /* same inputs as the f32 run */
+            ZT_OK(zm_ref_forward(r, tok, p, l + p * V));
+            int64_t best = 0;
+            double amax = 0;
+            for (int64_t v = 0; v < V; v++) {
+                ZT_CHECK(isfinite(l[p * V + v]), "%s pos %d logit %lld", zm_dtype_name(t[i]), p, (long long)v);
+                if (l[p * V + v] > l[p * V + best]) best = v;
+                amax = fmax(amax, fabs(l[p * V + v]));
+            }
+            ZT_CHECK(amax > 1e-3 && amax < 1e3, "%s pos %d: logits of size %g", zm_dtype_name(t[i]), p, amax);
+            if (i == 0) ids_f32[p] = tok, tok = (int32_t)best, ids_f32[p + 1] = tok;
+            if (zt_failed_now()) break;
+        }
+        if (i == 0) ref = l;
+        else {
+            for (int64_t j = 0; j < 16 * V; j++) num += (l[j] - ref[j]) * (l[j] - ref[j]), den += ref[j] * ref[j];
+            double e = sqrt(num / den);
+            printf(" %s %.2e", zm_dtype_name(t[i]), e);
+            ZT_CHECK(e < tol[i] && e > 0, "%s: rel L2 %g (limit %g)", zm_dtype_name(t[i]), e, tol[i]);
+            free(l);
+        }
+        zm_ref_free(r);
+        zm_gguf_free(g);
+    }
+    printf("\n");
+    free(ref);
+}
+
 int main(void) {
     ZT_RUN(test_hand_checked);
     ZT_RUN(test_kv_cache_equals_recompute);
@@ -276,5 +330,6 @@ int main(void) {
     ZT_RUN(test_expert_permutation);
     ZT_RUN(test_types_close_to_f32);
     ZT_RUN(test_bad_input);
+    ZT_RUN(test_synth_tiny);
     return zt_finish();
 }

@@ -65,9 +65,11 @@ static float dot_q8_0_scalar(const void *row, const float *x, int64_t cols);
 static float dot_q4_0_scalar(const void *row, const float *x, int64_t cols);
 static float dotq_q8_0_scalar(const void *row, const zm__q8x *xq, int64_t nb);
 static float dotq_q4_0_scalar(const void *row, const zm__q8x *xq, int64_t nb);
+static void quantize_x_scalar(zm__q8x *out, const float *x, int64_t n);
 
 static void init_tables(void) {
     zm__mv_table *s = &tables[ZM_ISA_SCALAR];
+    s->quantize_x = quantize_x_scalar;
     s->f32[ZM_F32] = dot_f32_scalar;
     s->f32[ZM_F16] = dot_f16_scalar;
     s->f32[ZM_BF16] = dot_bf16_scalar;
@@ -186,20 +188,21 @@ static float dotq_q4_0_scalar(const void *row, const zm__q8x *xq, int64_t nb) {
     return s;
 }
 
-/* x (n a multiple of 32) -> blocks: d = amax/127, q = round(x/d). */
-static void quantize_x(zm__q8x *out, const float *x, int64_t n) {
+/* x (n a multiple of 32) -> blocks the way ggml's x86 quantize_row_q8_0
+ * does it, so q8 mode sees the activations llama.cpp's CPU backend sees:
+ * d = f16(amax / 127), q = round-half-even(x * 127 / amax). */
+static void quantize_x_scalar(zm__q8x *out, const float *x, int64_t n) {
     for (int64_t i = 0; i < n / 32; i++, x += 32) {
         float amax = 0;
         for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
-        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         int32_t s = 0;
         for (int j = 0; j < 32; j++) {
-            int q = (int)roundf(x[j] * id);
-            q = q > 127 ? 127 : q < -127 ? -127 : q;
+            int q = (int)nearbyintf(x[j] * id); /* |q| <= 127 by construction */
             out[i].q[j] = (int8_t)q;
             s += q;
         }
-        out[i].d = d;
+        out[i].d = zm_f16_to_f32(zm_f32_to_f16(amax / 127.0f));
         out[i].s = s;
     }
 }
@@ -264,7 +267,7 @@ static zm_status run_job(zm_pool *pool, const zm_matvec_opts *opts, zm_dtype wt,
         if (!zm__mul_u64((uint64_t)(nx * j->nb), sizeof *xq, &bytes) || bytes > SIZE_MAX ||
             !(xq = zm__alloc_aligned((size_t)bytes)))
             return zm__err(ZM_ERR_NOMEM, "matvec: out of memory quantizing x");
-        for (int64_t k = 0; k < nx; k++) quantize_x(xq + k * j->nb, j->x + k * j->ldx, j->cols);
+        for (int64_t k = 0; k < nx; k++) t->quantize_x(xq + k * j->nb, j->x + k * j->ldx, j->cols);
         j->xq = xq;
     } else {
         j->dot = t->f32[wt];

@@ -7,9 +7,10 @@
 #include "gguf/quant.h"
 #include <stdint.h>
 
-/* x quantized for the q8-activation mode: one per 32 elements. d is kept in
- * f32 (ggml rounds it to f16; f32 is free here and more faithful); s = sum of
- * q, used by Q4_0 (sum((n-8)*q) = sum(n*q) - 8*s, so the nibbles stay unsigned). */
+/* x quantized for the q8-activation mode: one per 32 elements, as ggml's
+ * block_q8_0 (d holds the f16-rounded scale, widened to f32 once here); s =
+ * sum of q, used by Q4_0 (sum((n-8)*q) = sum(n*q) - 8*s, so the nibbles stay
+ * unsigned). */
 typedef struct zm__q8x {
     float d;
     int32_t s;
@@ -26,6 +27,7 @@ typedef float (*zm__dot_q8_fn)(const void *row, const zm__q8x *xq, int64_t nb);
 typedef struct zm__mv_table {
     zm__dot_f32_fn f32[ZM_DTYPE_COUNT];
     zm__dot_q8_fn q8[ZM_DTYPE_COUNT];
+    void (*quantize_x)(zm__q8x *out, const float *x, int64_t n); /* n % 32 == 0 */
 } zm__mv_table;
 
 void zm__matvec_table_avx2(zm__mv_table *t);

@@ -9,7 +9,8 @@
  * scalar loop, so results agree to f32 rounding, not bit for bit). q8 mode
  * sums int8 x int8 products exactly in int32 per block, then scales in f32.
  * Q4_0 in q8 mode uses the unsigned nibble n in [0, 15] against signed x
- * (maddubs / vpdpbusd want u8 x s8) and subtracts 8 * sum(x_q) per block. */
+ * (maddubs / vpdpbusd want u8 x s8) and subtracts 8 * sum(x_q) per block in
+ * the int32 lanes (sum(x_q) from each of the 8 lanes of a block). */
 #include "kernels/cpu_matvec_impl.h"
 
 #if defined(__x86_64__)
@@ -134,17 +135,49 @@ TA2 static float dotq_q8_0_avx2(const void *row, const zm__q8x *xq, int64_t nb) 
 TA2 static float dotq_q4_0_avx2(const void *row, const zm__q8x *xq, int64_t nb) {
     const zm_block_q4_0 *b = row;
     __m256 acc = _mm256_setzero_ps();
-    float corr = 0;
     for (int64_t i = 0; i < nb; i++) {
         __m256i p = dot_u4x32_avx2(q4_unpack_avx2(b[i].qs), _mm256_loadu_si256((const __m256i *)xq[i].q));
-        float d = f16_1(b[i].d) * xq[i].d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
-        corr += d * (float)(8 * xq[i].s);
+        /* minus 8 * s spread as s over the 8 lanes: exact, and no serial float chain */
+        p = _mm256_sub_epi32(p, _mm256_set1_epi32(xq[i].s));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_1(b[i].d) * xq[i].d), _mm256_cvtepi32_ps(p), acc);
     }
-    return hsum256(acc) - corr;
+    return hsum256(acc);
+}
+
+/* ggml's AVX2 quantize_row_q8_0: same rounding as quantize_x_scalar. */
+TA2 static void quantize_x_avx2(zm__q8x *out, const float *x, int64_t n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t i = 0; i < n / 32; i++, x += 32) {
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(x + 8 * k);
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float amax = _mm_cvtss_f32(m4), id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        __m256i q[4];
+        for (int k = 0; k < 4; k++)
+            q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], _mm256_set1_ps(id)),
+                                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        /* sum of q, then pack 32 int32 -> 32 int8 in order */
+        __m256i s8 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
+        __m256i p8 = _mm256_packs_epi16(p16a, p16b);
+        /* packs work per 128-bit lane: restore element order */
+        p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)out[i].q, p8);
+        out[i].s = _mm_cvtsi128_si32(s4);
+        out[i].d = _cvtsh_ss(_cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT));
+    }
 }
 
 void zm__matvec_table_avx2(zm__mv_table *t) {
+    t->quantize_x = quantize_x_avx2;
     t->f32[ZM_F32] = dot_f32_avx2;
     t->f32[ZM_F16] = dot_f16_avx2;
     t->f32[ZM_BF16] = dot_bf16_avx2;
@@ -233,6 +266,9 @@ TA5 static inline __m512i pair256(const void *a, const void *b) {
 TA5 static inline __m512 scale2(float d0, float d1) {
     return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(d0)), _mm256_set1_ps(d1), 1);
 }
+TA5 static inline __m512i s2(int32_t s0, int32_t s1) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(s0)), _mm256_set1_epi32(s1), 1);
+}
 TA5 static inline __m512i q4_unpack2(const uint8_t *a, const uint8_t *b) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(q4_unpack_avx2(a)), q4_unpack_avx2(b), 1);
 }
@@ -262,16 +298,15 @@ TA5 static float dotq_q4_0_avx512(const void *row, const zm__q8x *xq, int64_t nb
     const zm_block_q4_0 *b = row;
     __m512 acc = _mm512_setzero_ps();
     const __m512i ones = _mm512_set1_epi16(1);
-    float corr = 0;
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
         __m512i p = _mm512_madd_epi16(_mm512_maddubs_epi16(q4_unpack2(b[i].qs, b[i + 1].qs),
                                                            pair256(xq[i].q, xq[i + 1].q)), ones);
-        float d0 = _cvtsh_ss(b[i].d) * xq[i].d, d1 = _cvtsh_ss(b[i + 1].d) * xq[i + 1].d;
-        acc = _mm512_fmadd_ps(scale2(d0, d1), _mm512_cvtepi32_ps(p), acc);
-        corr += d0 * (float)(8 * xq[i].s) + d1 * (float)(8 * xq[i + 1].s);
+        p = _mm512_sub_epi32(p, s2(xq[i].s, xq[i + 1].s)); /* 8 * s over 8 lanes per block */
+        acc = _mm512_fmadd_ps(scale2(_cvtsh_ss(b[i].d) * xq[i].d, _cvtsh_ss(b[i + 1].d) * xq[i + 1].d),
+                              _mm512_cvtepi32_ps(p), acc);
     }
-    float s = _mm512_reduce_add_ps(acc) - corr;
+    float s = _mm512_reduce_add_ps(acc);
     if (i < nb) s += dotq_q4_0_avx2(b + i, xq + i, 1);
     return s;
 }
@@ -308,16 +343,15 @@ TAV static float dotq_q8_0_vnni(const void *row, const zm__q8x *xq, int64_t nb) 
 TAV static float dotq_q4_0_vnni(const void *row, const zm__q8x *xq, int64_t nb) {
     const zm_block_q4_0 *b = row;
     __m512 acc = _mm512_setzero_ps();
-    float corr = 0;
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
         __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_unpack2(b[i].qs, b[i + 1].qs),
                                         pair256(xq[i].q, xq[i + 1].q));
-        float d0 = _cvtsh_ss(b[i].d) * xq[i].d, d1 = _cvtsh_ss(b[i + 1].d) * xq[i + 1].d;
-        acc = _mm512_fmadd_ps(scale2(d0, d1), _mm512_cvtepi32_ps(p), acc);
-        corr += d0 * (float)(8 * xq[i].s) + d1 * (float)(8 * xq[i + 1].s);
+        p = _mm512_sub_epi32(p, s2(xq[i].s, xq[i + 1].s)); /* 8 * s over 8 lanes per block */
+        acc = _mm512_fmadd_ps(scale2(_cvtsh_ss(b[i].d) * xq[i].d, _cvtsh_ss(b[i + 1].d) * xq[i + 1].d),
+                              _mm512_cvtepi32_ps(p), acc);
     }
-    float s = _mm512_reduce_add_ps(acc) - corr;
+    float s = _mm512_reduce_add_ps(acc);
     if (i < nb) s += dotq_q4_0_avx2(b + i, xq + i, 1);
     return s;
 }
@@ -328,7 +362,40 @@ void zm__matvec_table_vnni(zm__mv_table *t) {
 }
 
 #else /* not x86-64: only the scalar path exists */
-void zm__matvec_table_avx2(zm__mv_table *t) { (void)t; }
+/* ggml's AVX2 quantize_row_q8_0: same rounding as quantize_x_scalar. */
+TA2 static void quantize_x_avx2(zm__q8x *out, const float *x, int64_t n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t i = 0; i < n / 32; i++, x += 32) {
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(x + 8 * k);
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float amax = _mm_cvtss_f32(m4), id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        __m256i q[4];
+        for (int k = 0; k < 4; k++)
+            q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], _mm256_set1_ps(id)),
+                                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        /* sum of q, then pack 32 int32 -> 32 int8 in order */
+        __m256i s8 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
+        __m256i p8 = _mm256_packs_epi16(p16a, p16b);
+        /* packs work per 128-bit lane: restore element order */
+        p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)out[i].q, p8);
+        out[i].s = _mm_cvtsi128_si32(s4);
+        out[i].d = _cvtsh_ss(_cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT));
+    }
+}
+
+void zm__matvec_table_avx2(zm__mv_table *t) {
+    t->quantize_x = quantize_x_avx2; (void)t; }
 void zm__matvec_table_avx512(zm__mv_table *t) { (void)t; }
 void zm__matvec_table_vnni(zm__mv_table *t) { (void)t; }
 #endif

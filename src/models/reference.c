@@ -254,9 +254,10 @@ zm_status zm_ref_new(zm_ref **out, const zm_gguf *g, int64_t max_ctx) {
     if (s != ZM_OK) { zm_ref_free(R); return s; }
     const zm_qwen3moe_hparams *hp = &R->hp;
     if (max_ctx < 1 || max_ctx > hp->n_ctx_train) {
+        const long long n_ctx = (long long)hp->n_ctx_train; /* hp dies with R */
         zm_ref_free(R);
         return zm__err(ZM_ERR_RANGE, "zm_ref_new: max_ctx %lld outside [1, %lld] (context_length)",
-                       (long long)max_ctx, (long long)hp->n_ctx_train);
+                       (long long)max_ctx, n_ctx);
     }
     R->max_ctx = max_ctx;
     int64_t kvd = hp->n_head_kv * hp->head_dim, kvdv = hp->n_head_kv * hp->head_dim_v, kc, vc;
