@@ -62,6 +62,35 @@ zm_status zm_cuda_gather_qmm_swiglu(float *h, const float *x, const void *wg, co
 zm_status zm_cuda_gather_qmm_combine(float *out, const float *h, const void *wd, int wdt, const int32_t *ids,
                                      const float *w, const float *res, int64_t T, int k, int64_t D, int64_t F, int E);
 
+/* rope: angles in double (freq = base^(-2i/rot)), see rope.c */
+typedef struct zm__rope_p {
+    int rot, interleaved, yarn;
+    double base, freq_scale, corr0, corr1, mscale;
+} zm__rope_p;
+/* x [T, H, D] -> out; kcache/vcache (S rows of H*D) get head rows when non-NULL (k and v given). */
+zm_status zm_cuda_rope(float *out, const float *x, const int32_t *pos, int64_t T, int64_t H, int64_t D, zm__rope_p p,
+                       float *k_out, const float *k, int64_t Hk, float *v_cache, const float *v, int64_t S);
+
+/* attention: block_table NULL = contiguous caches [B, S, Hkv, D]; else pages [P, page, Hkv, D] */
+zm_status zm_cuda_decode_attention(float *out, const float *q, const float *k, const float *v, const int32_t *lens,
+                                   const int32_t *block_table, int64_t max_pages, int64_t page, int64_t B, int64_t Hq,
+                                   int64_t Hkv, int64_t D, int64_t S, float scale, int window, const float *sinks);
+
+/* bits, indexing */
+zm_status zm_cuda_pack_bits(uint8_t *packed, const uint8_t *x, int64_t rows, int64_t cols, int unpack);
+zm_status zm_cuda_gather_add(float *out, const float *table, const int32_t *idx, int64_t N, int64_t K, int64_t D, int64_t V);
+zm_status zm_cuda_scatter_add(float *out, const float *src, const int32_t *idx, int64_t N, int64_t D, int64_t V);
+
+/* optimizer: bias corrections c1 = 1 - beta1^t, c2 = 1 - beta2^t */
+zm_status zm_cuda_adamw(float *p, float *m, float *v, const float *g, int64_t n, float lr, float b1, float b2, float eps,
+                        float wd, float c1, float c2);
+
+/* image */
+zm_status zm_cuda_resize_bilinear(float *out, const float *x, int64_t N, int64_t H, int64_t W, int64_t C, int64_t Ho,
+                                  int64_t Wo, int align);
+zm_status zm_cuda_dwconv3x3(float *out, const float *x, const float *w, const float *b, int64_t N, int64_t H, int64_t W,
+                            int64_t C);
+
 #ifdef __cplusplus
 }
 #endif

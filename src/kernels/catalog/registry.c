@@ -77,6 +77,26 @@ static const zm_op_info zm__ops[] = {
     {"moe_combine_exact", "moe", "moe_combine with the stock graph's per-op rounding in f16/bf16 (bit-exact)", B, FL, "", 0},
     {"gather_qmm_swiglu", "moe", "silu(x Wg[e]^T) * (x Wu[e]^T) per chosen expert, quantized weights", B, "f32,q8_0,q4_0", "", 0},
     {"gather_qmm_combine", "moe", "residual + sum_j w[t,j] * (Wd[e_j] h[t,j]), quantized weights", B, "f32,q8_0,q4_0", "", 0},
+    /* rope */
+    {"rope_neox", "rope", "rotate pairs (i, i + rot/2) by pos * base^(-2i/rot); angles in double", B, "f32", "", 0},
+    {"rope_interleaved", "rope", "rotate pairs (2i, 2i+1) (GPT-J / llama.cpp normal mode)", B, "f32", "", 0},
+    {"rope_gqa", "rope", "q [T, Hq, D] and k [T, Hkv, D] rotated in one launch", B, "f32", "", 0},
+    {"rope_partial", "rope", "only the leading rot_dims of each head rotate, the rest pass through", B, "f32", "", 0},
+    {"rope_yarn", "rope", "YaRN: ramp between interpolated and extrapolated angles, mscale 1 + 0.1 ln(s)", B, "f32", "", 0},
+    {"rope_kv_write", "rope", "rotate q; rotate k and copy v into the KV cache at row pos[t]", B, "f32", "", 0},
+    /* attention */
+    {"decode_attention", "attention", "softmax(q K^T * scale) V over a KV cache: GQA, sinks, sliding window", B, "f32", "", 0},
+    {"paged_attention", "attention", "decode_attention through a block table of fixed-size pages", B, "f32", "", 0},
+    /* bits and indexing */
+    {"pack_bits", "bits", "nonzero bytes -> bits, LSB first, per row", B, "u8", "", 0},
+    {"unpack_bits", "bits", "bits -> 0/1 bytes", B, "u8", "", 0},
+    {"gather_add", "bits", "out[n] = sum_k table[idx[n, k]] (embedding bag; out-of-range = padding)", B, "f32", "scatter_add", 0},
+    {"scatter_add", "bits", "out[idx[n]] += src[n] (atomic on CUDA)", B, "f32", "", 0},
+    /* optimizer */
+    {"adamw_step", "optimizer", "AdamW in one pass: m, v, bias correction, decoupled weight decay", B, "f32", "", 0},
+    /* image */
+    {"resize_bilinear", "image", "NHWC bilinear resize, half-pixel or corner-aligned", B, "f32", "", 0},
+    {"depthwise_conv3x3", "image", "NHWC depthwise 3x3, stride 1, zero padding, optional bias", B, "f32", "", 0},
 };
 #undef B
 #undef FL
