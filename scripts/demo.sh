@@ -2,7 +2,8 @@
 # The main job of `make demo`: synthesize a tiny Qwen3-MoE model, decode it
 # with the stock graph and the patched graph, prove the tokens identical,
 # print the speed, write a repro capsule and read it back; then show a
-# kernel written in one line of math.
+# kernel written in one line of math: its generated C, evaluation with its
+# symbolic gradient, the disk cache, and a benchmark against memcpy.
 set -e
 B=${1:-build}
 Z="$B/zmlx"
@@ -12,8 +13,24 @@ echo
 echo "== zmlx report $B/demo-capsule.json"
 "$Z" report "$B/demo-capsule.json"
 if "$Z" kernel --help >/dev/null 2>&1; then
+    MISH="x * tanh(log1p(exp(x)))"
     echo
-    echo "== zmlx kernel: mish(x) = x * tanh(log1p(exp(x)))"
-    "$Z" kernel "x * tanh(log1p(exp(x)))" --emit c
-    "$Z" kernel "x * tanh(log1p(exp(x)))" --eval x=0.5 --grad x
+    echo "== zmlx kernel: mish(x) = $MISH"
+    echo "-- one line of math becomes C that the compiler vectorises (--emit c; --emit cuda for NVRTC):"
+    "$Z" kernel "$MISH" --emit c | sed -n '/^void zm_ew/,/^}/p'
+    echo "-- evaluated through the compiled kernel, with the symbolic gradient (--eval, --grad):"
+    "$Z" kernel "$MISH" --eval x=0.5 --grad x
+    "$Z" kernel "gelu(x) * y" --eval x=1,y=2 --grad y
+    echo "-- bad input is a message, not a crash:"
+    "$Z" kernel "exp(x" --eval x=1 || true
+    echo "-- compiled kernels live in the disk cache (${ZMLX_CACHE:-$HOME/.cache/zmlx}):"
+    t0=$(date +%s%N); "$Z" kernel "$MISH * 1.0001" --eval x=1 >/dev/null; t1=$(date +%s%N)
+    "$Z" kernel "$MISH * 1.0001" --eval x=1 >/dev/null; t2=$(date +%s%N)
+    echo "   first process $(( (t1 - t0) / 1000000 )) ms, second process $(( (t2 - t1) / 1000000 )) ms (no compile)"
+    echo "-- on all CPU cores against memcpy of the same bytes (--bench):"
+    "$Z" kernel "$MISH" --bench --n 8388608
+    if "$Z" kernel "x" --eval x=1 --device cuda >/dev/null 2>&1; then
+        echo "-- on the GPU (NVRTC, 2^28 elements) against cudaMemcpy device-to-device:"
+        "$Z" kernel "$MISH" --bench --device cuda
+    fi
 fi

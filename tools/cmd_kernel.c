@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -99,6 +100,13 @@ static void memcpy_thread(void *ctx, int ith, int nth) {
 
 static int bench(zm_kernel *k, zm_device dev, int64_t n) {
     int nin = zm_kernel_n_inputs(k);
+    /* host side: random data, inputs (CPU) or staging, output, copy target */
+    double need = (double)(nin + 3) * 4.0 * (double)n, have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (have > 0 && need > 0.7 * have) {
+        fprintf(stderr, "zmlx kernel: --bench with %lld elements needs ~%.1f GB of host memory; this machine has %.1f GB\n",
+                (long long)n, need / 1e9, have / 1e9);
+        return 1;
+    }
     zm_tensor *in[ZM_MAX_INPUTS + 1] = {0}, *out = NULL;
     float *host = malloc(sizeof(float) * (size_t)n);
     if (!host) { fprintf(stderr, "zmlx kernel: out of memory for %lld elements\n", (long long)n); return 1; }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 const char zm__prelude_src[] = ZM__PRELUDE(ZM__PRELUDE_TEXT);
+const char zm__prelude_exp_c[] = ZM__PRELUDE_EXP(ZM__PRELUDE_TEXT);
 
 // ---------------------------------------------------------------------------
 void zm__sb_printf(zm__sb *b, const char *fmt, ...) {
@@ -34,6 +35,16 @@ void zm__sb_printf(zm__sb *b, const char *fmt, ...) {
 void zm__sb_puts(zm__sb *b, const char *s) { zm__sb_printf(b, "%s", s); }
 void zm__sb_free(zm__sb *b) { free(b->p); memset(b, 0, sizeof *b); }
 
+/* The prelude text is one line (it passed through the preprocessor): put
+ * each function on its own line so printed sources read well. */
+void zm__sb_puts_prelude(zm__sb *b, const char *s) {
+    for (const char *p = s; *p; p++) {
+        if (!strncmp(p, " ZM_FN ", 7) || !strncmp(p, " /*", 3)) { zm__sb_puts(b, "\n"); continue; }
+        zm__sb_printf(b, "%c", *p);
+    }
+    zm__sb_puts(b, "\n");
+}
+
 void zm__ir_mark(const zm_ir *ir, int32_t root, uint8_t *mark) {
     if (root < 0 || root >= ir->n) return;
     mark[root] |= 1;
@@ -41,6 +52,32 @@ void zm__ir_mark(const zm_ir *ir, int32_t root, uint8_t *mark) {
     for (int32_t i = root; i >= 0; i--) {
         if (!(mark[i] & 1)) continue;
         const zm_ir_node *nd = &ir->nodes[i];
+        int ar = zm_ir_op_arity(nd->op);
+        if (ar >= 1 && nd->a >= 0) mark[nd->a] |= 1;
+        if (ar >= 2 && nd->b >= 0) mark[nd->b] |= 1;
+        if (ar >= 3 && nd->c >= 0) mark[nd->c] |= 1;
+    }
+}
+
+/* The tanh(softplus) peephole: returns u for tanh(softplus(u)) or
+ * tanh(log1p(exp(u))), else -1. */
+static int32_t zm__tanh_softplus_arg(const zm_ir *ir, const zm_ir_node *nd) {
+    if (nd->op != ZM_IR_TANH) return -1;
+    const zm_ir_node *A = &ir->nodes[nd->a];
+    if (A->op == ZM_IR_SOFTPLUS) return A->a;
+    if (A->op == ZM_IR_LOG1P && ir->nodes[A->a].op == ZM_IR_EXP) return ir->nodes[A->a].a;
+    return -1;
+}
+
+/* Like zm__ir_mark, but fused-away operands are not marked (not emitted). */
+void zm__emit_mark(const zm_ir *ir, int32_t root, uint8_t *mark) {
+    if (root < 0 || root >= ir->n) return;
+    mark[root] |= 1;
+    for (int32_t i = root; i >= 0; i--) {
+        if (!(mark[i] & 1)) continue;
+        const zm_ir_node *nd = &ir->nodes[i];
+        int32_t u = zm__tanh_softplus_arg(ir, nd);
+        if (u >= 0) { mark[u] |= 1; continue; }
         int ar = zm_ir_op_arity(nd->op);
         if (ar >= 1 && nd->a >= 0) mark[nd->a] |= 1;
         if (ar >= 2 && nd->b >= 0) mark[nd->b] |= 1;
@@ -68,7 +105,7 @@ void zm__emit_node(zm__sb *b, const zm_ir *ir, int32_t i, int cuda) {
     case ZM_IR_PARAM: zm__sb_printf(b, "p%d", nd->index); return;
     case ZM_IR_RED: zm__sb_printf(b, "r%d", nd->index); return;
     case ZM_IR_NEG: zm__sb_printf(b, "(-t%d)", nd->a); return;
-    case ZM_IR_EXP: fn = "expf"; break;
+    case ZM_IR_EXP: fn = "zm_exp"; break;
     case ZM_IR_EXP2: fn = "exp2f"; break;
     case ZM_IR_LOG: fn = "logf"; break;
     case ZM_IR_LOG2: fn = "log2f"; break;
@@ -80,7 +117,13 @@ void zm__emit_node(zm__sb *b, const zm_ir *ir, int32_t i, int cuda) {
     case ZM_IR_SIGN: fn = "zm_sign"; break;
     case ZM_IR_SIN: fn = "sinf"; break;
     case ZM_IR_COS: fn = "cosf"; break;
-    case ZM_IR_TANH: fn = "tanhf"; break;
+    case ZM_IR_TANH: {
+        /* peephole: tanh(softplus(u)) and tanh(log1p(exp(u))) in one exp */
+        int32_t u = zm__tanh_softplus_arg(ir, nd);
+        if (u >= 0) { zm__sb_printf(b, "zm_tanh_softplus(t%d)", u); return; }
+        fn = "tanhf";
+        break;
+    }
     case ZM_IR_SIGMOID: fn = "zm_sigmoid"; break;
     case ZM_IR_SILU: fn = "zm_silu"; break;
     case ZM_IR_GELU: fn = "zm_gelu"; break;
@@ -113,7 +156,7 @@ void zm__emit_node(zm__sb *b, const zm_ir *ir, int32_t i, int cuda) {
 static void zm__emit_body(zm__sb *b, const zm_ir *ir, int32_t root, const char *indent) {
     uint8_t *mark = calloc((size_t)ir->n + 1, 1);
     if (!mark) { b->oom = 1; return; }
-    zm__ir_mark(ir, root, mark);
+    zm__emit_mark(ir, root, mark);
     for (int32_t i = 0; i <= root; i++) {
         if (!mark[i]) continue;
         zm__sb_printf(b, "%sconst float t%d = ", indent, i);
@@ -154,8 +197,9 @@ zm_status zm__emit_c(const zm_kernel *k, char **out) {
                 "float erff(float) ZM_V; float powf(float, float) ZM_V;\n"
                 "#endif\n"
                 "#define ZM_FN static inline\n#define ZM_INF __builtin_inff()\n#define ZM_NAN __builtin_nanf(\"\")\n");
-    zm__sb_puts(&b, zm__prelude_src);
-    zm__sb_puts(&b, "\n\n");
+    zm__sb_puts_prelude(&b, zm__prelude_exp_c);
+    zm__sb_puts_prelude(&b, zm__prelude_src);
+    zm__sb_puts(&b, "\n");
     const char *sig = "(int64_t len, float *restrict o, const float *const *a, const float *p, const float *r)";
     if (k->kind == ZM__KIND_EW || !k->per_row) {
         zm__sb_printf(&b, "/* o[k] = f(inputs at k) */\nvoid zm_ew%s {\n", sig);

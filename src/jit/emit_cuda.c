@@ -20,6 +20,7 @@ static const char zm__cuda_head[] =
     "#define ZM_FN static __device__ __forceinline__\n"
     "#define ZM_INF __int_as_float(0x7f800000)\n#define ZM_NAN __int_as_float(0x7fffffff)\n"
     "typedef long long i64;\n"
+    "ZM_FN float zm_exp(float a) { return expf(a); }\n"
     "struct zm_prm { float p[8]; };\n"
     "ZM_FN float zm_ld_f32(float x) { return x; }\n"
     "ZM_FN float zm_ld_f16(unsigned short h) { float f; asm(\"cvt.f32.f16 %0, %1;\" : \"=f\"(f) : \"h\"(h)); return f; }\n"
@@ -42,7 +43,7 @@ static void zm__emit_fn(zm__sb *b, const zm_kernel *k, const char *fname, int32_
     for (int q = 0; q < k->n_reds; q++) zm__sb_printf(b, "    const float r%d = rv[%d];\n", q, q);
     uint8_t *mark = calloc((size_t)k->ir.n + 1, 1);
     if (!mark) { b->oom = 1; return; }
-    zm__ir_mark(&k->ir, root, mark);
+    zm__emit_mark(&k->ir, root, mark);
     for (int32_t i = 0; i <= root; i++) {
         if (!mark[i]) continue;
         zm__sb_printf(b, "    const float t%d = ", i);
@@ -189,8 +190,8 @@ zm_status zm__emit_cuda(const zm_kernel *k, const zm__sig *sig, char **out) {
                       sig->in_mode[q] == ZM__MODE_SCALAR ? "[1]" : sig->in_mode[q] == ZM__MODE_ROW ? "[cols]" : "");
     zm__sb_printf(&b, ", output %s)\n * %s */\n", zm_dtype_name((zm_dtype)sig->out_dtype), k->text);
     zm__sb_puts(&b, zm__cuda_head);
-    zm__sb_puts(&b, zm__prelude_src);
-    zm__sb_puts(&b, "\n\n");
+    zm__sb_puts_prelude(&b, zm__prelude_src);
+    zm__sb_puts(&b, "\n");
     if (k->kind == ZM__KIND_EW) zm__emit_ew(&b, k, sig);
     else zm__emit_row(&b, k, sig);
     if (b.oom) { zm__sb_free(&b); return zm__err(ZM_ERR_NOMEM, "emit CUDA for %s: out of memory", k->name); }

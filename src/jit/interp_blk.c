@@ -9,6 +9,7 @@
 
 #define ZM_FN static inline __attribute__((unused))
 #include "jit/prelude.h"
+ZM__PRELUDE_EXP(ZM__PRELUDE_CODE)
 ZM__PRELUDE(ZM__PRELUDE_CODE)
 
 size_t zm__interp_scratch(const zm_kernel *k) { return (size_t)(k->ir.n + 1) * ZM__BLK; }
@@ -48,7 +49,7 @@ static const float *zm__eval(const zm_kernel *k, int32_t root, int64_t len, cons
 #define B2(OP, E) case OP: for (int64_t i = 0; i < len; i++) { float x = A[i], y = B[i]; v[i] = (E); } break;
         switch (nd->op) {
         case ZM_IR_NEG: for (int64_t i = 0; i < len; i++) v[i] = -A[i]; break;
-        U(ZM_IR_EXP, expf) U(ZM_IR_EXP2, exp2f) U(ZM_IR_LOG, logf) U(ZM_IR_LOG2, log2f)
+        U(ZM_IR_EXP, zm_exp) U(ZM_IR_EXP2, exp2f) U(ZM_IR_LOG, logf) U(ZM_IR_LOG2, log2f)
         U(ZM_IR_LOG1P, log1pf) U(ZM_IR_EXPM1, expm1f) U(ZM_IR_SQRT, sqrtf) U(ZM_IR_RSQRT, zm_rsqrt)
         U(ZM_IR_ABS, fabsf) U(ZM_IR_SIGN, zm_sign) U(ZM_IR_SIN, sinf) U(ZM_IR_COS, cosf)
         U(ZM_IR_TANH, tanhf) U(ZM_IR_SIGMOID, zm_sigmoid) U(ZM_IR_SILU, zm_silu) U(ZM_IR_GELU, zm_gelu)

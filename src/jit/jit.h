@@ -99,6 +99,10 @@ zm_status zm__run_cuda(const zm__job *job, void *stream);
 /* The op semantics in float, as C text for the emitted code (also compiled
  * into the library for the interpreter: see prelude.h). */
 extern const char zm__prelude_src[];
+extern const char zm__prelude_exp_c[]; /* zm_exp for C (CUDA uses expf) */
+void zm__sb_puts_prelude(zm__sb *b, const char *s);
+/* zm__ir_mark minus the operands fused away by emitter peepholes. */
+void zm__emit_mark(const zm_ir *ir, int32_t root, uint8_t *mark);
 /* C for the CPU: exports zm_ew / zm_red0.. / zm_row (see typedefs above). */
 zm_status zm__emit_c(const zm_kernel *k, char **out);
 /* CUDA C for one call signature: k_ew + k_ew4 (element-wise) or k_row. */
@@ -152,6 +156,9 @@ zm_status zm__nvrtc_build(const char *src, const char *name, void **module, cons
                           void **fn, const char *entry4, void **fn4);
 zm_status zm__cuda_launch(void *fn, unsigned grid, unsigned block, void *stream, void **args);
 void zm__cuda_unload(void *module);
+/* Compile only (no GPU needed): NVRTC for sm_<sm>; tests use it to check
+ * every emitted variant on machines without a GPU. */
+zm_status zm__nvrtc_check(const char *src, const char *name, int sm);
 int zm__cuda_sm_count(void);
 
 #endif

@@ -68,6 +68,14 @@ static zm_status zm__nvrtc_compile(const char *src, const char *name, int sm, vo
     return ZM_OK;
 }
 
+zm_status zm__nvrtc_check(const char *src, const char *name, int sm) {
+    void *cubin = NULL;
+    size_t len = 0;
+    zm_status s = zm__nvrtc_compile(src, name, sm, &cubin, &len);
+    free(cubin);
+    return s;
+}
+
 zm_status zm__nvrtc_build(const char *src, const char *name, void **module, const char *entry, void **fn,
                           const char *entry4, void **fn4) {
     *module = NULL;
@@ -198,6 +206,9 @@ zm_status zm__run_cuda(const zm__job *job, void *stream) {
 
 #else /* !ZM_HAVE_CUDA */
 // ---------------------------------------------------------------------------
+zm_status zm__nvrtc_check(const char *src, const char *name, int sm) {
+    return zm__err(ZM_ERR_NO_DEVICE, "kernel %s: zmlx was built without CUDA (no NVRTC)", name);
+}
 zm_status zm__nvrtc_build(const char *src, const char *name, void **module, const char *entry, void **fn,
                           const char *entry4, void **fn4) {
     *module = NULL;

@@ -15,15 +15,26 @@
       ZM_FN float zm_max(float a, float b) { return (b > a || a != a) ? b : a; }                  \
       ZM_FN float zm_relu(float a) { return a > 0.0f ? a : 0.0f; } /* fmaxf(a, 0): NaN -> 0 */                            \
       ZM_FN float zm_rsqrt(float a) { return 1.0f / sqrtf(a); }                                   \
-      ZM_FN float zm_sigmoid(float a) { return 1.0f / (1.0f + expf(-a)); }                        \
-      ZM_FN float zm_silu(float a) { return a / (1.0f + expf(-a)); }                              \
+      ZM_FN float zm_sigmoid(float a) { return 1.0f / (1.0f + zm_exp(-a)); }                        \
+      ZM_FN float zm_silu(float a) { return a / (1.0f + zm_exp(-a)); }                              \
       /* as src/dsl/ir.h: identity above 20, where log1p(e^a) == a in float */                    \
-      ZM_FN float zm_softplus(float a) { return a > 20.0f ? a : log1pf(expf(a)); }                \
+      ZM_FN float zm_softplus(float a) { return a > 20.0f ? a : log1pf(zm_exp(a)); }                \
       ZM_FN float zm_gelu(float a) { return 0.5f * a * (1.0f + erff(a * 0.70710678118654752f)); } \
       ZM_FN float zm_gelu_tanh(float a) {                                                          \
           return 0.5f * a * (1.0f + tanhf(0.79788456080286536f * (a + 0.044715f * a * a * a)));   \
       }                                                                                            \
-      ZM_FN float zm_where(float c, float a, float b) { return c != 0.0f ? a : b; })
+      ZM_FN float zm_where(float c, float a, float b) { return c != 0.0f ? a : b; }               \
+      /* tanh(log(1 + e^a)) = n / (n + 2) with n = e^a (e^a + 2), exactly; one exp instead \
+       * of exp, log1p and tanh (the emitter's peephole for mish-like chains) */          \
+      ZM_FN float zm_tanh_softplus(float a) {                                                      \
+          const float e = zm_exp(a), n = e * (e + 2.0f);                                            \
+          return a > 15.0f ? 1.0f : n / (n + 2.0f);                                                \
+      })
+
+/* e^a on the C side: libm's expf (libmvec's vector version once the loop is
+ * vectorised; on the test machines it beat an inlined polynomial). CUDA
+ * defines zm_exp as its own expf. */
+#define ZM__PRELUDE_EXP(M) M(ZM_FN float zm_exp(float a) { return expf(a); })
 
 #define ZM__PRELUDE_CODE(...) __VA_ARGS__
 #define ZM__PRELUDE_TEXT(...) #__VA_ARGS__
