@@ -247,6 +247,23 @@ zm_status zm_op_paged_attention(zm_tensor *out, const zm_tensor *q, const zm_ten
                                 const zm_tensor *v_pages, const zm_tensor *block_table,
                                 const zm_tensor *lens, const zm_attn_opts *o);
 
+/* ---- activations and the softmax family: defined in the expression language */
+/* Element-wise: exp log tanh sigmoid relu relu2 silu gelu gelu_tanh quick_gelu
+ * softplus mish elu leaky_relu hardswish. x, out f32/f16/bf16, same shape. */
+zm_status zm_op_unary(const char *name, zm_tensor *out, const zm_tensor *x);
+/* dx = g * d act(x) / dx: the symbolic VJP of the same expression (zm_kernel_grad). */
+zm_status zm_op_unary_grad(const char *name, zm_tensor *dx, const zm_tensor *x, const zm_tensor *g);
+/* Row-wise over the last axis: softmax (x), log_softmax (x), logsumexp (x;
+ * out [...]), softmax_backward (y, g), log_softmax_backward (y, g),
+ * masked_softmax (x, mask: 0 drops; a fully masked row gives 0),
+ * scale_mask_softmax (x, additive mask; param = scale). The mask may be a
+ * row vector broadcast over the rows. */
+zm_status zm_op_rowwise(const char *name, zm_tensor *out, const zm_tensor *const *ins, int n_ins, float param);
+/* The compiled kernel behind a DSL catalog name (grad: its VJP), shared and
+ * owned by the catalog (never free it; valid until exit). */
+struct zm_kernel;
+zm_status zm_op_dsl_kernel(const char *name, int grad, struct zm_kernel **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -97,6 +97,30 @@ static const zm_op_info zm__ops[] = {
     /* image */
     {"resize_bilinear", "image", "NHWC bilinear resize, half-pixel or corner-aligned", B, "f32", "", 0},
     {"depthwise_conv3x3", "image", "NHWC depthwise 3x3, stride 1, zero padding, optional bias", B, "f32", "", 0},
+    /* activations: expression language, gradient = symbolic VJP of the same expression */
+    {"exp", "activations", "exp(x)", B, FL, "symbolic VJP (zm_op_unary_grad)", 1},
+    {"log", "activations", "log(x)", B, FL, "symbolic VJP (zm_op_unary_grad)", 1},
+    {"tanh", "activations", "tanh(x)", B, FL, "symbolic VJP (zm_op_unary_grad)", 1},
+    {"sigmoid", "activations", "1 / (1 + exp(-x))", B, FL, "symbolic VJP (zm_op_unary_grad)", 1},
+    {"relu", "activations", "max(x, 0)", B, FL, "symbolic VJP (zm_op_unary_grad)", 1},
+    {"relu2", "activations", "relu(x)^2", B, FL, "symbolic VJP (zm_op_unary_grad)", 1},
+    {"silu", "activations", "x * sigmoid(x)", B, FL, "symbolic VJP (zm_op_unary_grad)", 1},
+    {"gelu", "activations", "0.5 x (1 + erf(x / sqrt 2))", B, FL, "symbolic VJP (zm_op_unary_grad)", 1},
+    {"gelu_tanh", "activations", "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))", B, FL, "symbolic VJP (zm_op_unary_grad)", 1},
+    {"quick_gelu", "activations", "x * sigmoid(1.702 x)", B, FL, "symbolic VJP (zm_op_unary_grad)", 1},
+    {"softplus", "activations", "log1p(exp(x)) (x for x > 20)", B, FL, "symbolic VJP (zm_op_unary_grad)", 1},
+    {"mish", "activations", "x * tanh(softplus(x))", B, FL, "symbolic VJP (zm_op_unary_grad)", 1},
+    {"elu", "activations", "x > 0 ? x : alpha (exp(x) - 1), alpha = 1", B, FL, "symbolic VJP (zm_op_unary_grad)", 1},
+    {"leaky_relu", "activations", "x > 0 ? x : 0.01 x", B, FL, "symbolic VJP (zm_op_unary_grad)", 1},
+    {"hardswish", "activations", "x * clamp(x + 3, 0, 6) / 6", B, FL, "symbolic VJP (zm_op_unary_grad)", 1},
+    /* softmax family: expression language (zm_map_reduce) */
+    {"softmax", "softmax", "exp(x - max) / sum exp(x - max) over the last axis", B, FL, "softmax_backward", 1},
+    {"log_softmax", "softmax", "x - max - log(sum exp(x - max))", B, FL, "log_softmax_backward", 1},
+    {"logsumexp", "softmax", "max + log(sum exp(x - max)), one value per row", B, FL, "softmax (of the same row)", 1},
+    {"softmax_backward", "softmax", "y * (g - sum(y * g)) with y = softmax(x)", B, FL, "", 1},
+    {"log_softmax_backward", "softmax", "g - exp(y) * sum(g) with y = log_softmax(x)", B, FL, "", 1},
+    {"masked_softmax", "softmax", "softmax over entries with mask != 0, 0 elsewhere (and on empty rows)", B, FL, "", 1},
+    {"scale_mask_softmax", "softmax", "softmax(x * scale + additive mask)", B, FL, "", 1},
 };
 #undef B
 #undef FL
