@@ -29,7 +29,7 @@ endif
 WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) -I. -Iinclude -Isrc $(DEPS_CFLAGS) \
-             -DZM_VERSION=\"$(VERSION)\" -DZM_GIT_COMMIT=\"$(GIT_COMMIT)\" -MMD -MP
+             -DZM_VERSION=\"$(VERSION)\" -I$(BUILD)/gen -MMD -MP
 LDLIBS  := $(DEPS_LDFLAGS) -lcjson -lpcre2-8 -lm -lpthread -ldl
 
 LIB_C   := $(shell find src -name '*.c' | sort)
@@ -57,9 +57,19 @@ TEST_SUP_OBJ := $(TEST_SUP:%.c=$(BUILD)/%.o)
 BENCH_C := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_C:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib demo test check fuzz bench install deps clean format
+.PHONY: all lib demo test check fuzz bench install deps clean format FORCE
 all: $(BUILD)/libzmlx.a $(BUILD)/libzmlx.so $(BUILD)/zmlx $(TEST_BIN) $(BENCH_BIN)
 lib: $(BUILD)/libzmlx.a $(BUILD)/libzmlx.so
+
+# The git commit, in a header rewritten only when it changes, so the files
+# that print it (capsules, --version) rebuild exactly when HEAD moves.
+$(BUILD)/gen/zm_commit.h: FORCE
+	@mkdir -p $(dir $@)
+	@echo '#define ZM_GIT_COMMIT "$(GIT_COMMIT)"' > $@.tmp
+	@cmp -s $@.tmp $@ || mv $@.tmp $@
+	@rm -f $@.tmp
+$(BUILD)/src/bench/capsule.o $(BUILD)/tools/zmlx.o $(BUILD)/fuzz/src/bench/capsule.o: $(BUILD)/gen/zm_commit.h
+FORCE:
 
 deps:
 ifneq ($(SKIP_DEPS),1)
@@ -106,7 +116,7 @@ check: test
 FUZZ_BUILD := $(BUILD)/fuzz
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=undefined -I. -Iinclude -Isrc $(DEPS_CFLAGS) \
-               -DZM_VERSION=\"$(VERSION)\" -DZM_GIT_COMMIT=\"$(GIT_COMMIT)\"
+               -DZM_VERSION=\"$(VERSION)\" -I$(BUILD)/gen
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_LIB_OBJ := $(LIB_C:%.c=$(FUZZ_BUILD)/%.o)

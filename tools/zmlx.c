@@ -2,6 +2,7 @@
  * lives in tools/cmd_<name>.c as `int zm_cmd_<name>(int argc, char **argv)`
  * (argv[0] is the subcommand name) and returns the process exit code. */
 #include "tools/cli.h"
+#include "zm_commit.h"
 #include "zmlx/zmlx.h"
 #include <stdio.h>
 #include <string.h>

@@ -3,6 +3,7 @@
  * capsules stay readable. Checked by tests/test_capsule.c. */
 #include "core/cuda.h"
 #include "core/internal.h"
+#include "zm_commit.h"
 #include "zmlx/capsule.h"
 #include <cjson/cJSON.h>
 #include <stdio.h>
