@@ -5,6 +5,7 @@
  *            [--ctx N] [--device cpu|cuda] [--dump-graph]
  * Checked end to end by tests/test_model.c (same library calls) and by the
  * llama.cpp cross-check (tests/crosscheck/). */
+#include "core/cuda.h"
 #include "core/internal.h"
 #include "graph/graph.h"
 #include "models/model_priv.h"
@@ -24,7 +25,7 @@ static void usage(FILE *f) {
                "  -n N             tokens to generate (default 16)\n"
                "  --threads T      CPU threads (default $ZMLX_THREADS or all cores)\n"
                "  --ctx N          KV cache positions (default min(context_length, 4096))\n"
-               "  --device D       cpu (default) or cuda\n"
+               "  --device D       cpu or cuda (default: cuda when a GPU answers)\n"
                "  --profile        time every op of the decode graph and print the split\n"
                "  --dump-graph     print the decode graph, one node per line, and exit\n");
 }
@@ -32,7 +33,7 @@ static void usage(FILE *f) {
 int zm_cmd_run(int argc, char **argv) {
     const char *C = "run", *path = NULL, *text = NULL;
     int32_t *ids = NULL;
-    int n_ids = 0, dump = 0, rc = 1;
+    int n_ids = 0, dump = 0, rc = 1, dev_set = 0;
     long long n_gen = 16, threads = 0, n_ctx = 0;
     zm_model_opts mo = {0};
     zm_model *m = NULL;
@@ -57,6 +58,7 @@ int zm_cmd_run(int argc, char **argv) {
             if (!(v = zm_cli_arg(C, argc, argv, &i)) || !zm_cli_int(C, a, v, 1, 1 << 24, &n_ctx)) goto out;
         } else if (!strcmp(a, "--device")) {
             if (!(v = zm_cli_arg(C, argc, argv, &i))) goto out;
+            dev_set = 1;
             if (!strcmp(v, "cpu")) mo.device = ZM_CPU;
             else if (!strcmp(v, "cuda")) mo.device = ZM_CUDA;
             else { fprintf(stderr, "zmlx run: --device expects cpu or cuda, got '%s'\n", v); goto out; }
@@ -70,6 +72,7 @@ int zm_cmd_run(int argc, char **argv) {
     if (text && ids) { fprintf(stderr, "zmlx run: give either -p or --prompt-ids, not both\n"); goto out; }
     if (text && !zm_cli_prompt(C, path, text, 0, NULL, &ids, &n_ids)) goto done;
     if (!ids && !dump) { fprintf(stderr, "zmlx run: a prompt is required (--prompt-ids 1,2,3)\n"); goto out; }
+    if (!dev_set && zm_cuda_available()) mo.device = ZM_CUDA;
     mo.n_threads = (int)threads;
     mo.n_ctx = n_ctx;
     st = zm_model_load(&m, path, &mo);
@@ -107,6 +110,10 @@ int zm_cmd_run(int argc, char **argv) {
     }
     printf("model: %s, %s experts, %lld layers, device %s\n", zm_model_arch(m), zm_dtype_name(zm_model_weight_type(m)),
            (long long)zm_model_n_layer(m), zm_device_name(zm_model_device(m)));
+    size_t gfree = 0, gtotal = 0;
+    if (zm_model_device(m) == ZM_CUDA && zm_cuda_mem_info(&gfree, &gtotal) == ZM_OK)
+        printf("gpu memory: %.2f GB in use of %.2f GB (weights, KV cache, arenas; nothing is freed while decoding)\n",
+               (double)(gtotal - gfree) / 1e9, (double)gtotal / 1e9);
     if (mo.profile) {
         const char *nm[ZM_OP_COUNT];
         double sec[ZM_OP_COUNT], tot = 0;

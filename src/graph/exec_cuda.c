@@ -1,0 +1,693 @@
+/* The CUDA backend: runs a planned graph on one stream of one GPU.
+ * ctx   = the stream and the weights, uploaded (repacked) once per model and
+ *         keyed by their host pointer, so every graph of every session shares
+ *         them; state = the KV cache on the device; exec = one graph's device
+ *         arena and its launch list.
+ * exec_new lowers the nodes to a list of kernel launches, fusing where the
+ * result is bit-identical (src/kernels/cuda keeps one arithmetic per op):
+ * an RMS_NORM read only by matrix-vector products is folded into their input
+ * read; a MATMUL whose only reader is a residual ADD writes the sum; up to
+ * three MATMULs sharing one input go in one launch; a KV_WRITE of a
+ * QK_NORM_ROPE result is stored by that kernel. The first run() captures the
+ * launches into a CUDA graph, every later run() replays it: the position and
+ * the token ids are inputs in device memory, so nothing is rebuilt per token
+ * and nothing waits on the host except get_output (the sampled id).
+ * ZMLX_CUDA_GRAPH=0 runs the launches directly; ZMLX_CUDA_PROFILE=1 also
+ * times each launch with events (zm__cuda_profile_dump prints the table).
+ * Checked by tests/test_cuda_graph.c (stock vs fused graphs, CUDA vs CPU). */
+#include "graph/exec_cuda.h"
+#include "core/cuda.h"
+#include "core/internal.h"
+#include "kernels/cuda/ops_cuda.h"
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifdef ZM_HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+// ---------------------------------------------------------------------------
+// Types
+typedef struct {
+    const void *host;
+    zm_gpu_mat m;       /* matrices (ndim >= 2) */
+    float *vec;          /* 1-D weights converted to f32 */
+    int64_t n;
+} wentry;
+
+typedef struct {
+    zm_graph_backend_opts opts;
+    cudaStream_t stream;
+    wentry **w;     /* each entry allocated apart: execs keep pointers to them */
+    int nw, capw;
+    int64_t weight_bytes;
+} cuda_ctx;
+
+typedef struct {
+    int slot;
+    zm_dtype dtype;
+    int64_t shape[4];
+    uint64_t nbytes;
+    void *buf;
+} cuda_slot;
+
+typedef struct {
+    int n;
+    cuda_slot *s;
+} cuda_state;
+
+enum { L_NODE = 0, L_MULTI }; /* launch kinds */
+typedef struct {
+    int kind, node;
+    int n_multi, multi[3];  /* L_MULTI: MATMUL node ids sharing x */
+    int x_node;             /* effective input node (norm folded) */
+    int norm_node;          /* RMS_NORM folded into the input read, or -1 */
+    int res_node;           /* residual added in the epilogue, or -1 */
+    int out_node;           /* node whose buffer receives the result */
+    int cache_node;         /* KV_WRITE folded into QK_NORM_ROPE, or -1 */
+} launch;
+
+typedef struct {
+    cuda_ctx *ctx;
+    cuda_state *state;
+    const zm_graph *g;
+    zm_plan *plan;
+    char *arena;
+    void **ptr;            /* device pointer per node */
+    wentry **wt;           /* weight entry per WEIGHT node */
+    float **inv_freq;      /* per ROPE / QK_NORM_ROPE node */
+    float *ones;           /* RMS_NORM without weight */
+    void *attn_ws;
+    float *scratch;        /* TOPK values */
+    launch *L;
+    int nl;
+    cudaGraph_t graph;
+    cudaGraphExec_t gexec;
+    int use_graph, profile;
+    int64_t bytes;
+    double prof_s[ZM_OP_COUNT];  /* per op kind (a QKV launch counts as matmul) */
+    int64_t prof_c[ZM_OP_COUNT];
+} cuda_exec;
+
+// ---------------------------------------------------------------------------
+// Profile (process-wide, ZMLX_CUDA_PROFILE=1): total ms and calls per op.
+static double prof_ms[ZM_OP_COUNT + 1];
+static long prof_n[ZM_OP_COUNT + 1];
+
+void zm__cuda_profile_reset(void) {
+    memset(prof_ms, 0, sizeof prof_ms);
+    memset(prof_n, 0, sizeof prof_n);
+}
+void zm__cuda_profile_dump(FILE *f) {
+    double tot = 0;
+    for (int i = 0; i <= ZM_OP_COUNT; i++) tot += prof_ms[i];
+    fprintf(f, "%-24s %8s %10s %10s %6s\n", "launch", "calls", "total ms", "us/call", "share");
+    for (int i = 0; i <= ZM_OP_COUNT; i++) {
+        if (!prof_n[i]) continue;
+        fprintf(f, "%-24s %8ld %10.3f %10.2f %5.1f%%\n", i == ZM_OP_COUNT ? "matmul_multi" : zm_op_name((zm_op)i), prof_n[i],
+                prof_ms[i], 1000.0 * prof_ms[i] / (double)prof_n[i], tot > 0 ? 100.0 * prof_ms[i] / tot : 0);
+    }
+    fprintf(f, "%-24s %8s %10.3f\n", "total", "", tot);
+}
+
+// ---------------------------------------------------------------------------
+static zm_status ck(cudaError_t e, const char *what) {
+    if (e == cudaSuccess) return ZM_OK;
+    return zm__err(ZM_ERR_CUDA, "cuda backend: %s: %s", what, cudaGetErrorString(e));
+}
+
+static zm_status ctx_new(void **out, const zm_graph_backend_opts *opts) {
+    *out = NULL;
+    ZM_TRY(zm_cuda_init());
+    ZM_TRY(zm_gpu_kernels_init());
+    cuda_ctx *c = calloc(1, sizeof *c);
+    if (!c) return zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory");
+    if (opts) c->opts = *opts;
+    zm_status st = ck(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "stream");
+    if (st != ZM_OK) { free(c); return st; }
+    *out = c;
+    return ZM_OK;
+}
+
+static void ctx_free(void *p) {
+    cuda_ctx *c = p;
+    if (!c) return;
+    cudaStreamSynchronize(c->stream);
+    for (int i = 0; i < c->nw; i++) {
+        zm_gpu_mat_free(&c->w[i]->m);
+        zm_cuda_free(c->w[i]->vec);
+        free(c->w[i]);
+    }
+    free(c->w);
+    cudaStreamDestroy(c->stream);
+    free(c);
+}
+
+/* The device copy of a WEIGHT node's data, uploaded on first use. */
+static zm_status weight_get(cuda_ctx *c, const zm_node *n, wentry **out) {
+    for (int i = 0; i < c->nw; i++)
+        if (c->w[i]->host == n->data) { *out = c->w[i]; return ZM_OK; }
+    if (c->nw == c->capw) {
+        int cap = c->capw ? 2 * c->capw : 256;
+        wentry **nw = realloc(c->w, sizeof *nw * (size_t)cap);
+        if (!nw) return zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory");
+        c->w = nw;
+        c->capw = cap;
+    }
+    wentry *e = calloc(1, sizeof *e);
+    if (!e) return zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory");
+    e->host = n->data;
+    if (n->ndim == 1) {
+        e->n = n->shape[0];
+        float *tmp = malloc(sizeof(float) * (size_t)e->n);
+        if (!tmp) return zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory");
+        zm_convert_to_f32(tmp, n->data, n->dtype, e->n);
+        zm_status st = zm_cuda_malloc((void **)&e->vec, sizeof(float) * (size_t)e->n);
+        if (st == ZM_OK) st = zm_cuda_memcpy_h2d(e->vec, tmp, sizeof(float) * (size_t)e->n);
+        free(tmp);
+        if (st != ZM_OK) { zm_cuda_free(e->vec); free(e); return zm__err_ctx(st, "weight '%s'", n->name); }
+        c->weight_bytes += 4 * e->n;
+    } else {
+        int64_t n_mat = n->ndim == 3 ? n->shape[0] : 1, rows = n->shape[n->ndim - 2], cols = n->shape[n->ndim - 1];
+        if (n->ndim == 4) n_mat = n->shape[0] * n->shape[1];
+        zm_status st = zm_gpu_mat_upload(&e->m, n->dtype, n->data, n_mat, rows, cols);
+        if (st != ZM_OK) { free(e); return zm__err_ctx(st, "weight '%s'", n->name); }
+        c->weight_bytes += zm_gpu_mat_bytes(&e->m);
+    }
+    c->w[c->nw++] = e;
+    *out = e;
+    return ZM_OK;
+}
+
+// ---------------------------------------------------------------------------
+// State: the KV cache, zeroed.
+static void state_free(void *p) {
+    cuda_state *s = p;
+    if (!s) return;
+    for (int i = 0; i < s->n; i++) zm_cuda_free(s->s[i].buf);
+    free(s->s);
+    free(s);
+}
+
+static zm_status state_new(void **out, void *ctx, const zm_graph *g) {
+    *out = NULL;
+    (void)ctx;
+    cuda_state *s = calloc(1, sizeof *s);
+    if (!s) return zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory");
+    for (int i = 0; i < g->n_nodes; i++) {
+        const zm_node *n = &g->nodes[i];
+        if (n->op != ZM_OP_STATE) continue;
+        cuda_slot *ns = realloc(s->s, sizeof *ns * (size_t)(s->n + 1));
+        if (!ns) { state_free(s); return zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory"); }
+        s->s = ns;
+        cuda_slot *sl = &s->s[s->n];
+        memset(sl, 0, sizeof *sl);
+        sl->slot = n->ip[0];
+        sl->dtype = n->dtype;
+        memcpy(sl->shape, n->shape, sizeof sl->shape);
+        sl->nbytes = n->nbytes;
+        zm_status st = zm_cuda_malloc(&sl->buf, (size_t)n->nbytes);
+        if (st == ZM_OK) st = zm_cuda_memset(sl->buf, 0, (size_t)n->nbytes);
+        if (st != ZM_OK) { state_free(s); return zm__err_ctx(st, "cuda backend: KV cache slot %d", n->ip[0]); }
+        s->n++;
+    }
+    *out = s;
+    return ZM_OK;
+}
+
+static zm_status state_clear(void *p) {
+    cuda_state *s = p;
+    for (int i = 0; i < s->n; i++) ZM_TRY(zm_cuda_memset(s->s[i].buf, 0, (size_t)s->s[i].nbytes));
+    return ZM_OK;
+}
+
+// ---------------------------------------------------------------------------
+// Lowering
+static int64_t last_dim(const zm_node *n) { return n->shape[n->ndim - 1]; }
+static int64_t rows_of(const zm_node *n) { return zm_node_numel(n) / last_dim(n); }
+
+/* Can node u read x through a folded RMS norm? (one token, matvec input) */
+static int takes_norm(const zm_graph *g, int u, int via) {
+    const zm_node *n = &g->nodes[u];
+    if (n->op == ZM_OP_MATMUL) return n->src[1] == via && rows_of(n) == 1;
+    if (n->op == ZM_OP_MATMUL_ID) return n->src[1] == via && n->shape[0] == 1 && g->nodes[via].shape[1] == 1;
+    if (n->op == ZM_OP_GATHER_QMM_SWIGLU) return n->src[2] == via && n->shape[0] == 1;
+    return 0;
+}
+
+/* RMS_NORM node r (one row, f32 weight of D) whose every reader (directly or
+ * through VIEWs of it) takes a folded norm, and whose input stays live (in
+ * the plan) until the last of them has run. */
+static int norm_foldable(const zm_graph *g, const zm_plan *plan, int r) {
+    const zm_node *n = &g->nodes[r];
+    int maxc = r;
+    if (n->op != ZM_OP_RMS_NORM || n->n_src < 2 || rows_of(n) != 1 || last_dim(n) % 32) return 0;
+    if (g->nodes[n->src[1]].op != ZM_OP_WEIGHT) return 0;
+    for (int o = 0; o < g->n_out; o++) if (g->out[o] == r) return 0;
+    int seen = 0;
+    for (int u = r + 1; u < g->n_nodes; u++) {
+        const zm_node *m = &g->nodes[u];
+        for (int s = 0; s < m->n_src; s++) {
+            if (m->src[s] == r) {
+                if (m->op == ZM_OP_VIEW) {
+                    for (int o = 0; o < g->n_out; o++) if (g->out[o] == u) return 0;
+                    for (int w = u + 1; w < g->n_nodes; w++)
+                        for (int t = 0; t < g->nodes[w].n_src; t++)
+                            if (g->nodes[w].src[t] == u) {
+                                if (!takes_norm(g, w, u)) return 0;
+                                seen++;
+                                if (w > maxc) maxc = w;
+                            }
+                } else {
+                    if (!takes_norm(g, u, r)) return 0;
+                    seen++;
+                    if (u > maxc) maxc = u;
+                }
+            }
+        }
+    }
+    const int x = zm_graph_root(g, n->src[0]);
+    const zm_op xo = g->nodes[x].op;
+    if (xo != ZM_OP_INPUT && xo != ZM_OP_STATE && xo != ZM_OP_WEIGHT && plan->last_use[x] < maxc) return 0;
+    return seen > 0;
+}
+
+/* Only leaves and views between a and b (exclusive), or nodes already taken. */
+static int nothing_between(const zm_graph *g, const char *done, int a, int b) {
+    for (int i = a + 1; i < b; i++) {
+        zm_op o = g->nodes[i].op;
+        if (o != ZM_OP_WEIGHT && o != ZM_OP_VIEW && o != ZM_OP_INPUT && o != ZM_OP_STATE && !done[i]) return 0;
+    }
+    return 1;
+}
+
+/* For a consumer's x source: the RMS_NORM folded behind it (directly or via a
+ * VIEW), or -1. */
+static int folded_norm(const zm_graph *g, const char *fold, int x) {
+    if (fold[x]) return x;
+    if (g->nodes[x].op == ZM_OP_VIEW && fold[g->nodes[x].src[0]]) return g->nodes[x].src[0];
+    return -1;
+}
+
+static zm_status lower(cuda_exec *e, const int *uses) {
+    const zm_graph *g = e->g;
+    const int N = g->n_nodes;
+    char *fold = calloc((size_t)N, 1), *done = calloc((size_t)N, 1);
+    e->L = calloc((size_t)N + 1, sizeof *e->L);
+    if (!fold || !done || !e->L) { free(fold); free(done); return zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory"); }
+    int fuse = !getenv("ZMLX_CUDA_NOFUSE");
+    if (fuse)
+        for (int i = 0; i < N; i++) fold[i] = (char)norm_foldable(g, e->plan, i);
+    for (int i = 0; i < N; i++) {
+        const zm_node *n = &g->nodes[i];
+        if (done[i] || fold[i]) continue;
+        switch (n->op) {
+        case ZM_OP_WEIGHT: case ZM_OP_INPUT: case ZM_OP_STATE: case ZM_OP_VIEW: case ZM_OP_NONE: continue;
+        default: break;
+        }
+        launch l = {L_NODE, i, 0, {0}, -1, -1, -1, i, -1};
+        if (n->op == ZM_OP_MATMUL || n->op == ZM_OP_MATMUL_ID || n->op == ZM_OP_GATHER_QMM_SWIGLU) {
+            int xs = n->op == ZM_OP_GATHER_QMM_SWIGLU ? n->src[2] : n->src[1];
+            int r = folded_norm(g, fold, xs);
+            if (r >= 0) { l.norm_node = r; l.x_node = g->nodes[r].src[0]; }
+        }
+        if (fuse && n->op == ZM_OP_MATMUL && rows_of(n) == 1) {
+            /* residual: the only reader is an ADD of the same shape */
+            int is_out = 0;
+            for (int o = 0; o < g->n_out; o++) is_out |= g->out[o] == i;
+            if (uses[i] == 1 && !is_out) {
+                for (int u = i + 1; u < N; u++) {
+                    const zm_node *a = &g->nodes[u];
+                    if (a->op != ZM_OP_ADD || (a->src[0] != i && a->src[1] != i)) continue;
+                    int other = a->src[0] == i ? a->src[1] : a->src[0];
+                    if (zm_node_numel(&g->nodes[other]) == zm_node_numel(n) && a->src[0] != a->src[1] && other < i &&
+                        nothing_between(g, done, i, u)) {
+                        l.res_node = other;
+                        l.out_node = u;
+                        done[u] = 1;
+                    }
+                    break;
+                }
+            }
+            /* siblings sharing the same input (and folded norm) */
+            if (l.res_node < 0) {
+                const zm_node *W0 = &g->nodes[n->src[0]];
+                l.multi[0] = i;
+                l.n_multi = 1;
+                for (int u = i + 1; u < N && l.n_multi < 3; u++) {
+                    const zm_node *m = &g->nodes[u];
+                    if (done[u] || m->op != ZM_OP_MATMUL || m->src[1] != n->src[1] || rows_of(m) != 1) {
+                        if (m->op != ZM_OP_WEIGHT && m->op != ZM_OP_VIEW && !done[u]) break; /* keep them adjacent */
+                        continue;
+                    }
+                    const zm_node *W = &g->nodes[m->src[0]];
+                    if (W->dtype != W0->dtype || last_dim(W) != last_dim(W0) || uses[u] == 0) break;
+                    l.multi[l.n_multi++] = u;
+                    done[u] = 1;
+                }
+                if (l.n_multi > 1) l.kind = L_MULTI;
+            }
+        }
+        if (fuse && n->op == ZM_OP_QK_NORM_ROPE) {
+            for (int u = i + 1; u < N; u++) {
+                const zm_node *kw = &g->nodes[u];
+                if (kw->op == ZM_OP_KV_WRITE && kw->src[1] == i && kw->src[2] == n->src[2] && !done[u]) {
+                    l.cache_node = u;
+                    done[u] = 1;
+                    break;
+                }
+            }
+        }
+        e->L[e->nl++] = l;
+    }
+    free(fold);
+    free(done);
+    return ZM_OK;
+}
+
+// ---------------------------------------------------------------------------
+// Launch one record
+#define P(id) (e->ptr[(id)])
+#define F(id) ((float *)e->ptr[(id)])
+#define I(id) ((int32_t *)e->ptr[(id)])
+
+static void shape4(const zm_node *n, int64_t out[4]) {
+    for (int d = 0; d < 4; d++) out[d] = 1;
+    for (int d = 0; d < n->ndim; d++) out[4 - n->ndim + d] = n->shape[d];
+}
+
+static zm_status launch_one(cuda_exec *e, const launch *l) {
+    const zm_graph *g = e->g;
+    const zm_node *n = &g->nodes[l->node];
+    const int id = l->node;
+    void *st = e->ctx->stream;
+    const float *nw = l->norm_node >= 0 ? e->wt[g->nodes[l->norm_node].src[1]]->vec : NULL;
+    const float eps = l->norm_node >= 0 ? g->nodes[l->norm_node].fp[0] : 0.f;
+    const int x = l->x_node;
+    if (l->kind == L_MULTI) {
+        const zm_gpu_mat *W[3];
+        float *y[3];
+        for (int j = 0; j < l->n_multi; j++) {
+            W[j] = &e->wt[g->nodes[l->multi[j]].src[0]]->m;
+            y[j] = F(l->multi[j]);
+        }
+        return zm_gpu_matvec_multi(l->n_multi, W, F(x >= 0 ? x : n->src[1]), nw, eps, y, st);
+    }
+    const zm_node *s0 = n->n_src > 0 ? &g->nodes[n->src[0]] : NULL;
+    switch (n->op) {
+    case ZM_OP_GET_ROWS:
+        return zm_gpu_embedding(&e->wt[n->src[0]]->m, I(n->src[1]), zm_node_numel(&g->nodes[n->src[1]]), F(id), st);
+    case ZM_OP_RMS_NORM: {
+        const float *w = n->n_src > 1 ? e->wt[n->src[1]]->vec : e->ones;
+        return zm_gpu_rmsnorm(F(n->src[0]), w, rows_of(n), last_dim(n), n->fp[0], F(id), st);
+    }
+    case ZM_OP_MATMUL: {
+        const zm_gpu_mat *W = &e->wt[n->src[0]]->m;
+        const int xi = x >= 0 ? x : n->src[1];
+        if (rows_of(n) == 1)
+            return zm_gpu_matvec(W, 0, F(xi), nw, eps, l->res_node >= 0 ? F(l->res_node) : NULL, F(l->out_node), st);
+        return zm_gpu_matmul(W, 0, rows_of(n), F(xi), NULL, F(id), st);
+    }
+    case ZM_OP_MATMUL_ID: {
+        const zm_node *xn = &g->nodes[n->src[1]];
+        const int xi = x >= 0 ? x : n->src[1];
+        return zm_gpu_expert_matvec(&e->wt[n->src[0]]->m, I(n->src[2]), n->shape[0], (int)n->shape[1], F(xi),
+                                     xn->shape[1] != 1, nw, eps, F(id), st);
+    }
+    case ZM_OP_ROPE:
+        if (n->ip[0] != ZM_ROPE_NEOX) return zm__err(ZM_ERR_UNSUPPORTED, "cuda backend: node '%s': rope mode %d (NeoX only)", n->name, n->ip[0]);
+        return zm_gpu_rope(F(n->src[0]), n->shape[0], (int)n->shape[1], (int)n->shape[2], n->ip[1], I(n->src[1]), e->inv_freq[id], F(id), st);
+    case ZM_OP_KV_WRITE: {
+        const zm_node *xs = &g->nodes[n->src[1]];
+        return zm_gpu_kv_store(F(n->src[1]), xs->shape[0], xs->shape[1] * xs->shape[2], I(n->src[2]), F(id), st);
+    }
+    case ZM_OP_ATTENTION: {
+        const zm_node *kc = &g->nodes[n->src[1]];
+        if (kc->shape[2] != g->nodes[n->src[2]].shape[2])
+            return zm__err(ZM_ERR_UNSUPPORTED, "cuda backend: node '%s': value dim differs from key dim", n->name);
+        if (n->shape[0] == 1)
+            return zm_gpu_attention_decode(F(n->src[0]), F(n->src[1]), F(n->src[2]), (int)n->shape[1], (int)kc->shape[1],
+                                            (int)kc->shape[2], kc->shape[0], n->fp[0], I(n->src[3]), e->attn_ws, F(id), st);
+        return zm_gpu_attention_prefill(F(n->src[0]), F(n->src[1]), F(n->src[2]), n->shape[0], (int)n->shape[1],
+                                         (int)kc->shape[1], (int)kc->shape[2], n->fp[0], I(n->src[3]), F(id), st);
+    }
+    case ZM_OP_ADD: case ZM_OP_MUL: case ZM_OP_DIV: {
+        int64_t a[4], b[4];
+        shape4(s0, a);
+        shape4(&g->nodes[n->src[1]], b);
+        int op = n->op == ZM_OP_ADD ? 0 : n->op == ZM_OP_MUL ? 1 : 3;
+        return zm_gpu_binary_nd(op, F(n->src[0]), a, F(n->src[1]), b, F(id), st);
+    }
+    case ZM_OP_SILU: return zm_gpu_unary(0, F(n->src[0]), zm_node_numel(n), 1.0f, F(id), st);
+    case ZM_OP_SOFTMAX: return zm_gpu_softmax(F(n->src[0]), rows_of(n), last_dim(n), F(id), st);
+    case ZM_OP_TOPK: return zm_gpu_topk_rows(F(n->src[0]), rows_of(s0), last_dim(s0), n->ip[0], e->scratch, I(id), st);
+    case ZM_OP_GATHER: return zm_gpu_take(F(n->src[0]), rows_of(s0), last_dim(s0), I(n->src[1]), (int)last_dim(n), F(id), st);
+    case ZM_OP_SUM: {
+        const int ax = n->ip[0];
+        int64_t outer = 1, inner = 1;
+        for (int d = 0; d < ax; d++) outer *= s0->shape[d];
+        for (int d = ax + 1; d < s0->ndim; d++) inner *= s0->shape[d];
+        return zm_gpu_sum_axis(F(n->src[0]), outer, s0->shape[ax], inner, F(id), st);
+    }
+    case ZM_OP_ARGMAX: return zm_gpu_argmax(F(n->src[0]), rows_of(s0), last_dim(s0), I(id), st);
+    case ZM_OP_TOPK_GATING_SOFTMAX: {
+        const int64_t R = rows_of(s0), k = n->ip[0];
+        return zm_gpu_topk_gating_softmax(F(n->src[0]), R, (int)last_dim(s0), (int)k, n->ip[1],
+                                           (int32_t *)((char *)P(id) + 4 * R * k), F(id), st);
+    }
+    case ZM_OP_MOE_COMBINE:
+        return zm_gpu_moe_combine(F(n->src[0]), F(n->src[1]), s0->shape[0], (int)s0->shape[1], s0->shape[2], NULL, F(id), st);
+    case ZM_OP_SWIGLU: return zm_gpu_swiglu(F(n->src[0]), F(n->src[1]), zm_node_numel(n), F(id), st);
+    case ZM_OP_GATHER_QMM_SWIGLU: {
+        const int xi = x >= 0 ? x : n->src[2];
+        return zm_gpu_gather_qmm_swiglu(&e->wt[n->src[0]]->m, &e->wt[n->src[1]]->m, I(n->src[3]), n->shape[0],
+                                         (int)n->shape[1], F(xi), nw, eps, F(id), st);
+    }
+    case ZM_OP_GATHER_QMM_COMBINE: {
+        const zm_node *ids = &g->nodes[n->src[2]];
+        return zm_gpu_gather_qmm_combine(&e->wt[n->src[0]]->m, I(n->src[2]), F(n->src[3]), ids->shape[0], (int)ids->shape[1],
+                                          F(n->src[1]), n->n_src > 4 ? F(n->src[4]) : NULL, F(id), st);
+    }
+    case ZM_OP_ADD_RMSNORM: {
+        const int64_t R = rows_of(s0), D = last_dim(s0);
+        return zm_gpu_add_rmsnorm(F(n->src[0]), F(n->src[1]), e->wt[n->src[2]]->vec, R, D, n->fp[0], F(id), F(id) + R * D, st);
+    }
+    case ZM_OP_QK_NORM_ROPE:
+        if (n->ip[0] != ZM_ROPE_NEOX) return zm__err(ZM_ERR_UNSUPPORTED, "cuda backend: node '%s': rope mode %d (NeoX only)", n->name, n->ip[0]);
+        return zm_gpu_qk_norm_rope(F(n->src[0]), e->wt[n->src[1]]->vec, n->shape[0], (int)n->shape[1], (int)n->shape[2], n->ip[1],
+                                    n->fp[0], I(n->src[2]), e->inv_freq[id], F(id), l->cache_node >= 0 ? F(l->cache_node) : NULL, st);
+    default:
+        return zm__err(ZM_ERR_UNSUPPORTED, "cuda backend: node %d '%s': op %s has no CUDA kernel", id, n->name, zm_op_name(n->op));
+    }
+}
+
+static zm_status enqueue_all(cuda_exec *e) {
+    for (int i = 0; i < e->nl; i++) {
+        zm_status st = launch_one(e, &e->L[i]);
+        if (st != ZM_OK) return zm__err_ctx(st, "node %d '%s'", e->L[i].node, e->g->nodes[e->L[i].node].name);
+    }
+    return ZM_OK;
+}
+
+static zm_status run_profiled(cuda_exec *e) {
+    cudaEvent_t a, b;
+    ZM_TRY(ck(cudaEventCreate(&a), "event"));
+    ZM_TRY(ck(cudaEventCreate(&b), "event"));
+    zm_status st = ZM_OK;
+    for (int i = 0; i < e->nl && st == ZM_OK; i++) {
+        cudaEventRecord(a, e->ctx->stream);
+        st = launch_one(e, &e->L[i]);
+        cudaEventRecord(b, e->ctx->stream);
+        cudaEventSynchronize(b);
+        float ms = 0;
+        cudaEventElapsedTime(&ms, a, b);
+        int op = (int)e->g->nodes[e->L[i].node].op, k = e->L[i].kind == L_MULTI ? ZM_OP_COUNT : op;
+        prof_ms[k] += ms;
+        prof_n[k]++;
+        e->prof_s[op] += ms * 1e-3;
+        e->prof_c[op]++;
+    }
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    return st;
+}
+
+// ---------------------------------------------------------------------------
+static void exec_free(void *p) {
+    cuda_exec *e = p;
+    if (!e) return;
+    if (e->ctx) cudaStreamSynchronize(e->ctx->stream);
+    if (e->gexec) cudaGraphExecDestroy(e->gexec);
+    if (e->graph) cudaGraphDestroy(e->graph);
+    if (e->inv_freq) {
+        for (int i = 0; i < e->g->n_nodes; i++) zm_cuda_free(e->inv_freq[i]);
+        free(e->inv_freq);
+    }
+    zm_cuda_free(e->arena);
+    zm_cuda_free(e->ones);
+    zm_cuda_free(e->attn_ws);
+    zm_cuda_free(e->scratch);
+    zm_plan_free(e->plan);
+    free(e->ptr);
+    free(e->wt);
+    free(e->L);
+    free(e);
+}
+
+static zm_status exec_new(void **out, void *ctxp, void *statep, const zm_graph *g) {
+    *out = NULL;
+    cuda_ctx *ctx = ctxp;
+    cuda_state *state = statep;
+    ZM_TRY(zm_graph_validate(g));
+    cuda_exec *e = calloc(1, sizeof *e);
+    int *uses = calloc((size_t)g->n_nodes + 1, sizeof *uses);
+    if (!e || !uses) { free(e); free(uses); return zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory"); }
+    e->ctx = ctx;
+    e->state = state;
+    e->g = g;
+    const char *env = getenv("ZMLX_CUDA_GRAPH");
+    e->use_graph = !(env && !strcmp(env, "0"));
+    env = getenv("ZMLX_CUDA_PROFILE");
+    e->profile = (env && strcmp(env, "0")) || ctx->opts.profile;
+    zm_status st = zm_plan_new(&e->plan, g, 256, !ctx->opts.no_reuse);
+    if (st != ZM_OK) goto fail;
+    e->ptr = calloc((size_t)g->n_nodes + 1, sizeof *e->ptr);
+    e->wt = calloc((size_t)g->n_nodes + 1, sizeof *e->wt);
+    e->inv_freq = calloc((size_t)g->n_nodes + 1, sizeof *e->inv_freq);
+    if (!e->ptr || !e->wt || !e->inv_freq) { st = zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory"); goto fail; }
+    if ((st = zm_cuda_malloc((void **)&e->arena, (size_t)(e->plan->arena_bytes ? e->plan->arena_bytes : 256))) != ZM_OK) goto fail;
+    if (ctx->opts.poison && (st = zm_cuda_memset(e->arena, 0xff, (size_t)e->plan->arena_bytes)) != ZM_OK) goto fail;
+    e->bytes = e->plan->arena_bytes;
+    int64_t max_d = 1, max_topk = 1, ws = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const zm_node *n = &g->nodes[i];
+        for (int s = 0; s < n->n_src; s++) uses[n->src[s]]++;
+        switch (n->op) {
+        case ZM_OP_WEIGHT:
+            if ((st = weight_get(ctx, n, &e->wt[i])) != ZM_OK) goto fail;
+            break;
+        case ZM_OP_VIEW: e->ptr[i] = (char *)e->ptr[n->src[0]] + n->view_offset; break;
+        case ZM_OP_KV_WRITE: e->ptr[i] = e->ptr[n->src[0]]; break;
+        case ZM_OP_STATE: {
+            cuda_slot *sl = NULL;
+            for (int k = 0; state && k < state->n; k++)
+                if (state->s[k].slot == n->ip[0]) sl = &state->s[k];
+            if (!sl || sl->dtype != n->dtype || memcmp(sl->shape, n->shape, sizeof sl->shape)) {
+                st = zm__err(ZM_ERR_SHAPE, "cuda backend: state slot %d of node '%s' missing from the session state or of another shape", n->ip[0], n->name);
+                goto fail;
+            }
+            e->ptr[i] = sl->buf;
+            break;
+        }
+        default: e->ptr[i] = e->arena + e->plan->offset[i]; break;
+        }
+        if (n->op == ZM_OP_RMS_NORM && last_dim(n) > max_d) max_d = last_dim(n);
+        if (n->op == ZM_OP_TOPK && zm_node_numel(n) > max_topk) max_topk = zm_node_numel(n);
+        if (n->op == ZM_OP_ATTENTION) {
+            const zm_node *kc = &g->nodes[n->src[1]];
+            int64_t b = zm_gpu_attention_ws_bytes((int)n->shape[1], (int)kc->shape[1], (int)kc->shape[2], kc->shape[0]);
+            if (b > ws) ws = b;
+        }
+        if (n->op == ZM_OP_ROPE || n->op == ZM_OP_QK_NORM_ROPE) {
+            const int nr = n->ip[1];
+            const double base = n->op == ZM_OP_ROPE ? n->fp[0] : n->fp[1];
+            if (nr < 2 || nr > n->shape[2] || nr % 2) { st = zm__err(ZM_ERR_SHAPE, "cuda backend: node '%s': n_rot %d", n->name, nr); goto fail; }
+            float tab[512];
+            if (nr / 2 > 512) { st = zm__err(ZM_ERR_UNSUPPORTED, "cuda backend: n_rot %d", nr); goto fail; }
+            for (int k = 0; k < nr / 2; k++) tab[k] = (float)pow(base, -2.0 * k / nr);
+            if ((st = zm_cuda_malloc((void **)&e->inv_freq[i], sizeof(float) * (size_t)(nr / 2))) != ZM_OK) goto fail;
+            if ((st = zm_cuda_memcpy_h2d(e->inv_freq[i], tab, sizeof(float) * (size_t)(nr / 2))) != ZM_OK) goto fail;
+        }
+    }
+    for (int o = 0; o < g->n_out; o++) uses[g->out[o]]++;
+    {
+        float *ones = malloc(sizeof(float) * (size_t)max_d);
+        if (!ones) { st = zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory"); goto fail; }
+        for (int64_t i = 0; i < max_d; i++) ones[i] = 1.0f;
+        st = zm_cuda_malloc((void **)&e->ones, sizeof(float) * (size_t)max_d);
+        if (st == ZM_OK) st = zm_cuda_memcpy_h2d(e->ones, ones, sizeof(float) * (size_t)max_d);
+        free(ones);
+        if (st != ZM_OK) goto fail;
+    }
+    if ((st = zm_cuda_malloc((void **)&e->scratch, sizeof(float) * (size_t)max_topk)) != ZM_OK) goto fail;
+    if (ws) {
+        if ((st = zm_cuda_malloc(&e->attn_ws, (size_t)ws)) != ZM_OK) goto fail;
+        if ((st = zm_cuda_memset(e->attn_ws, 0, (size_t)ws)) != ZM_OK) goto fail;
+        e->bytes += ws;
+    }
+    if ((st = lower(e, uses)) != ZM_OK) goto fail;
+    free(uses);
+    *out = e;
+    return ZM_OK;
+fail:
+    free(uses);
+    exec_free(e);
+    return st;
+}
+
+static zm_status set_input(void *p, int slot, const void *host, size_t nbytes) {
+    cuda_exec *e = p;
+    if (slot < 0 || slot >= ZM_INPUT_COUNT || e->g->input[slot] < 0)
+        return zm__err(ZM_ERR_INVALID, "cuda backend: graph has no input slot %d", slot);
+    const zm_node *n = &e->g->nodes[e->g->input[slot]];
+    if (nbytes != n->nbytes)
+        return zm__err(ZM_ERR_SHAPE, "cuda backend: input %d is %llu bytes, got %zu", slot, (unsigned long long)n->nbytes, nbytes);
+    return ck(cudaMemcpyAsync(e->ptr[e->g->input[slot]], host, nbytes, cudaMemcpyHostToDevice, e->ctx->stream), "input copy");
+}
+
+static zm_status run(void *p) {
+    cuda_exec *e = p;
+    cudaStream_t s = e->ctx->stream;
+    if (e->profile) return run_profiled(e);
+    if (!e->use_graph) return enqueue_all(e);
+    if (!e->gexec) {
+        ZM_TRY(ck(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "begin capture"));
+        zm_status st = enqueue_all(e);
+        cudaGraph_t graph = NULL;
+        cudaError_t ce = cudaStreamEndCapture(s, &graph);
+        if (st != ZM_OK) { if (graph) cudaGraphDestroy(graph); return st; }
+        ZM_TRY(ck(ce, "end capture"));
+        e->graph = graph;
+        ZM_TRY(ck(cudaGraphInstantiate(&e->gexec, graph, 0), "graph instantiate"));
+    }
+    return ck(cudaGraphLaunch(e->gexec, s), "graph launch");
+}
+
+static zm_status get_output(void *p, int slot, void *host, size_t nbytes) {
+    cuda_exec *e = p;
+    if (slot < 0 || slot >= e->g->n_out) return zm__err(ZM_ERR_INVALID, "cuda backend: no output slot %d", slot);
+    const zm_node *n = &e->g->nodes[e->g->out[slot]];
+    if (nbytes != n->nbytes)
+        return zm__err(ZM_ERR_SHAPE, "cuda backend: output %d is %llu bytes, got %zu", slot, (unsigned long long)n->nbytes, nbytes);
+    ZM_TRY(ck(cudaMemcpyAsync(host, e->ptr[e->g->out[slot]], nbytes, cudaMemcpyDeviceToHost, e->ctx->stream), "output copy"));
+    return ck(cudaStreamSynchronize(e->ctx->stream), "sync");
+}
+
+static int64_t exec_bytes(void *p) { return ((cuda_exec *)p)->bytes; }
+
+static zm_status exec_profile(void *p, double *seconds, int64_t *calls) {
+    cuda_exec *e = p;
+    if (!e->profile) return zm__err(ZM_ERR_INVALID, "cuda backend: profiling was not enabled for this graph");
+    memcpy(seconds, e->prof_s, sizeof e->prof_s);
+    memcpy(calls, e->prof_c, sizeof e->prof_c);
+    return ZM_OK;
+}
+
+int64_t zm__cuda_ctx_weight_bytes(const void *ctx) { return ctx ? ((const cuda_ctx *)ctx)->weight_bytes : 0; }
+int zm__cuda_exec_launches(const void *exec) { return exec ? ((const cuda_exec *)exec)->nl : 0; }
+
+const zm_graph_backend zm_graph_backend_cuda = {
+    .name = "cuda", .device = ZM_CUDA,
+    .ctx_new = ctx_new, .ctx_free = ctx_free,
+    .state_new = state_new, .state_free = state_free, .state_clear = state_clear,
+    .exec_new = exec_new, .exec_free = exec_free,
+    .set_input = set_input, .run = run, .get_output = get_output, .exec_bytes = exec_bytes,
+    .profile = exec_profile,
+};
+
+#else /* !ZM_HAVE_CUDA */
+void zm__cuda_profile_reset(void) {}
+void zm__cuda_profile_dump(FILE *f) { (void)f; }
+int64_t zm__cuda_ctx_weight_bytes(const void *ctx) { (void)ctx; return 0; }
+int zm__cuda_exec_launches(const void *exec) { (void)exec; return 0; }
+#endif

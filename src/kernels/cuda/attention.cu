@@ -1,0 +1,226 @@
+/* Attention over the KV cache. Decode: flash-decoding, one block per
+ * (kv head, split of the sequence); the block serves all q heads of its GQA
+ * group so each K/V row is read once; partial (max, sum, acc) per split go to
+ * a workspace and the last block of a kv head to finish (atomic counter,
+ * reset by that block) merges them. The split plan is fixed at launch (so a
+ * captured graph replays) and the range per split is derived from the
+ * position read on the device. Prefill: a block per (query, head).
+ * Cache layout: [ctx][n_kv][head_dim] f32.
+ * Checked against a float64 reference in tests/test_cuda_ops.c. */
+#include "kernels/cuda/common.cuh"
+
+#define ZM_ATT_WARPS 4
+#define ZM_ATT_GMAX 8 /* q heads per kv head */
+
+// ---------------------------------------------------------------------------
+// Kernels
+template <int DPL> /* dims per lane: head_dim <= 32 * DPL */
+__global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
+    k_attn_decode(const float *q, const float *kc, const float *vc, int n_head, int n_kv, int d,
+                  int n_split, float scale, const int32_t *pos, float *pm, float *pl, float *pacc,
+                  int *counter, float *out) {
+    const int kvh = blockIdx.x, split = blockIdx.y, G = n_head / n_kv;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int64_t L = (int64_t)pos[0] + 1;
+    const int64_t chunk = (L + n_split - 1) / n_split;
+    const int64_t t0 = (int64_t)split * chunk, t1 = min(L, t0 + chunk);
+    __shared__ float sm[ZM_ATT_WARPS][ZM_ATT_GMAX], sl[ZM_ATT_WARPS][ZM_ATT_GMAX];
+    __shared__ float sacc[ZM_ATT_WARPS][ZM_ATT_GMAX][32 * DPL];
+    __shared__ int last;
+
+    float qr[ZM_ATT_GMAX][DPL], acc[ZM_ATT_GMAX][DPL], m[ZM_ATT_GMAX], l[ZM_ATT_GMAX];
+#pragma unroll
+    for (int g = 0; g < ZM_ATT_GMAX; g++) {
+        m[g] = -INFINITY;
+        l[g] = 0.f;
+#pragma unroll
+        for (int i = 0; i < DPL; i++) {
+            const int c = lane + 32 * i;
+            qr[g][i] = (g < G && c < d) ? q[(int64_t)(kvh * G + g) * d + c] : 0.f;
+            acc[g][i] = 0.f;
+        }
+    }
+    for (int64_t t = t0 + warp; t < t1; t += ZM_ATT_WARPS) {
+        float kr[DPL], vr[DPL];
+        const int64_t base = (t * n_kv + kvh) * d;
+#pragma unroll
+        for (int i = 0; i < DPL; i++) {
+            const int c = lane + 32 * i;
+            kr[i] = c < d ? kc[base + c] : 0.f;
+            vr[i] = c < d ? vc[base + c] : 0.f;
+        }
+#pragma unroll
+        for (int g = 0; g < ZM_ATT_GMAX; g++) {
+            if (g >= G) break;
+            float s = 0.f;
+#pragma unroll
+            for (int i = 0; i < DPL; i++) s = fmaf(qr[g][i], kr[i], s);
+            s = warp_sum(s) * scale;
+            const float mn = fmaxf(m[g], s);
+            const float corr = expf(m[g] - mn), p = expf(s - mn);
+            l[g] = l[g] * corr + p;
+#pragma unroll
+            for (int i = 0; i < DPL; i++) acc[g][i] = acc[g][i] * corr + p * vr[i];
+            m[g] = mn;
+        }
+    }
+#pragma unroll
+    for (int g = 0; g < ZM_ATT_GMAX; g++) {
+        if (g >= G) break;
+        if (lane == 0) { sm[warp][g] = m[g]; sl[warp][g] = l[g]; }
+#pragma unroll
+        for (int i = 0; i < DPL; i++) sacc[warp][g][lane + 32 * i] = acc[g][i];
+    }
+    __syncthreads();
+    /* merge the warps: thread handles (g, dim) pairs */
+    for (int e = threadIdx.x; e < G * d; e += blockDim.x) {
+        const int g = e / d, c = e % d;
+        float M = -INFINITY;
+        for (int w = 0; w < ZM_ATT_WARPS; w++) M = fmaxf(M, sm[w][g]);
+        float Ls = 0.f, A = 0.f;
+        for (int w = 0; w < ZM_ATT_WARPS; w++) {
+            const float f = sm[w][g] == -INFINITY ? 0.f : expf(sm[w][g] - M);
+            Ls += sl[w][g] * f;
+            A += sacc[w][g][c] * f;
+        }
+        const int64_t hs = (int64_t)(kvh * G + g) * n_split + split;
+        pacc[hs * d + c] = A;
+        if (c == 0) { pm[hs] = M; pl[hs] = Ls; }
+    }
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        const int done = atomicAdd(&counter[kvh], 1);
+        last = done == n_split - 1;
+        if (last) counter[kvh] = 0; /* ready for the next launch */
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    for (int e = threadIdx.x; e < G * d; e += blockDim.x) {
+        const int g = e / d, c = e % d;
+        const int64_t h = kvh * G + g;
+        const volatile float *vm = pm + h * n_split, *vl = pl + h * n_split;
+        const volatile float *va = pacc + h * n_split * d;
+        float M = -INFINITY;
+        for (int s = 0; s < n_split; s++) M = fmaxf(M, vm[s]);
+        float Ls = 0.f, A = 0.f;
+        for (int s = 0; s < n_split; s++) {
+            const float ms = vm[s];
+            const float f = ms == -INFINITY ? 0.f : expf(ms - M);
+            Ls += vl[s] * f;
+            A += va[(int64_t)s * d + c] * f;
+        }
+        out[h * d + c] = A / Ls;
+    }
+}
+
+/* Prefill: block per (token t, head h); query at position pos[0]+t attends
+ * rows 0..pos[0]+t. Warps split the rows, merge in shared memory. */
+template <int DPL>
+__global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
+    k_attn_prefill(const float *q, const float *kc, const float *vc, int n_head, int n_kv, int d,
+                   float scale, const int32_t *pos, float *out) {
+    const int h = blockIdx.x, kvh = h / (n_head / n_kv);
+    const int64_t t = blockIdx.y, L = (int64_t)pos[t] + 1;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    __shared__ float sm[ZM_ATT_WARPS], sl[ZM_ATT_WARPS], sacc[ZM_ATT_WARPS][32 * DPL];
+    float qr[DPL], acc[DPL], m = -INFINITY, l = 0.f;
+#pragma unroll
+    for (int i = 0; i < DPL; i++) {
+        const int c = lane + 32 * i;
+        qr[i] = c < d ? q[(t * n_head + h) * d + c] : 0.f;
+        acc[i] = 0.f;
+    }
+    for (int64_t r = warp; r < L; r += ZM_ATT_WARPS) {
+        const int64_t base = (r * n_kv + kvh) * d;
+        float s = 0.f, vr[DPL];
+#pragma unroll
+        for (int i = 0; i < DPL; i++) {
+            const int c = lane + 32 * i;
+            s = fmaf(qr[i], c < d ? kc[base + c] : 0.f, s);
+            vr[i] = c < d ? vc[base + c] : 0.f;
+        }
+        s = warp_sum(s) * scale;
+        const float mn = fmaxf(m, s), corr = expf(m - mn), p = expf(s - mn);
+        l = l * corr + p;
+#pragma unroll
+        for (int i = 0; i < DPL; i++) acc[i] = acc[i] * corr + p * vr[i];
+        m = mn;
+    }
+    if (lane == 0) { sm[warp] = m; sl[warp] = l; }
+#pragma unroll
+    for (int i = 0; i < DPL; i++) sacc[warp][lane + 32 * i] = acc[i];
+    __syncthreads();
+    for (int c = threadIdx.x; c < d; c += blockDim.x) {
+        float M = -INFINITY;
+        for (int w = 0; w < ZM_ATT_WARPS; w++) M = fmaxf(M, sm[w]);
+        float Ls = 0.f, A = 0.f;
+        for (int w = 0; w < ZM_ATT_WARPS; w++) {
+            const float f = sm[w] == -INFINITY ? 0.f : expf(sm[w] - M);
+            Ls += sl[w] * f;
+            A += sacc[w][c] * f;
+        }
+        out[(t * n_head + h) * d + c] = A / Ls;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Launchers
+static int attn_splits(int n_kv, int64_t max_ctx) {
+    /* enough blocks to cover the SMs twice, at least 32 rows per split */
+    int s = (2 * zm__sm_count() + n_kv - 1) / n_kv;
+    int64_t by_len = (max_ctx + 31) / 32;
+    if (s > by_len) s = (int)by_len;
+    return s < 1 ? 1 : s;
+}
+
+static zm_status attn_check(int n_head, int n_kv, int d) {
+    if (n_head < 1 || n_kv < 1 || n_head % n_kv) return zm__err(ZM_ERR_SHAPE, "attention: %d heads over %d kv heads", n_head, n_kv);
+    if (n_head / n_kv > ZM_ATT_GMAX) return zm__err(ZM_ERR_UNSUPPORTED, "attention: GQA group of %d (max %d)", n_head / n_kv, ZM_ATT_GMAX);
+    if (d < 1 || d > 256) return zm__err(ZM_ERR_UNSUPPORTED, "attention: head_dim %d (1..256)", d);
+    return ZM_OK;
+}
+
+extern "C" int64_t zm_gpu_attention_ws_bytes(int n_head, int n_kv, int head_dim, int64_t max_ctx) {
+    if (n_kv < 1) return 0;
+    int64_t s = attn_splits(n_kv, max_ctx);
+    return 256 + (int64_t)n_head * s * (head_dim + 2) * 4;
+}
+
+#define ZM_ATT_DPL(d, ...)                                                                         \
+    if (d <= 32) { constexpr int DPL = 1; __VA_ARGS__; }                                             \
+    else if (d <= 64) { constexpr int DPL = 2; __VA_ARGS__; }                                        \
+    else if (d <= 128) { constexpr int DPL = 4; __VA_ARGS__; }                                       \
+    else { constexpr int DPL = 8; __VA_ARGS__; }
+
+extern "C" zm_status zm_gpu_attention_decode(const float *q, const float *k_cache,
+                                              const float *v_cache, int n_head, int n_kv,
+                                              int head_dim, int64_t max_ctx, float scale,
+                                              const int32_t *pos, void *ws, float *out,
+                                              void *stream) {
+    ZM_TRY(attn_check(n_head, n_kv, head_dim));
+    if (n_kv > 64) return zm__err(ZM_ERR_UNSUPPORTED, "attention: %d kv heads (max 64)", n_kv);
+    if (max_ctx < 1) return zm__err(ZM_ERR_RANGE, "attention: max_ctx %lld", (long long)max_ctx);
+    const int S = attn_splits(n_kv, max_ctx);
+    int *counter = (int *)ws;
+    float *pm = (float *)((char *)ws + 256), *pl = pm + (int64_t)n_head * S, *pacc = pl + (int64_t)n_head * S;
+    dim3 grid(n_kv, S);
+    cudaStream_t st = (cudaStream_t)stream;
+    ZM_ATT_DPL(head_dim, k_attn_decode<DPL><<<grid, 32 * ZM_ATT_WARPS, 0, st>>>(
+                             q, k_cache, v_cache, n_head, n_kv, head_dim, S, scale, pos, pm, pl, pacc, counter, out));
+    return zm__cuda_ck("k_attn_decode");
+}
+
+extern "C" zm_status zm_gpu_attention_prefill(const float *q, const float *k_cache,
+                                               const float *v_cache, int64_t n_tok, int n_head,
+                                               int n_kv, int head_dim, float scale,
+                                               const int32_t *pos, float *out, void *stream) {
+    ZM_TRY(attn_check(n_head, n_kv, head_dim));
+    if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "attention_prefill: %lld tokens", (long long)n_tok);
+    dim3 grid(n_head, (unsigned)n_tok);
+    cudaStream_t st = (cudaStream_t)stream;
+    ZM_ATT_DPL(head_dim, k_attn_prefill<DPL><<<grid, 32 * ZM_ATT_WARPS, 0, st>>>(
+                             q, k_cache, v_cache, n_head, n_kv, head_dim, scale, pos, out));
+    return zm__cuda_ck("k_attn_prefill");
+}

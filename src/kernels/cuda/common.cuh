@@ -1,0 +1,278 @@
+/* Shared device helpers for the CUDA kernels: error checks, warp/block
+ * reductions, the swizzled shared-memory layout of activation vectors and the
+ * per-dtype 32-element block dot products the matrix-vector kernels use.
+ * Numerics are shared on purpose: the stock and the fused paths call the
+ * same helpers in the same order so greedy decode stays token-identical. */
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+extern "C" {
+#include "core/internal.h"
+}
+#include "kernels/cuda/ops_cuda.h"
+
+#define ZM_BLOCK 256 /* threads per block of every row kernel */
+
+static inline zm_status zm__cuda_ck(const char *what) {
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return zm__err(ZM_ERR_CUDA, "%s: %s", what, cudaGetErrorString(e));
+    return ZM_OK;
+}
+
+static inline int zm__sm_count(void) {
+    static int n = 0;
+    if (!n) {
+        int dev = 0, v = 0;
+        cudaGetDevice(&dev);
+        if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v < 1) v = 132;
+        n = v;
+    }
+    return n;
+}
+
+// ---------------------------------------------------------------------------
+// Reductions
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+/* Sum over aligned groups of `lpr` lanes (lpr a power of two <= 32). */
+__device__ __forceinline__ float group_sum(float v, int lpr) {
+    for (int o = lpr >> 1; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+/* Block-wide sum for ZM_BLOCK threads; every thread gets the result.
+ * `red` is 32 floats of shared memory. Fixed order: per-warp butterflies,
+ * then warp 0 sums the 8 warp totals the same way. */
+__device__ __forceinline__ float block_sum(float v, float *red) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    float t = lane < (ZM_BLOCK / 32) ? red[lane] : 0.f;
+    t = warp_sum(t);
+    return t;
+}
+
+/* The RMSNorm scale rsqrt(mean(x^2) + eps) of x[0..n), computed by the whole
+ * block (ZM_BLOCK threads, thread i takes elements i, i+256, ...). Every
+ * kernel that normalises uses this, so fused and unfused norms agree bit
+ * for bit. */
+__device__ __forceinline__ float block_rms_scale(const float *x, int64_t n, float eps, float *red) {
+    float s = 0.f;
+    for (int64_t i = threadIdx.x; i < n; i += ZM_BLOCK) s = __fmaf_rn(x[i], x[i], s);
+    s = block_sum(s, red);
+    return rsqrtf(s / (float)n + eps);
+}
+__device__ __forceinline__ float norm_apply(float x, float scale, float w) {
+    return __fmul_rn(__fmul_rn(x, scale), w);
+}
+
+__device__ __forceinline__ float silu_f(float x) { return __fdiv_rn(x, 1.0f + expf(-x)); }
+
+// ---------------------------------------------------------------------------
+// Activation vectors in shared memory, swizzled by 32-element blocks: block b
+// occupies float4 slots b*8 .. b*8+7 with slot j stored at b*8 + (j ^ (b&7)).
+// Lanes reading the same j of different blocks then hit distinct banks.
+__device__ __forceinline__ int swz(int b, int j) { return (b << 3) + (j ^ (b & 7)); }
+
+/* Load n (multiple of 32) floats into swizzled shared memory, optionally
+ * RMS-normalised with weights nw (scale computed by block_rms_scale). */
+__device__ __forceinline__ void load_x_swz(float4 *xs, const float *x, int n, const float *nw,
+                                           float eps, float *red) {
+    float scale = 1.f;
+    if (nw) scale = block_rms_scale(x, n, eps, red);
+    for (int i = threadIdx.x; i < n / 4; i += ZM_BLOCK) {
+        float4 v = reinterpret_cast<const float4 *>(x)[i];
+        if (nw) {
+            float4 w = reinterpret_cast<const float4 *>(nw)[i];
+            v.x = norm_apply(v.x, scale, w.x);
+            v.y = norm_apply(v.y, scale, w.y);
+            v.z = norm_apply(v.z, scale, w.z);
+            v.w = norm_apply(v.w, scale, w.w);
+        }
+        xs[swz(i >> 3, i & 7)] = v;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Per-dtype 32-element blocks. raw: what one lane loads for one block (all
+// 16-byte loads); dot(raw, xs, b): sum of the 32 products in a fixed order.
+// Quant values are decoded with the exponent trick: 0x4B0000XX as a float is
+// 2^23 + XX exactly, so subtracting (2^23 + offset) gives XX - offset.
+__device__ __forceinline__ float mag(uint32_t w, uint32_t sel) {
+    return __int_as_float((int)__byte_perm(w, 0x4B000000u, sel));
+}
+__device__ __forceinline__ float dot4_bytes(uint32_t w, float4 x, float off) {
+    float a = (mag(w, 0x7540) - off) * x.x;
+    a = __fmaf_rn(mag(w, 0x7541) - off, x.y, a);
+    a = __fmaf_rn(mag(w, 0x7542) - off, x.z, a);
+    a = __fmaf_rn(mag(w, 0x7543) - off, x.w, a);
+    return a;
+}
+
+template <int DT> struct Blk;
+
+template <> struct Blk<ZM_Q4_0> {
+    struct raw { uint4 q; float d; };
+    static __device__ __forceinline__ raw load(const void *q, const uint16_t *d, int64_t blk) {
+        raw r;
+        r.q = __ldg(reinterpret_cast<const uint4 *>(q) + blk);
+        r.d = __half2float(__ushort_as_half(__ldg(reinterpret_cast<const unsigned short *>(d) + blk)));
+        return r;
+    }
+    static __device__ __forceinline__ float dot(const raw &r, const float4 *xs, int b) {
+        const uint32_t w[4] = {r.q.x, r.q.y, r.q.z, r.q.w};
+        float s = 0.f;
+#pragma unroll
+        for (int i = 0; i < 4; i++) { /* word i: elements 4i..4i+3 (low) and 16+4i.. (high) */
+            s += dot4_bytes(w[i] & 0x0F0F0F0Fu, xs[swz(b, i)], 8388616.f);
+            s += dot4_bytes((w[i] >> 4) & 0x0F0F0F0Fu, xs[swz(b, i + 4)], 8388616.f);
+        }
+        return s * r.d;
+    }
+};
+
+template <> struct Blk<ZM_Q8_0> {
+    struct raw { uint4 a, b; float d; };
+    static __device__ __forceinline__ raw load(const void *q, const uint16_t *d, int64_t blk) {
+        raw r;
+        r.a = __ldg(reinterpret_cast<const uint4 *>(q) + 2 * blk);
+        r.b = __ldg(reinterpret_cast<const uint4 *>(q) + 2 * blk + 1);
+        r.d = __half2float(__ushort_as_half(__ldg(reinterpret_cast<const unsigned short *>(d) + blk)));
+        return r;
+    }
+    static __device__ __forceinline__ float dot(const raw &r, const float4 *xs, int b) {
+        const uint32_t w[8] = {r.a.x, r.a.y, r.a.z, r.a.w, r.b.x, r.b.y, r.b.z, r.b.w};
+        float s = 0.f;
+#pragma unroll
+        for (int i = 0; i < 8; i++) s += dot4_bytes(w[i] ^ 0x80808080u, xs[swz(b, i)], 8388736.f);
+        return s * r.d;
+    }
+};
+
+template <> struct Blk<ZM_F32> {
+    struct raw { float4 v[8]; };
+    static __device__ __forceinline__ raw load(const void *q, const uint16_t *, int64_t blk) {
+        raw r;
+#pragma unroll
+        for (int i = 0; i < 8; i++) r.v[i] = __ldg(reinterpret_cast<const float4 *>(q) + 8 * blk + i);
+        return r;
+    }
+    static __device__ __forceinline__ float dot(const raw &r, const float4 *xs, int b) {
+        float s = 0.f;
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            float4 x = xs[swz(b, i)];
+            float a = r.v[i].x * x.x;
+            a = __fmaf_rn(r.v[i].y, x.y, a);
+            a = __fmaf_rn(r.v[i].z, x.z, a);
+            a = __fmaf_rn(r.v[i].w, x.w, a);
+            s += a;
+        }
+        return s;
+    }
+};
+
+template <int DT> struct Blk16 { /* F16 and BF16: 32 halves = 4 x 16 bytes */
+    struct raw { uint4 v[4]; };
+    static __device__ __forceinline__ raw load(const void *q, const uint16_t *, int64_t blk) {
+        raw r;
+#pragma unroll
+        for (int i = 0; i < 4; i++) r.v[i] = __ldg(reinterpret_cast<const uint4 *>(q) + 4 * blk + i);
+        return r;
+    }
+    static __device__ __forceinline__ float2 cvt(uint32_t w) {
+        if (DT == ZM_F16) return __half22float2(*reinterpret_cast<const __half2 *>(&w));
+        return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xffff0000u));
+    }
+    static __device__ __forceinline__ float dot(const raw &r, const float4 *xs, int b) {
+        float s = 0.f;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const uint32_t w[4] = {r.v[i].x, r.v[i].y, r.v[i].z, r.v[i].w};
+            float4 x0 = xs[swz(b, 2 * i)], x1 = xs[swz(b, 2 * i + 1)];
+            float2 p0 = cvt(w[0]), p1 = cvt(w[1]), p2 = cvt(w[2]), p3 = cvt(w[3]);
+            float a = p0.x * x0.x;
+            a = __fmaf_rn(p0.y, x0.y, a);
+            a = __fmaf_rn(p1.x, x0.z, a);
+            a = __fmaf_rn(p1.y, x0.w, a);
+            s += a;
+            a = p2.x * x1.x;
+            a = __fmaf_rn(p2.y, x1.y, a);
+            a = __fmaf_rn(p3.x, x1.z, a);
+            a = __fmaf_rn(p3.y, x1.w, a);
+            s += a;
+        }
+        return s;
+    }
+};
+template <> struct Blk<ZM_F16> : Blk16<ZM_F16> {};
+template <> struct Blk<ZM_BF16> : Blk16<ZM_BF16> {};
+
+/* Lanes per row for rows of nb blocks: the largest power of two <= 32 that
+ * leaves no lane idle on the last pass (24 blocks -> 8 lanes x 3). */
+static inline int zm__lpr(int64_t nb) {
+    if (nb >= 32 && nb % 32 == 0) return 32;
+    int best = 1;
+    for (int l = 32; l >= 1; l >>= 1) {
+        if (nb >= l && nb % l == 0) { best = l; break; }
+    }
+    if (nb >= 32 && best < 8) best = 32; /* ragged long rows: keep the warp busy */
+    return best;
+}
+
+/* One lane's partial dot of a row (first block index row_blk) with swizzled
+ * x: blocks sub, sub+lpr, ... of nb. */
+template <int DT>
+__device__ __forceinline__ float row_dot(const void *q, const uint16_t *d, int64_t row_blk, int nb,
+                                         const float4 *xs, int sub, int lpr) {
+    float acc = 0.f;
+    int b = sub;
+    for (; b + lpr < nb; b += 2 * lpr) { /* two blocks in flight */
+        typename Blk<DT>::raw r0 = Blk<DT>::load(q, d, row_blk + b);
+        typename Blk<DT>::raw r1 = Blk<DT>::load(q, d, row_blk + b + lpr);
+        acc += Blk<DT>::dot(r0, xs, b);
+        acc += Blk<DT>::dot(r1, xs, b + lpr);
+    }
+    if (b < nb) acc += Blk<DT>::dot(Blk<DT>::load(q, d, row_blk + b), xs, b);
+    return acc;
+}
+
+/* Fire-and-forget L2 prefetch of [p, p+bytes) by the calling thread (sm_90
+ * bulk prefetch; earlier archs skip it). Rounded out to 16 bytes: device
+ * matrices carry 256 bytes of tail padding so the rounding stays inside. */
+__device__ __forceinline__ void prefetch_l2(const void *p, int64_t bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    uintptr_t a = (uintptr_t)p & ~(uintptr_t)15, e = ((uintptr_t)p + (uintptr_t)bytes + 15) & ~(uintptr_t)15;
+    while (a < e) {
+        uint32_t n = (uint32_t)((e - a) > 65536 ? 65536 : (e - a));
+        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(a), "r"(n) : "memory");
+        a += n;
+    }
+#else
+    (void)p; (void)bytes;
+#endif
+}
+/* Bytes per 32-element block in q for each dtype. */
+template <int DT> struct BlkBytes { static constexpr int v = DT == ZM_Q4_0 ? 16 : DT == ZM_Q8_0 ? 32 : DT == ZM_F32 ? 128 : 64; };
+
+#define ZM_DISPATCH_DT(dt, ...)                                                                    \
+    switch (dt) {                                                                                  \
+    case ZM_Q4_0: { constexpr int DT = ZM_Q4_0; __VA_ARGS__; } break;                               \
+    case ZM_Q8_0: { constexpr int DT = ZM_Q8_0; __VA_ARGS__; } break;                               \
+    case ZM_F32: { constexpr int DT = ZM_F32; __VA_ARGS__; } break;                                 \
+    case ZM_F16: { constexpr int DT = ZM_F16; __VA_ARGS__; } break;                                 \
+    case ZM_BF16: { constexpr int DT = ZM_BF16; __VA_ARGS__; } break;                               \
+    default: return zm__err(ZM_ERR_DTYPE, "cuda matvec: dtype %s not supported", zm_dtype_name(dt)); \
+    }

@@ -1,0 +1,354 @@
+/* Matrix-vector products on repacked weights (Q4_0, Q8_0, F32, F16, BF16):
+ * dense (optionally with the input RMSNorm and the residual add fused), up to
+ * three matrices per launch (Q/K/V), batched over tokens, per-expert
+ * (gather by device-resident expert ids), gate+up+SwiGLU and
+ * down+weighted-sum+residual. Layout: a group of `lpr` lanes owns a row, each
+ * lane walks 32-element blocks sub, sub+lpr, ... with 16-byte loads; the input
+ * vector sits in swizzled shared memory (common.cuh).
+ * Checked against float64 references in tests/test_cuda_ops.c. */
+#include "kernels/cuda/common.cuh"
+
+// ---------------------------------------------------------------------------
+// Types
+struct MvSeg {
+    const void *q[3];
+    const uint16_t *d[3];
+    float *y[3];
+    const float *res[3];
+    int64_t rows[3];
+    int n;
+};
+
+// ---------------------------------------------------------------------------
+// Kernels
+
+/* Dense: rows of all segments laid end to end; x shared (optionally normed).
+ * Block b owns rows [b*chunk, b*chunk+chunk): it first asks L2 for all of its
+ * weight bytes (one bulk prefetch per segment), then builds x in shared
+ * memory while those loads fly, then computes from L2. */
+template <int DT>
+__global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, const float *x,
+                                                     const float *nw, float eps, int64_t total,
+                                                     int64_t chunk) {
+    extern __shared__ float4 xs[];
+    __shared__ float red[32];
+    const int64_t start = (int64_t)blockIdx.x * chunk, end = min(start + chunk, total);
+    if (threadIdx.x < s.n) {
+        const int i = threadIdx.x;
+        int64_t b0 = 0;
+        for (int j = 0; j < i; j++) b0 += s.rows[j];
+        const int64_t lo = max(start, b0), hi = min(end, b0 + s.rows[i]);
+        if (lo < hi) {
+            prefetch_l2((const char *)s.q[i] + (lo - b0) * nb * BlkBytes<DT>::v, (hi - lo) * nb * BlkBytes<DT>::v);
+            if (s.d[i]) prefetch_l2(s.d[i] + (lo - b0) * nb, (hi - lo) * nb * 2);
+        }
+    }
+    load_x_swz(xs, x, nb * 32, nw, eps, red);
+    __syncthreads();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr;
+    for (int64_t row = start + warp * gpw + grp; row - grp < end; row += (ZM_BLOCK / 32) * gpw) {
+        const bool ok = row < end;
+        int seg = 0;
+        int64_t r = ok ? row : 0;
+        while (seg < s.n - 1 && r >= s.rows[seg]) r -= s.rows[seg++];
+        float acc = ok ? row_dot<DT>(s.q[seg], s.d[seg], r * nb, nb, xs, sub, lpr) : 0.f;
+        acc = group_sum(acc, lpr);
+        if (ok && sub == 0) s.y[seg][r] = s.res[seg] ? s.res[seg][r] + acc : acc;
+    }
+}
+
+/* Batched: block (bx, t) does token t; x[t] in shared memory. */
+template <int DT>
+__global__ void __launch_bounds__(ZM_BLOCK) k_matmul(const void *q, const uint16_t *d, int64_t rows,
+                                                     int nb, int lpr, const float *x,
+                                                     const float *res, float *y) {
+    extern __shared__ float4 xs[];
+    const int64_t t = blockIdx.y, cols = (int64_t)nb * 32;
+    load_x_swz(xs, x + t * cols, nb * 32, nullptr, 0.f, nullptr);
+    __syncthreads();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr;
+    const int64_t step = (int64_t)gridDim.x * (ZM_BLOCK / 32) * gpw;
+    for (int64_t row = ((int64_t)blockIdx.x * (ZM_BLOCK / 32) + warp) * gpw + grp; row - grp < rows;
+         row += step) {
+        const bool ok = row < rows;
+        float acc = ok ? row_dot<DT>(q, d, row * nb, nb, xs, sub, lpr) : 0.f;
+        acc = group_sum(acc, lpr);
+        if (ok && sub == 0) y[t * rows + row] = res ? res[t * rows + row] + acc : acc;
+    }
+}
+
+/* Per-expert rows: item o = j*rows + r. SWIGLU: h = silu(G.x) * (U.x), else
+ * y = G.x. x_per_slot: slot j reads its own x[j] (all k in shared memory).
+ * Block b owns items [b*chunk, b*chunk+chunk), prefetched to L2 first. */
+template <int DT, bool SWIGLU>
+__global__ void __launch_bounds__(ZM_BLOCK)
+    k_expert(const void *qg, const uint16_t *dg, const void *qu, const uint16_t *du, int64_t rows,
+             int nb, int lpr, const int32_t *ids, int k, const float *x, int x_per_slot,
+             const float *nw, float eps, float *y, int64_t chunk) {
+    extern __shared__ float4 xs[];
+    __shared__ float red[32];
+    __shared__ int32_t sid[64];
+    const int cols = nb * 32;
+    const int64_t total = (int64_t)k * rows, tok = blockIdx.y;
+    ids += tok * k;
+    x += tok * (x_per_slot ? k : 1) * (int64_t)cols;
+    y += tok * total;
+    const int64_t start = (int64_t)blockIdx.x * chunk, end = min(start + chunk, total);
+    if (threadIdx.x < k) {
+        const int j = threadIdx.x;
+        const int32_t e = ids[j];
+        sid[j] = e;
+        const int64_t lo = max(start, (int64_t)j * rows), hi = min(end, (int64_t)(j + 1) * rows);
+        if (lo < hi) {
+            const int64_t rb = ((int64_t)e * rows + (lo - (int64_t)j * rows)) * nb, n = (hi - lo) * nb;
+            prefetch_l2((const char *)qg + rb * BlkBytes<DT>::v, n * BlkBytes<DT>::v);
+            if (dg) prefetch_l2(dg + rb, n * 2);
+            if (SWIGLU) {
+                prefetch_l2((const char *)qu + rb * BlkBytes<DT>::v, n * BlkBytes<DT>::v);
+                if (du) prefetch_l2(du + rb, n * 2);
+            }
+        }
+    }
+    if (x_per_slot) {
+        for (int j = 0; j < k; j++) load_x_swz(xs + (int64_t)j * cols / 4, x + (int64_t)j * cols, cols, nullptr, 0.f, nullptr);
+    } else {
+        load_x_swz(xs, x, cols, nw, eps, red);
+    }
+    __syncthreads();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr;
+    for (int64_t o = start + warp * gpw + grp; o - grp < end; o += (ZM_BLOCK / 32) * gpw) {
+        const bool ok = o < end;
+        const int j = ok ? (int)(o / rows) : 0;
+        const int64_t r = ok ? o - (int64_t)j * rows : 0;
+        const int64_t rb = ((int64_t)sid[j] * rows + r) * nb;
+        const float4 *xj = x_per_slot ? xs + (int64_t)j * cols / 4 : xs;
+        float g = 0.f, u = 0.f;
+        if (ok) {
+            g = row_dot<DT>(qg, dg, rb, nb, xj, sub, lpr);
+            if (SWIGLU) u = row_dot<DT>(qu, du, rb, nb, xj, sub, lpr);
+        }
+        g = group_sum(g, lpr);
+        if (SWIGLU) u = group_sum(u, lpr);
+        if (ok && sub == 0) y[o] = SWIGLU ? __fmul_rn(silu_f(g), u) : g;
+    }
+}
+
+/* Down projection of k experts, weighted sum in slot order, residual:
+ * y[r] = res[r] + (((0 + w0*d0) + w1*d1) + ...), each d_j a full row dot
+ * (bit-identical to the stock chain expert_matvec -> mul -> sum -> add).
+ * Block b owns rows [b*CR, b*CR+CR) of every expert; warp w takes slots
+ * w, w+8, ...; the k dots meet in shared memory and are summed in order. */
+#define ZM_COMBINE_ROWS 16
+template <int DT>
+__global__ void __launch_bounds__(ZM_BLOCK)
+    k_combine(const void *q, const uint16_t *d, int64_t rows, int nb, int lpr, const int32_t *ids,
+              const float *w, int k, const float *h, const float *res, float *y) {
+    extern __shared__ float4 xs[];
+    __shared__ int32_t sid[64];
+    __shared__ float sw[64];
+    __shared__ float part[64][ZM_COMBINE_ROWS];
+    const int cols = nb * 32;
+    const int64_t start = (int64_t)blockIdx.x * ZM_COMBINE_ROWS, end = min(start + ZM_COMBINE_ROWS, rows);
+    const int64_t tok = blockIdx.y;
+    ids += tok * k;
+    w += tok * k;
+    h += tok * k * (int64_t)cols;
+    y += tok * rows;
+    if (res) res += tok * rows;
+    if (threadIdx.x < k) {
+        const int j = threadIdx.x;
+        const int32_t e = ids[j];
+        sid[j] = e;
+        sw[j] = w[j];
+        const int64_t rb = ((int64_t)e * rows + start) * nb, n = (end - start) * nb;
+        prefetch_l2((const char *)q + rb * BlkBytes<DT>::v, n * BlkBytes<DT>::v);
+        if (d) prefetch_l2(d + rb, n * 2);
+    }
+    for (int j = 0; j < k; j++) load_x_swz(xs + (int64_t)j * cols / 4, h + (int64_t)j * cols, cols, nullptr, 0.f, nullptr);
+    __syncthreads();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr;
+    for (int j = warp; j < k; j += ZM_BLOCK / 32) {
+        const float4 *xj = xs + (int64_t)j * cols / 4;
+        for (int i = grp; i - grp < ZM_COMBINE_ROWS; i += gpw) {
+            const int64_t row = start + i;
+            const bool ok = i < ZM_COMBINE_ROWS && row < end;
+            float dj = ok ? row_dot<DT>(q, d, ((int64_t)sid[j] * rows + row) * nb, nb, xj, sub, lpr) : 0.f;
+            dj = group_sum(dj, lpr);
+            if (ok && sub == 0) part[j][i] = dj;
+        }
+    }
+    __syncthreads();
+    if (threadIdx.x < end - start) {
+        const int i = threadIdx.x;
+        float acc = 0.f;
+        for (int j = 0; j < k; j++) acc = __fadd_rn(acc, __fmul_rn(sw[j], part[j][i]));
+        y[start + i] = res ? __fadd_rn(res[start + i], acc) : acc;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Launchers
+extern "C" zm_status zm_gpu_kernels_init(void) {
+    (void)zm__sm_count();
+    return zm__cuda_ck("zm_gpu_kernels_init");
+}
+
+static zm_status check_mat(const zm_gpu_mat *W, const char *what) {
+    if (!W || !W->q) return zm__err(ZM_ERR_INVALID, "%s: no matrix", what);
+    if (W->cols <= 0 || W->cols % 32) return zm__err(ZM_ERR_SHAPE, "%s: cols %lld not a positive multiple of 32", what, (long long)W->cols);
+    if (W->cols > 16384) return zm__err(ZM_ERR_SHAPE, "%s: cols %lld over 16384", what, (long long)W->cols);
+    return ZM_OK;
+}
+/* Byte offset of block `blk` in q and its scale pointer. */
+static const void *q_at(const zm_gpu_mat *W, int64_t blk) {
+    int64_t per = W->dtype == ZM_Q4_0 ? 16 : W->dtype == ZM_Q8_0 ? 32 : 32 * (W->dtype == ZM_F32 ? 4 : 2);
+    return (const char *)W->q + blk * per;
+}
+static const uint16_t *d_at(const zm_gpu_mat *W, int64_t blk) { return W->d ? W->d + blk : nullptr; }
+
+/* Contiguous chunks of items per block: about two blocks per SM, each chunk
+ * a multiple of the rows a warp takes per pass. */
+static void plan_chunks(int64_t total, int gpw, int *grid, int64_t *chunk) {
+    int64_t g = 2 * (int64_t)zm__sm_count();
+    int64_t c = (total + g - 1) / g;
+    c = (c + gpw - 1) / gpw * gpw;
+    if (c < 1) c = 1;
+    *chunk = c;
+    *grid = (int)((total + c - 1) / c);
+}
+
+template <typename K> static zm_status smem_ok(K kern, size_t smem, const char *what) {
+    if (smem > 48 * 1024) {
+        if (smem > 227 * 1024) return zm__err(ZM_ERR_SHAPE, "%s: %zu bytes of shared memory needed", what, smem);
+        cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    }
+    return ZM_OK;
+}
+
+static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x, const float *nw,
+                             float eps, cudaStream_t st) {
+    int nb = (int)(cols / 32), lpr = zm__lpr(nb);
+    int64_t total = 0;
+    for (int i = 0; i < s.n; i++) total += s.rows[i];
+    int grid;
+    int64_t chunk;
+    plan_chunks(total, 32 / lpr, &grid, &chunk);
+    size_t smem = cols * 4;
+    ZM_DISPATCH_DT(dt, {
+        ZM_TRY(smem_ok(k_matvec<DT>, smem, "matvec"));
+        k_matvec<DT><<<grid, ZM_BLOCK, smem, st>>>(s, nb, lpr, x, nw, eps, total, chunk);
+    });
+    return zm__cuda_ck("k_matvec");
+}
+
+extern "C" zm_status zm_gpu_matvec(const zm_gpu_mat *W, int64_t mat, const float *x,
+                                    const float *norm_w, float eps, const float *res, float *y,
+                                    void *stream) {
+    ZM_TRY(check_mat(W, "zm_gpu_matvec"));
+    if (mat < 0 || mat >= W->n_mat) return zm__err(ZM_ERR_RANGE, "zm_gpu_matvec: matrix %lld of %lld", (long long)mat, (long long)W->n_mat);
+    MvSeg s = {};
+    int64_t nb = W->cols / 32, blk = mat * W->rows * nb;
+    s.q[0] = q_at(W, blk); s.d[0] = d_at(W, blk); s.y[0] = y; s.res[0] = res; s.rows[0] = W->rows; s.n = 1;
+    return matvec_segs(s, W->dtype, W->cols, x, norm_w, eps, (cudaStream_t)stream);
+}
+
+extern "C" zm_status zm_gpu_matvec_multi(int n, const zm_gpu_mat *const *W, const float *x,
+                                          const float *norm_w, float eps, float *const *y,
+                                          void *stream) {
+    if (n < 1 || n > 3) return zm__err(ZM_ERR_INVALID, "zm_gpu_matvec_multi: %d matrices (1..3)", n);
+    MvSeg s = {};
+    for (int i = 0; i < n; i++) {
+        ZM_TRY(check_mat(W[i], "zm_gpu_matvec_multi"));
+        if (W[i]->dtype != W[0]->dtype || W[i]->cols != W[0]->cols)
+            return zm__err(ZM_ERR_SHAPE, "zm_gpu_matvec_multi: matrix %d differs in dtype or cols", i);
+        s.q[i] = W[i]->q; s.d[i] = W[i]->d; s.y[i] = y[i]; s.res[i] = nullptr; s.rows[i] = W[i]->rows;
+    }
+    s.n = n;
+    return matvec_segs(s, W[0]->dtype, W[0]->cols, x, norm_w, eps, (cudaStream_t)stream);
+}
+
+extern "C" zm_status zm_gpu_matmul(const zm_gpu_mat *W, int64_t mat, int64_t n_tok, const float *x,
+                                    const float *res, float *y, void *stream) {
+    ZM_TRY(check_mat(W, "zm_gpu_matmul"));
+    if (mat < 0 || mat >= W->n_mat) return zm__err(ZM_ERR_RANGE, "zm_gpu_matmul: matrix %lld", (long long)mat);
+    if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "zm_gpu_matmul: %lld tokens", (long long)n_tok);
+    int nb = (int)(W->cols / 32), lpr = zm__lpr(nb);
+    int64_t blk = mat * W->rows * nb;
+    int64_t per = (ZM_BLOCK / 32) * (32 / lpr);
+    int64_t gx = (W->rows + per - 1) / per;
+    if (gx > 4 * zm__sm_count()) gx = 4 * zm__sm_count();
+    dim3 grid((unsigned)gx, (unsigned)n_tok);
+    size_t smem = W->cols * 4;
+    cudaStream_t st = (cudaStream_t)stream;
+    ZM_DISPATCH_DT(W->dtype, {
+        ZM_TRY(smem_ok(k_matmul<DT>, smem, "matmul"));
+        k_matmul<DT><<<grid, ZM_BLOCK, smem, st>>>(q_at(W, blk), d_at(W, blk), W->rows, nb, lpr, x, res, y);
+    });
+    return zm__cuda_ck("k_matmul");
+}
+
+static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const int32_t *ids, int64_t n_tok, int k,
+                               const float *x, int x_per_slot, const float *nw, float eps, float *y,
+                               cudaStream_t st, const char *what) {
+    ZM_TRY(check_mat(G, what));
+    if (U) {
+        ZM_TRY(check_mat(U, what));
+        if (U->dtype != G->dtype || U->rows != G->rows || U->cols != G->cols || U->n_mat != G->n_mat)
+            return zm__err(ZM_ERR_SHAPE, "%s: gate and up matrices differ", what);
+    }
+    if (k < 1 || k > 64) return zm__err(ZM_ERR_RANGE, "%s: k = %d (1..64)", what, k);
+    if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "%s: %lld tokens", what, (long long)n_tok);
+    int nb = (int)(G->cols / 32), lpr = zm__lpr(nb);
+    int gx;
+    int64_t chunk;
+    plan_chunks((int64_t)k * G->rows, 32 / lpr, &gx, &chunk);
+    dim3 grid(gx, (unsigned)n_tok);
+    size_t smem = (size_t)G->cols * 4 * (x_per_slot ? k : 1);
+    ZM_DISPATCH_DT(G->dtype, {
+        if (U) {
+            ZM_TRY(smem_ok(k_expert<DT, true>, smem, what));
+            k_expert<DT, true><<<grid, ZM_BLOCK, smem, st>>>(G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
+        } else {
+            ZM_TRY(smem_ok(k_expert<DT, false>, smem, what));
+            k_expert<DT, false><<<grid, ZM_BLOCK, smem, st>>>(G->q, G->d, nullptr, nullptr, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
+        }
+    });
+    return zm__cuda_ck(what);
+}
+
+extern "C" zm_status zm_gpu_expert_matvec(const zm_gpu_mat *W, const int32_t *ids, int64_t n_tok,
+                                           int k, const float *x, int x_per_slot,
+                                           const float *norm_w, float eps, float *y, void *stream) {
+    if (x_per_slot && norm_w) return zm__err(ZM_ERR_INVALID, "zm_gpu_expert_matvec: a norm needs a shared input");
+    return expert_launch(W, nullptr, ids, n_tok, k, x, x_per_slot, norm_w, eps, y, (cudaStream_t)stream, "zm_gpu_expert_matvec");
+}
+
+extern "C" zm_status zm_gpu_gather_qmm_swiglu(const zm_gpu_mat *G, const zm_gpu_mat *U,
+                                               const int32_t *ids, int64_t n_tok, int k,
+                                               const float *x, const float *norm_w, float eps,
+                                               float *h, void *stream) {
+    if (!U) return zm__err(ZM_ERR_INVALID, "zm_gpu_gather_qmm_swiglu: no up matrix");
+    return expert_launch(G, U, ids, n_tok, k, x, 0, norm_w, eps, h, (cudaStream_t)stream, "zm_gpu_gather_qmm_swiglu");
+}
+
+extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_t *ids,
+                                                const float *w, int64_t n_tok, int k,
+                                                const float *h, const float *res, float *y,
+                                                void *stream) {
+    ZM_TRY(check_mat(D, "zm_gpu_gather_qmm_combine"));
+    if (k < 1 || k > 64) return zm__err(ZM_ERR_RANGE, "zm_gpu_gather_qmm_combine: k = %d (1..64)", k);
+    if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "zm_gpu_gather_qmm_combine: %lld tokens", (long long)n_tok);
+    int nb = (int)(D->cols / 32), lpr = zm__lpr(nb);
+    int64_t g = (D->rows + ZM_COMBINE_ROWS - 1) / ZM_COMBINE_ROWS;
+    size_t smem = (size_t)D->cols * 4 * k;
+    cudaStream_t st = (cudaStream_t)stream;
+    ZM_DISPATCH_DT(D->dtype, {
+        ZM_TRY(smem_ok(k_combine<DT>, smem, "gather_qmm_combine"));
+        k_combine<DT><<<dim3((unsigned)g, (unsigned)n_tok), ZM_BLOCK, smem, st>>>(D->q, D->d, D->rows, nb, lpr, ids, w, k, h, res, y);
+    });
+    return zm__cuda_ck("k_combine");
+}

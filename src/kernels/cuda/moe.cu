@@ -1,0 +1,213 @@
+/* MoE routing on the GPU: softmax over expert logits, top-k, renormalisation,
+ * and the fused topk_gating_softmax (all three in one warp), plus
+ * moe_combine (weighted sum of expert outputs + residual). The stock kernels
+ * (softmax, topk, normalize_sum) and the fused one share the warp routines
+ * below, so their probabilities and weights agree bit for bit.
+ * Checked against float64 references in tests/test_cuda_ops.c. */
+#include "kernels/cuda/common.cuh"
+
+// ---------------------------------------------------------------------------
+// Warp routines: lane l holds elements l, l+32, ... (up to 32 each, n <= 1024).
+#define ZM_WMAX 32
+__device__ __forceinline__ void warp_softmax(const float *x, int n, float v[ZM_WMAX]) {
+    const int lane = threadIdx.x & 31;
+    float m = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < ZM_WMAX; i++) {
+        int c = lane + 32 * i;
+        v[i] = c < n ? x[c] : -INFINITY;
+        m = fmaxf(m, v[i]);
+    }
+    m = warp_max(m);
+    float s = 0.f;
+#pragma unroll
+    for (int i = 0; i < ZM_WMAX; i++) {
+        int c = lane + 32 * i;
+        v[i] = c < n ? expf(v[i] - m) : 0.f;
+        s = __fadd_rn(s, v[i]);
+    }
+    s = warp_sum(s);
+#pragma unroll
+    for (int i = 0; i < ZM_WMAX; i++) v[i] = __fdiv_rn(v[i], s);
+}
+
+/* k rounds of warp argmax (ties: lower index); chosen entries become -inf.
+ * Every lane ends with the same ids/vals. Entries past n must be -inf. */
+__device__ __forceinline__ void warp_topk(float v[ZM_WMAX], int k, int32_t *ids, float *vals) {
+    const int lane = threadIdx.x & 31;
+    for (int j = 0; j < k; j++) {
+        float bv = -INFINITY;
+        int bi = 0x7fffffff;
+#pragma unroll
+        for (int i = 0; i < ZM_WMAX; i++) {
+            int c = lane + 32 * i;
+            if (v[i] > bv) { bv = v[i]; bi = c; }
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+            int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+            if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
+        }
+        ids[j] = bi;
+        vals[j] = bv;
+#pragma unroll
+        for (int i = 0; i < ZM_WMAX; i++)
+            if (lane + 32 * i == bi) v[i] = -INFINITY;
+    }
+}
+
+/* Sequential renormalisation in slot order, shared by both paths. */
+__device__ __forceinline__ void renorm_seq(const float *in, int k, float *out) {
+    float s = 0.f;
+    for (int j = 0; j < k; j++) s = __fadd_rn(s, in[j]);
+    for (int j = 0; j < k; j++) out[j] = __fdiv_rn(in[j], s);
+}
+
+// ---------------------------------------------------------------------------
+// Kernels
+__global__ void k_topk_gating_softmax(const float *logits, int n, int k, int renorm, int32_t *ids,
+                                      float *w) {
+    float v[ZM_WMAX];
+    __shared__ int32_t sid[32];
+    __shared__ float sv[32];
+    logits += (int64_t)blockIdx.x * n;
+    ids += (int64_t)blockIdx.x * k;
+    w += (int64_t)blockIdx.x * k;
+    warp_softmax(logits, n, v);
+    warp_topk(v, k, sid, sv); /* all lanes write identical values */
+    __syncwarp();
+    if (threadIdx.x == 0) {
+        if (renorm) renorm_seq(sv, k, w);
+        else for (int j = 0; j < k; j++) w[j] = sv[j];
+        for (int j = 0; j < k; j++) ids[j] = sid[j];
+    }
+}
+
+/* Row softmax: warp per row when n <= 1024 (same routine as the fused
+ * gating), else a block per row. */
+__global__ void k_softmax_warp(const float *x, int64_t rows, int n, float *y) {
+    const int64_t r = (int64_t)blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5);
+    if (r >= rows) return;
+    float v[ZM_WMAX];
+    warp_softmax(x + r * n, n, v);
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int i = 0; i < ZM_WMAX; i++)
+        if (lane + 32 * i < n) y[r * n + lane + 32 * i] = v[i];
+}
+__global__ void k_softmax_block(const float *x, int64_t n, float *y) {
+    __shared__ float red[32];
+    const float *xr = x + blockIdx.x * n;
+    float *yr = y + blockIdx.x * n;
+    float m = -INFINITY;
+    for (int64_t i = threadIdx.x; i < n; i += ZM_BLOCK) m = fmaxf(m, xr[i]);
+    m = warp_max(m);
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = m;
+    __syncthreads();
+    m = -INFINITY;
+    for (int i = 0; i < ZM_BLOCK / 32; i++) m = fmaxf(m, red[i]);
+    float s = 0.f;
+    for (int64_t i = threadIdx.x; i < n; i += ZM_BLOCK) s += expf(xr[i] - m);
+    s = block_sum(s, red);
+    for (int64_t i = threadIdx.x; i < n; i += ZM_BLOCK) yr[i] = __fdiv_rn(expf(xr[i] - m), s);
+}
+
+__global__ void k_topk(const float *x, int64_t rows, int n, int k, float *val, int32_t *idx) {
+    const int64_t r = (int64_t)blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5);
+    if (r >= rows) return;
+    const int lane = threadIdx.x & 31;
+    float v[ZM_WMAX];
+    int32_t ids[32];
+    float vals[32];
+#pragma unroll
+    for (int i = 0; i < ZM_WMAX; i++) {
+        int c = lane + 32 * i;
+        v[i] = c < n ? x[r * n + c] : -INFINITY;
+    }
+    warp_topk(v, k, ids, vals);
+    if (lane == 0)
+        for (int j = 0; j < k; j++) { val[r * k + j] = vals[j]; idx[r * k + j] = ids[j]; }
+}
+
+__global__ void k_normalize_sum(const float *x, int64_t rows, int n, float *y) {
+    const int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (r < rows) renorm_seq(x + r * n, n, y + r * n);
+}
+
+__global__ void k_moe_combine(const float *e, const float *w, int k, int64_t n, const float *res,
+                              float *y) {
+    const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, t = blockIdx.y;
+    if (c >= n) return;
+    e += t * k * n;
+    w += t * k;
+    y += t * n;
+    if (res) res += t * n;
+    float acc = 0.f;
+    for (int j = 0; j < k; j++) acc = __fadd_rn(acc, __fmul_rn(w[j], e[(int64_t)j * n + c]));
+    y[c] = res ? __fadd_rn(res[c], acc) : acc;
+}
+
+// ---------------------------------------------------------------------------
+// Entry points
+extern "C" zm_status zm_gpu_topk_gating_softmax(const float *logits, int64_t rows, int n, int k,
+                                                 int renorm, int32_t *ids, float *w, void *stream) {
+    if (rows < 1 || rows > 65535) return zm__err(ZM_ERR_RANGE, "topk_gating_softmax: %lld rows", (long long)rows);
+    if (n < 1 || n > 32 * ZM_WMAX) return zm__err(ZM_ERR_RANGE, "topk_gating_softmax: %d experts (1..1024)", n);
+    if (k < 1 || k > 32 || k > n) return zm__err(ZM_ERR_RANGE, "topk_gating_softmax: k = %d of %d", k, n);
+    k_topk_gating_softmax<<<(unsigned)rows, 32, 0, (cudaStream_t)stream>>>(logits, n, k, renorm, ids, w);
+    return zm__cuda_ck("k_topk_gating_softmax");
+}
+
+extern "C" zm_status zm_gpu_softmax(const float *x, int64_t rows, int64_t n, float *y, void *stream) {
+    if (rows < 1 || n < 1) return zm__err(ZM_ERR_SHAPE, "softmax: empty");
+    cudaStream_t st = (cudaStream_t)stream;
+    if (n <= 32 * ZM_WMAX) k_softmax_warp<<<(unsigned)((rows + 7) / 8), 256, 0, st>>>(x, rows, (int)n, y);
+    else k_softmax_block<<<(unsigned)rows, ZM_BLOCK, 0, st>>>(x, n, y);
+    return zm__cuda_ck("k_softmax");
+}
+
+extern "C" zm_status zm_gpu_topk_rows(const float *x, int64_t rows, int64_t n, int k, float *val,
+                                  int32_t *idx, void *stream) {
+    if (rows < 1 || n < 1 || n > 32 * ZM_WMAX) return zm__err(ZM_ERR_RANGE, "topk: rows of %lld (1..1024)", (long long)n);
+    if (k < 1 || k > 32 || k > n) return zm__err(ZM_ERR_RANGE, "topk: k = %d of %lld", k, (long long)n);
+    k_topk<<<(unsigned)((rows + 7) / 8), 256, 0, (cudaStream_t)stream>>>(x, rows, (int)n, k, val, idx);
+    return zm__cuda_ck("k_topk");
+}
+
+extern "C" zm_status zm_gpu_normalize_sum(const float *x, int64_t rows, int64_t n, float *y, void *stream) {
+    if (rows < 1 || n < 1) return zm__err(ZM_ERR_SHAPE, "normalize_sum: empty");
+    k_normalize_sum<<<(unsigned)((rows + 127) / 128), 128, 0, (cudaStream_t)stream>>>(x, rows, (int)n, y);
+    return zm__cuda_ck("k_normalize_sum");
+}
+
+extern "C" zm_status zm_gpu_moe_combine(const float *e, const float *w, int64_t n_tok, int k,
+                                         int64_t n, const float *res, float *y, void *stream) {
+    if (k < 1 || n < 1 || n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_SHAPE, "moe_combine: empty");
+    k_moe_combine<<<dim3((unsigned)((n + 255) / 256), (unsigned)n_tok), 256, 0, (cudaStream_t)stream>>>(e, w, k, n, res, y);
+    return zm__cuda_ck("k_moe_combine");
+}
+
+__global__ void k_swiglu(const float *g, const float *u, int64_t n, float *y) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[i] = __fmul_rn(silu_f(g[i]), u[i]);
+}
+extern "C" zm_status zm_gpu_swiglu(const float *g, const float *u, int64_t n, float *y, void *stream) {
+    if (n < 1) return zm__err(ZM_ERR_SHAPE, "swiglu: empty");
+    k_swiglu<<<(unsigned)((n + 255) / 256), 256, 0, (cudaStream_t)stream>>>(g, u, n, y);
+    return zm__cuda_ck("k_swiglu");
+}
+
+__global__ void k_take(const float *x, int64_t rows, int64_t n, const int32_t *ids, int k, float *y) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= rows * k) return;
+    const int64_t r = i / k;
+    y[i] = x[r * n + ids[i]];
+}
+extern "C" zm_status zm_gpu_take(const float *x, int64_t rows, int64_t n, const int32_t *ids, int k,
+                                  float *y, void *stream) {
+    if (rows < 1 || n < 1 || k < 1) return zm__err(ZM_ERR_SHAPE, "take: empty");
+    k_take<<<(unsigned)((rows * k + 255) / 256), 256, 0, (cudaStream_t)stream>>>(x, rows, n, ids, k, y);
+    return zm__cuda_ck("k_take");
+}

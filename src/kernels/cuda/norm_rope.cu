@@ -1,0 +1,354 @@
+/* RMSNorm, add+RMSNorm, NeoX RoPE, the fused per-head Q/K norm + RoPE (+ KV
+ * cache store), embedding lookup, argmax, and the small elementwise ops the
+ * stock graph needs. Positions and token ids are read from device memory so
+ * a captured decode graph replays unchanged.
+ * Checked against float64 references in tests/test_cuda_ops.c. */
+#include "kernels/cuda/common.cuh"
+
+// ---------------------------------------------------------------------------
+// Device routines shared by the stock and the fused kernels
+__device__ __forceinline__ void rope_pair(float *x, int i, int half, float pos, const float *inv_freq) {
+    float s, c;
+    sincosf(__fmul_rn(pos, inv_freq[i]), &s, &c);
+    const float x0 = x[i], x1 = x[i + half];
+    x[i] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
+    x[i + half] = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
+}
+
+// ---------------------------------------------------------------------------
+// Kernels
+__global__ void __launch_bounds__(ZM_BLOCK) k_rmsnorm(const float *x, const float *w, int64_t n,
+                                                      float eps, float *y) {
+    __shared__ float red[32];
+    const float *xr = x + blockIdx.x * n;
+    float *yr = y + blockIdx.x * n;
+    const float scale = block_rms_scale(xr, n, eps, red);
+    for (int64_t i = threadIdx.x; i < n; i += ZM_BLOCK) yr[i] = norm_apply(xr[i], scale, w[i]);
+}
+
+__global__ void __launch_bounds__(ZM_BLOCK) k_add_rmsnorm(const float *a, const float *b,
+                                                          const float *w, int64_t n, float eps,
+                                                          float *sum, float *y) {
+    __shared__ float red[32];
+    a += blockIdx.x * n;
+    b += blockIdx.x * n;
+    sum += blockIdx.x * n;
+    y += blockIdx.x * n;
+    for (int64_t i = threadIdx.x; i < n; i += ZM_BLOCK) sum[i] = __fadd_rn(a[i], b[i]);
+    /* each thread reads back only what it wrote: no barrier needed */
+    const float scale = block_rms_scale(sum, n, eps, red);
+    for (int64_t i = threadIdx.x; i < n; i += ZM_BLOCK) y[i] = norm_apply(sum[i], scale, w[i]);
+}
+
+/* Block per (token, head); x, y: [n_tok][n_head][d]; y may alias x. */
+__global__ void k_rope(const float *x, int n_head, int d, int n_rot, const int32_t *pos,
+                       const float *inv_freq, float *y) {
+    __shared__ float xh[1024];
+    const int64_t t = blockIdx.x / n_head;
+    const float *xr = x + (int64_t)blockIdx.x * d;
+    float *yr = y + (int64_t)blockIdx.x * d;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) xh[i] = xr[i];
+    __syncthreads();
+    const float p = (float)pos[t];
+    for (int i = threadIdx.x; i < n_rot / 2; i += blockDim.x) rope_pair(xh, i, n_rot / 2, p, inv_freq);
+    __syncthreads();
+    for (int i = threadIdx.x; i < d; i += blockDim.x) yr[i] = xh[i];
+}
+
+/* Block per (token, head): RMSNorm over the head (same block reduction as
+ * k_rmsnorm) then RoPE; optionally also stored into the cache at row pos[t]. */
+__global__ void __launch_bounds__(ZM_BLOCK)
+    k_qk_norm_rope(const float *x, const float *w, int n_head, int d, int n_rot, float eps,
+                   const int32_t *pos, const float *inv_freq, float *y, float *cache) {
+    __shared__ float red[32];
+    __shared__ float xh[1024];
+    const int64_t t = blockIdx.x / n_head, h = blockIdx.x % n_head;
+    const float *xr = x + (int64_t)blockIdx.x * d;
+    const float scale = block_rms_scale(xr, d, eps, red);
+    for (int i = threadIdx.x; i < d; i += ZM_BLOCK) xh[i] = norm_apply(xr[i], scale, w[i]);
+    __syncthreads();
+    const int p = pos[t];
+    for (int i = threadIdx.x; i < n_rot / 2; i += ZM_BLOCK) rope_pair(xh, i, n_rot / 2, (float)p, inv_freq);
+    __syncthreads();
+    float *yr = y + (int64_t)blockIdx.x * d;
+    for (int i = threadIdx.x; i < d; i += ZM_BLOCK) {
+        yr[i] = xh[i];
+        if (cache) cache[((int64_t)p * n_head + h) * d + i] = xh[i];
+    }
+}
+
+__global__ void k_kv_store(const float *x, int64_t n_tok, int64_t row_len, const int32_t *pos,
+                           float *cache) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n_tok * row_len) return;
+    const int64_t t = i / row_len, c = i % row_len;
+    cache[(int64_t)pos[t] * row_len + c] = x[i];
+}
+
+/* Thread per element of [n][cols]; E repacked (ops_cuda.h). */
+template <int DT>
+__global__ void k_embedding(const void *q, const uint16_t *d, int64_t cols, const int32_t *ids,
+                            int64_t n, float *out) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n * cols) return;
+    const int64_t t = i / cols, c = i % cols, row = ids[t];
+    float v;
+    if (DT == ZM_F32) v = reinterpret_cast<const float *>(q)[row * cols + c];
+    else if (DT == ZM_F16) v = __half2float(reinterpret_cast<const __half *>(q)[row * cols + c]);
+    else if (DT == ZM_BF16) v = __bfloat162float(reinterpret_cast<const __nv_bfloat16 *>(q)[row * cols + c]);
+    else {
+        const int64_t blk = row * (cols / 32) + c / 32;
+        const int e = (int)(c % 32);
+        const float sc = __half2float(__ushort_as_half(d[blk]));
+        if (DT == ZM_Q4_0) {
+            const uint8_t b = reinterpret_cast<const uint8_t *>(q)[blk * 16 + (e & 15)];
+            v = (float)((e < 16 ? (b & 15) : (b >> 4)) - 8) * sc;
+        } else {
+            v = (float)reinterpret_cast<const int8_t *>(q)[blk * 32 + e] * sc;
+        }
+    }
+    out[i] = v;
+}
+
+__global__ void __launch_bounds__(1024) k_argmax(const float *x, int64_t n, int32_t *idx) {
+    __shared__ float sv[32];
+    __shared__ int si[32];
+    const float *xr = x + blockIdx.x * n;
+    float bv = -INFINITY;
+    int bi = 0x7fffffff;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+        const float v = xr[i];
+        if (v > bv || (bi == 0x7fffffff && !(v != v))) { bv = v; bi = (int)i; } /* first max */
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+        int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
+    }
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) { sv[warp] = bv; si[warp] = bi; }
+    __syncthreads();
+    if (warp == 0) {
+        const int nw = blockDim.x / 32;
+        bv = lane < nw ? sv[lane] : -INFINITY;
+        bi = lane < nw ? si[lane] : 0x7fffffff;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+            int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+            if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
+        }
+        if (lane == 0) idx[blockIdx.x] = bi == 0x7fffffff ? 0 : bi;
+    }
+}
+
+__global__ void k_binary(int op, const float *a, const float *b, int64_t n, int64_t nb, int mode,
+                         float *y) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const float x = a[i], z = b[mode == 0 ? i % nb : i / (n / nb)];
+    float r;
+    switch (op) {
+    case 0: r = __fadd_rn(x, z); break;
+    case 1: r = __fmul_rn(x, z); break;
+    case 2: r = __fsub_rn(x, z); break;
+    default: r = __fdiv_rn(x, z); break;
+    }
+    y[i] = r;
+}
+
+__global__ void k_unary(int op, const float *x, int64_t n, float scale, float *y) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const float v = x[i];
+    float r;
+    switch (op) {
+    case 0: r = silu_f(v); break;
+    case 1: r = expf(v); break;
+    case 2: r = -v; break;
+    case 3: r = sqrtf(v); break;
+    case 4: r = rsqrtf(v); break;
+    case 5: r = 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v))); break;
+    default: r = v; break;
+    }
+    y[i] = scale == 1.f ? r : __fmul_rn(r, scale);
+}
+
+/* Sum over the middle axis of [outer][n][inner] in order (0 + x0 + x1 + ...),
+ * like the fused combine and the routing renormalisation. */
+__global__ void k_sum_axis(const float *x, int64_t outer, int64_t n, int64_t inner, float *y) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= outer * inner) return;
+    const int64_t o = i / inner, c = i % inner;
+    const float *xo = x + o * n * inner + c;
+    float s = 0.f;
+    for (int64_t r = 0; r < n; r++) s = __fadd_rn(s, xo[r * inner]);
+    y[i] = s;
+}
+
+struct Shape4 { int64_t a[4], bs[4]; };
+__global__ void k_binary_nd(int op, const float *a, Shape4 sh, const float *b, int64_t n, float *y) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    int64_t rem = i, bi = 0;
+    for (int d = 3; d >= 0; d--) {
+        const int64_t c = rem % sh.a[d];
+        rem /= sh.a[d];
+        bi += c * sh.bs[d];
+    }
+    const float x = a[i], z = b[bi];
+    float r;
+    switch (op) {
+    case 0: r = __fadd_rn(x, z); break;
+    case 1: r = __fmul_rn(x, z); break;
+    case 2: r = __fsub_rn(x, z); break;
+    default: r = __fdiv_rn(x, z); break;
+    }
+    y[i] = r;
+}
+
+__global__ void k_gather_rows(const float *x, int64_t n, const int32_t *idx, int k, float *y) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (int64_t)k * n) return;
+    const int64_t j = i / n, c = i % n;
+    y[i] = x[(int64_t)idx[j] * n + c];
+}
+
+__global__ void k_add_i32(int32_t *p, int by) { p[0] += by; }
+__global__ void k_copy_i32(int32_t *d, const int32_t *s, int64_t n) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) d[i] = s[i];
+}
+
+// ---------------------------------------------------------------------------
+// Entry points
+static unsigned blocks_for(int64_t n, int t) { return (unsigned)((n + t - 1) / t); }
+
+extern "C" zm_status zm_gpu_rmsnorm(const float *x, const float *w, int64_t rows, int64_t n,
+                                     float eps, float *y, void *stream) {
+    if (rows < 1 || n < 1) return zm__err(ZM_ERR_SHAPE, "rmsnorm: empty");
+    k_rmsnorm<<<(unsigned)rows, ZM_BLOCK, 0, (cudaStream_t)stream>>>(x, w, n, eps, y);
+    return zm__cuda_ck("k_rmsnorm");
+}
+
+extern "C" zm_status zm_gpu_add_rmsnorm(const float *a, const float *b, const float *w, int64_t rows,
+                                         int64_t n, float eps, float *sum, float *y, void *stream) {
+    if (n < 1 || rows < 1) return zm__err(ZM_ERR_SHAPE, "add_rmsnorm: empty");
+    k_add_rmsnorm<<<(unsigned)rows, ZM_BLOCK, 0, (cudaStream_t)stream>>>(a, b, w, n, eps, sum, y);
+    return zm__cuda_ck("k_add_rmsnorm");
+}
+
+static zm_status rope_check(int64_t n_tok, int n_head, int d, int n_rot, const char *what) {
+    if (n_tok < 1 || n_head < 1 || d < 2 || d > 1024 || n_rot < 2 || n_rot % 2 || n_rot > d)
+        return zm__err(ZM_ERR_SHAPE, "%s: %lld tokens, %d heads of %d, n_rot %d", what, (long long)n_tok, n_head, d, n_rot);
+    return ZM_OK;
+}
+
+extern "C" zm_status zm_gpu_rope(const float *x, int64_t n_tok, int n_head, int head_dim, int n_rot,
+                                  const int32_t *pos, const float *inv_freq, float *y, void *stream) {
+    ZM_TRY(rope_check(n_tok, n_head, head_dim, n_rot, "rope"));
+    k_rope<<<(unsigned)(n_tok * n_head), 64, 0, (cudaStream_t)stream>>>(x, n_head, head_dim, n_rot, pos, inv_freq, y);
+    return zm__cuda_ck("k_rope");
+}
+
+extern "C" zm_status zm_gpu_qk_norm_rope(const float *x, const float *w, int64_t n_tok, int n_head,
+                                          int head_dim, int n_rot, float eps, const int32_t *pos,
+                                          const float *inv_freq, float *y, float *cache,
+                                          void *stream) {
+    ZM_TRY(rope_check(n_tok, n_head, head_dim, n_rot, "qk_norm_rope"));
+    k_qk_norm_rope<<<(unsigned)(n_tok * n_head), ZM_BLOCK, 0, (cudaStream_t)stream>>>(
+        x, w, n_head, head_dim, n_rot, eps, pos, inv_freq, y, cache);
+    return zm__cuda_ck("k_qk_norm_rope");
+}
+
+extern "C" zm_status zm_gpu_kv_store(const float *x, int64_t n_tok, int64_t row_len, const int32_t *pos,
+                                      float *cache, void *stream) {
+    int64_t n = n_tok * row_len;
+    if (n < 1) return zm__err(ZM_ERR_SHAPE, "kv_store: empty");
+    k_kv_store<<<blocks_for(n, 256), 256, 0, (cudaStream_t)stream>>>(x, n_tok, row_len, pos, cache);
+    return zm__cuda_ck("k_kv_store");
+}
+
+extern "C" zm_status zm_gpu_embedding(const zm_gpu_mat *E, const int32_t *ids, int64_t n,
+                                       float *out, void *stream) {
+    if (!E || !E->q || n < 1) return zm__err(ZM_ERR_INVALID, "embedding: no table or no ids");
+    cudaStream_t st = (cudaStream_t)stream;
+    unsigned g = blocks_for(n * E->cols, 256);
+    switch (E->dtype) {
+    case ZM_F32: k_embedding<ZM_F32><<<g, 256, 0, st>>>(E->q, E->d, E->cols, ids, n, out); break;
+    case ZM_F16: k_embedding<ZM_F16><<<g, 256, 0, st>>>(E->q, E->d, E->cols, ids, n, out); break;
+    case ZM_BF16: k_embedding<ZM_BF16><<<g, 256, 0, st>>>(E->q, E->d, E->cols, ids, n, out); break;
+    case ZM_Q4_0: k_embedding<ZM_Q4_0><<<g, 256, 0, st>>>(E->q, E->d, E->cols, ids, n, out); break;
+    case ZM_Q8_0: k_embedding<ZM_Q8_0><<<g, 256, 0, st>>>(E->q, E->d, E->cols, ids, n, out); break;
+    default: return zm__err(ZM_ERR_DTYPE, "embedding: dtype %s", zm_dtype_name(E->dtype));
+    }
+    return zm__cuda_ck("k_embedding");
+}
+
+extern "C" zm_status zm_gpu_argmax(const float *x, int64_t rows, int64_t n, int32_t *idx, void *stream) {
+    if (rows < 1 || n < 1) return zm__err(ZM_ERR_SHAPE, "argmax: empty");
+    k_argmax<<<(unsigned)rows, 1024, 0, (cudaStream_t)stream>>>(x, n, idx);
+    return zm__cuda_ck("k_argmax");
+}
+
+extern "C" zm_status zm_gpu_binary(int op, const float *a, const float *b, int64_t n, int64_t nb,
+                                    int b_mode, float *y, void *stream) {
+    if (op < 0 || op > 3) return zm__err(ZM_ERR_INVALID, "binary: op %d", op);
+    if (n < 1 || nb < 1 || n % nb) return zm__err(ZM_ERR_SHAPE, "binary: %lld elements vs %lld", (long long)n, (long long)nb);
+    k_binary<<<blocks_for(n, 256), 256, 0, (cudaStream_t)stream>>>(op, a, b, n, nb, b_mode, y);
+    return zm__cuda_ck("k_binary");
+}
+
+extern "C" zm_status zm_gpu_unary(int op, const float *x, int64_t n, float scale, float *y, void *stream) {
+    if (op < 0 || op > 6) return zm__err(ZM_ERR_INVALID, "unary: op %d", op);
+    if (n < 1) return zm__err(ZM_ERR_SHAPE, "unary: empty");
+    k_unary<<<blocks_for(n, 256), 256, 0, (cudaStream_t)stream>>>(op, x, n, scale, y);
+    return zm__cuda_ck("k_unary");
+}
+
+extern "C" zm_status zm_gpu_sum_rows(const float *x, int64_t rows, int64_t n, float *y, void *stream) {
+    return zm_gpu_sum_axis(x, 1, rows, n, y, stream);
+}
+
+extern "C" zm_status zm_gpu_sum_axis(const float *x, int64_t outer, int64_t n, int64_t inner, float *y,
+                                      void *stream) {
+    if (outer < 1 || n < 1 || inner < 1) return zm__err(ZM_ERR_SHAPE, "sum_axis: empty");
+    k_sum_axis<<<blocks_for(outer * inner, 256), 256, 0, (cudaStream_t)stream>>>(x, outer, n, inner, y);
+    return zm__cuda_ck("k_sum_axis");
+}
+
+extern "C" zm_status zm_gpu_binary_nd(int op, const float *a, const int64_t a_shape[4], const float *b,
+                                       const int64_t b_shape[4], float *y, void *stream) {
+    if (op < 0 || op > 3) return zm__err(ZM_ERR_INVALID, "binary_nd: op %d", op);
+    Shape4 sh;
+    int64_t n = 1, st = 1;
+    for (int d = 3; d >= 0; d--) {
+        if (a_shape[d] < 1 || (b_shape[d] != a_shape[d] && b_shape[d] != 1))
+            return zm__err(ZM_ERR_SHAPE, "binary_nd: dim %d: %lld vs %lld", d, (long long)a_shape[d], (long long)b_shape[d]);
+        sh.a[d] = a_shape[d];
+        sh.bs[d] = b_shape[d] == 1 ? 0 : st;
+        st *= b_shape[d];
+        n *= a_shape[d];
+    }
+    k_binary_nd<<<blocks_for(n, 256), 256, 0, (cudaStream_t)stream>>>(op, a, sh, b, n, y);
+    return zm__cuda_ck("k_binary_nd");
+}
+
+extern "C" zm_status zm_gpu_gather_rows(const float *x, int64_t n, const int32_t *idx, int k,
+                                         float *y, void *stream) {
+    if (k < 1 || n < 1) return zm__err(ZM_ERR_SHAPE, "gather_rows: empty");
+    k_gather_rows<<<blocks_for((int64_t)k * n, 256), 256, 0, (cudaStream_t)stream>>>(x, n, idx, k, y);
+    return zm__cuda_ck("k_gather_rows");
+}
+
+extern "C" zm_status zm_gpu_add_i32(int32_t *p, int by, void *stream) {
+    k_add_i32<<<1, 1, 0, (cudaStream_t)stream>>>(p, by);
+    return zm__cuda_ck("k_add_i32");
+}
+
+extern "C" zm_status zm_gpu_copy_i32(int32_t *dst, const int32_t *src, int64_t n, void *stream) {
+    if (n < 1) return zm__err(ZM_ERR_SHAPE, "copy_i32: empty");
+    k_copy_i32<<<blocks_for(n, 256), 256, 0, (cudaStream_t)stream>>>(dst, src, n);
+    return zm__cuda_ck("k_copy_i32");
+}

@@ -1,0 +1,675 @@
+/* Every CUDA kernel of src/kernels/cuda/ against a scalar float64 reference
+ * written here: fresh random inputs, outputs poisoned with NaN, awkward
+ * sizes; fused kernels also against the chain of stock kernels they replace
+ * (bit-identical, which is what keeps stock and patched decode token-equal).
+ * Skipped where no GPU answers. Run: build/tests/test_cuda_ops */
+#include "core/cuda.h"
+#include "harness.h"
+#include "kernels/cuda/ops_cuda.h"
+#include "zmlx/core.h"
+#include <stdlib.h>
+#include <string.h>
+
+#define NEED_GPU()                                                                                 \
+    do {                                                                                           \
+        if (!zm_cuda_available()) { zt_skip("no GPU"); return; }                                   \
+    } while (0)
+
+// ---------------------------------------------------------------------------
+// Device helpers
+static void *dup_h2d(const void *h, size_t n) {
+    void *d = NULL;
+    if (zm_cuda_malloc(&d, n ? n : 4) != ZM_OK) return NULL;
+    if (h && n) zm_cuda_memcpy_h2d(d, h, n);
+    return d;
+}
+static float *dev_f32(const float *h, int64_t n) { return dup_h2d(h, (size_t)n * 4); }
+static float *dev_poison(int64_t n) {
+    float *h = malloc((size_t)n * 4);
+    zt_poison_f32(h, n);
+    float *d = dev_f32(h, n);
+    free(h);
+    return d;
+}
+static float *get_f32(const float *d, int64_t n) {
+    float *h = malloc((size_t)n * 4);
+    ZT_OK(zm_cuda_sync());
+    ZT_OK(zm_cuda_memcpy_d2h(h, d, (size_t)n * 4));
+    return h;
+}
+static float *rnd(int64_t n, double scale) {
+    float *x = malloc((size_t)n * 4);
+    zt_fill_normal(x, n, scale);
+    return x;
+}
+static int check_l2(const char *what, const float *out, const double *ref, int64_t n, double tol) {
+    double e = zt_rel_l2(out, ref, n);
+    if (!(e < tol)) {
+        for (int64_t i = 0; i < n; i++)
+            if (!(fabs(out[i] - ref[i]) <= 10 * tol * (fabs(ref[i]) + 1e-3))) {
+                ZT_CHECK(0, "%s: rel l2 %g >= %g; first bad [%lld] got %.8g want %.8g", what, e, tol, (long long)i, out[i], ref[i]);
+                return 0;
+            }
+        ZT_CHECK(0, "%s: rel l2 %g >= %g", what, e, tol);
+        return 0;
+    }
+    return 1;
+}
+static int same_bits(const char *what, const float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], 4)) {
+            ZT_CHECK(0, "%s: [%lld] fused %.9g stock %.9g differ", what, (long long)i, a[i], b[i]);
+            return 0;
+        }
+    return 1;
+}
+
+// ---------------------------------------------------------------------------
+// Random weights in ggml layout + their exact values in double
+typedef struct { zm_dtype t; int64_t n_mat, rows, cols; void *host; double *val; zm_gpu_mat dev; } wmat;
+
+static void wmat_make(wmat *w, zm_dtype t, int64_t n_mat, int64_t rows, int64_t cols) {
+    memset(w, 0, sizeof *w);
+    w->t = t; w->n_mat = n_mat; w->rows = rows; w->cols = cols;
+    int64_t n = n_mat * rows * cols;
+    w->val = malloc((size_t)n * 8);
+    double sc = 1.0 / sqrt((double)cols);
+    if (t == ZM_Q4_0 || t == ZM_Q8_0) {
+        int64_t nb = n / 32, bb = t == ZM_Q4_0 ? 18 : 34;
+        uint8_t *h = malloc((size_t)(nb * bb));
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *blk = h + b * bb;
+            uint16_t d = zm_f32_to_f16((float)(zt_uniform(0.5, 1.5) * sc / (t == ZM_Q4_0 ? 4 : 64)));
+            memcpy(blk, &d, 2);
+            double dv = zm_f16_to_f32(d);
+            for (int e = 0; e < 32; e++) {
+                if (t == ZM_Q4_0) {
+                    int q = (int)(zt_rand_u64() % 16);
+                    uint8_t *byte = blk + 2 + (e & 15);
+                    if (e < 16) *byte = (uint8_t)((*byte & 0xF0) | q);
+                    else *byte = (uint8_t)((*byte & 0x0F) | (q << 4));
+                    w->val[b * 32 + e] = (q - 8) * dv;
+                } else {
+                    int q = (int)(zt_rand_u64() % 255) - 127;
+                    blk[2 + e] = (uint8_t)(int8_t)q;
+                    w->val[b * 32 + e] = q * dv;
+                }
+            }
+        }
+        w->host = h;
+    } else {
+        size_t es = t == ZM_F32 ? 4 : 2;
+        uint8_t *h = malloc((size_t)n * es);
+        for (int64_t i = 0; i < n; i++) {
+            float f = (float)(zt_normal() * sc);
+            if (t == ZM_F32) { memcpy(h + i * 4, &f, 4); w->val[i] = f; }
+            else if (t == ZM_F16) { uint16_t v = zm_f32_to_f16(f); memcpy(h + i * 2, &v, 2); w->val[i] = zm_f16_to_f32(v); }
+            else { uint16_t v = zm_f32_to_bf16(f); memcpy(h + i * 2, &v, 2); w->val[i] = zm_bf16_to_f32(v); }
+        }
+        w->host = h;
+    }
+    ZT_OK(zm_gpu_mat_upload(&w->dev, t, w->host, n_mat, rows, cols));
+}
+static void wmat_free(wmat *w) { free(w->host); free(w->val); zm_gpu_mat_free(&w->dev); }
+static double wdot(const wmat *w, int64_t mat, int64_t r, const double *x) {
+    const double *row = w->val + (mat * w->rows + r) * w->cols;
+    double s = 0;
+    for (int64_t c = 0; c < w->cols; c++) s += row[c] * x[c];
+    return s;
+}
+static void ref_rmsnorm(const float *x, const float *g, int64_t n, double eps, double *out) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    double sc = 1.0 / sqrt(s / n + eps);
+    for (int64_t i = 0; i < n; i++) out[i] = x[i] * sc * (g ? g[i] : 1.0);
+}
+static double tol_for(zm_dtype t) { (void)t; return 2e-5; } /* weights exact; f32 accumulation */
+
+static const zm_dtype all_dt[] = {ZM_F32, ZM_F16, ZM_BF16, ZM_Q8_0, ZM_Q4_0};
+
+// ---------------------------------------------------------------------------
+static void test_matvec(void) {
+    NEED_GPU();
+    const int64_t shapes[][2] = {{1, 32}, {7, 96}, {33, 768}, {130, 2048}, {300, 4096}, {5, 1056}};
+    for (int di = 0; di < 5; di++)
+        for (int si = 0; si < 6; si++) {
+            zm_dtype t = all_dt[di];
+            int64_t rows = shapes[si][0], cols = shapes[si][1];
+            wmat w;
+            wmat_make(&w, t, 2, rows, cols);
+            float *x = rnd(cols, 1.0), *g = rnd(cols, 0.3), *res = rnd(rows, 1.0);
+            for (int64_t i = 0; i < cols; i++) g[i] += 1.0f;
+            float *dx = dev_f32(x, cols), *dg = dev_f32(g, cols), *dres = dev_f32(res, rows);
+            for (int fused = 0; fused < 2; fused++) {
+                float *dy = dev_poison(rows);
+                ZT_OK(zm_gpu_matvec(&w.dev, 1, dx, fused ? dg : NULL, 1e-6f, fused ? dres : NULL, dy, NULL));
+                float *y = get_f32(dy, rows);
+                double *xn = malloc((size_t)cols * 8), *ref = malloc((size_t)rows * 8);
+                if (fused) ref_rmsnorm(x, g, cols, 1e-6, xn);
+                else for (int64_t i = 0; i < cols; i++) xn[i] = x[i];
+                for (int64_t r = 0; r < rows; r++) ref[r] = wdot(&w, 1, r, xn) + (fused ? res[r] : 0);
+                char what[96];
+                snprintf(what, sizeof what, "matvec %s %lldx%lld%s", zm_dtype_name(t), (long long)rows, (long long)cols, fused ? " norm+res" : "");
+                check_l2(what, y, ref, rows, tol_for(t));
+                free(y); free(xn); free(ref);
+                zm_cuda_free(dy);
+            }
+            zm_cuda_free(dx); zm_cuda_free(dg); zm_cuda_free(dres);
+            free(x); free(g); free(res);
+            wmat_free(&w);
+            if (zt_failed_now()) return;
+        }
+}
+
+/* Fused input norm must equal rmsnorm kernel then matvec, bit for bit. */
+static void test_matvec_multi_and_norm_bits(void) {
+    NEED_GPU();
+    const int64_t cols = 512, rows[3] = {96, 32, 32};
+    wmat w[3];
+    for (int i = 0; i < 3; i++) wmat_make(&w[i], ZM_Q8_0, 1, rows[i], cols);
+    float *x = rnd(cols, 2.0), *g = rnd(cols, 0.2);
+    float *dx = dev_f32(x, cols), *dg = dev_f32(g, cols), *dxn = dev_poison(cols);
+    float *dy[3], *ds[3];
+    for (int i = 0; i < 3; i++) { dy[i] = dev_poison(rows[i]); ds[i] = dev_poison(rows[i]); }
+    const zm_gpu_mat *W[3] = {&w[0].dev, &w[1].dev, &w[2].dev};
+    ZT_OK(zm_gpu_matvec_multi(3, W, dx, dg, 1e-5f, dy, NULL));
+    ZT_OK(zm_gpu_rmsnorm(dx, dg, 1, cols, 1e-5f, dxn, NULL));
+    for (int i = 0; i < 3; i++) ZT_OK(zm_gpu_matvec(W[i], 0, dxn, NULL, 0, NULL, ds[i], NULL));
+    double *xn = malloc(cols * 8);
+    ref_rmsnorm(x, g, cols, 1e-5, xn);
+    for (int i = 0; i < 3; i++) {
+        float *a = get_f32(dy[i], rows[i]), *b = get_f32(ds[i], rows[i]);
+        double *ref = malloc(rows[i] * 8);
+        for (int64_t r = 0; r < rows[i]; r++) ref[r] = wdot(&w[i], 0, r, xn);
+        check_l2("matvec_multi", a, ref, rows[i], 2e-5);
+        same_bits("matvec norm fused vs rmsnorm+matvec", a, b, rows[i]);
+        free(a); free(b); free(ref);
+        zm_cuda_free(dy[i]); zm_cuda_free(ds[i]);
+        wmat_free(&w[i]);
+    }
+    zm_cuda_free(dx); zm_cuda_free(dg); zm_cuda_free(dxn);
+    free(x); free(g); free(xn);
+}
+
+static void test_matmul(void) {
+    NEED_GPU();
+    for (int di = 0; di < 5; di++) {
+        const int64_t rows = 70, cols = 320, nt = 5;
+        wmat w;
+        wmat_make(&w, all_dt[di], 1, rows, cols);
+        float *x = rnd(nt * cols, 1.0), *res = rnd(nt * rows, 1.0);
+        float *dx = dev_f32(x, nt * cols), *dres = dev_f32(res, nt * rows), *dy = dev_poison(nt * rows);
+        ZT_OK(zm_gpu_matmul(&w.dev, 0, nt, dx, dres, dy, NULL));
+        float *y = get_f32(dy, nt * rows);
+        double *ref = malloc(nt * rows * 8), *xt = malloc(cols * 8);
+        for (int64_t t = 0; t < nt; t++) {
+            for (int64_t c = 0; c < cols; c++) xt[c] = x[t * cols + c];
+            for (int64_t r = 0; r < rows; r++) ref[t * rows + r] = wdot(&w, 0, r, xt) + res[t * rows + r];
+        }
+        check_l2("matmul", y, ref, nt * rows, 2e-5);
+        free(y); free(ref); free(xt); free(x); free(res);
+        zm_cuda_free(dx); zm_cuda_free(dres); zm_cuda_free(dy);
+        wmat_free(&w);
+    }
+}
+
+// ---------------------------------------------------------------------------
+/* gather_qmm_swiglu and gather_qmm_combine vs float64 (T tokens), and vs the
+ * stock chain (rmsnorm, expert_matvec, silu, mul / expert_matvec per slot,
+ * scale, sum, add) bit for bit. */
+static void test_experts(void) {
+    NEED_GPU();
+    const zm_dtype types[] = {ZM_Q4_0, ZM_Q8_0, ZM_F16, ZM_F32};
+    const int64_t dims[][2] = {{256, 96}, {2048, 768}, {64, 32}};
+    for (int ti = 0; ti < 4; ti++)
+        for (int si = 0; si < 3; si++) {
+            zm_dtype t = types[ti];
+            const int64_t nd = dims[si][0], nf = dims[si][1], ne = 9, T = si == 1 ? 1 : 3;
+            const int k = si == 2 ? 2 : 8;
+            if (t == ZM_F32 && si == 1) continue; /* keep the test fast */
+            wmat G, U, D;
+            wmat_make(&G, t, ne, nf, nd);
+            wmat_make(&U, t, ne, nf, nd);
+            wmat_make(&D, t, ne, nd, nf);
+            int32_t ids[3 * 8];
+            for (int64_t tt = 0; tt < T; tt++)
+                for (int j = 0; j < k; j++) { /* distinct ids per token in random order */
+                    int ok;
+                    int32_t *id = ids + tt * k;
+                    do { id[j] = (int32_t)(zt_rand_u64() % ne); ok = 1; for (int i = 0; i < j; i++) ok &= id[i] != id[j]; } while (!ok);
+                }
+            float *x = rnd(T * nd, 1.0), *g = rnd(nd, 0.2), *wt = malloc(T * k * 4), *res = rnd(T * nd, 1.0);
+            for (int j = 0; j < T * k; j++) wt[j] = (float)zt_uniform(0.05, 1.0);
+            int32_t *dids = dup_h2d(ids, T * k * 4);
+            float *dx = dev_f32(x, T * nd), *dg = dev_f32(g, nd), *dw = dev_f32(wt, T * k), *dres = dev_f32(res, T * nd);
+            float *dh = dev_poison(T * k * nf), *dy = dev_poison(T * nd);
+            ZT_OK(zm_gpu_gather_qmm_swiglu(&G.dev, &U.dev, dids, T, k, dx, dg, 1e-6f, dh, NULL));
+            ZT_OK(zm_gpu_gather_qmm_combine(&D.dev, dids, dw, T, k, dh, dres, dy, NULL));
+            float *h = get_f32(dh, T * k * nf), *y = get_f32(dy, T * nd);
+            double *xn = malloc(nd * 8), *href = malloc(T * k * nf * 8), *yref = malloc(T * nd * 8), *hd = malloc(nf * 8);
+            for (int64_t tt = 0; tt < T; tt++) {
+                const int32_t *id = ids + tt * k;
+                ref_rmsnorm(x + tt * nd, g, nd, 1e-6, xn);
+                for (int j = 0; j < k; j++)
+                    for (int64_t r = 0; r < nf; r++) {
+                        double a = wdot(&G, id[j], r, xn), b = wdot(&U, id[j], r, xn);
+                        href[(tt * k + j) * nf + r] = a / (1 + exp(-a)) * b;
+                    }
+                for (int64_t r = 0; r < nd; r++) yref[tt * nd + r] = res[tt * nd + r];
+                for (int j = 0; j < k; j++) {
+                    for (int64_t c = 0; c < nf; c++) hd[c] = h[(tt * k + j) * nf + c]; /* chain from the GPU's h */
+                    for (int64_t r = 0; r < nd; r++) yref[tt * nd + r] += wt[tt * k + j] * wdot(&D, id[j], r, hd);
+                }
+            }
+            char what[80];
+            snprintf(what, sizeof what, "gather_qmm_swiglu %s %lldx%lld", zm_dtype_name(t), (long long)nf, (long long)nd);
+            check_l2(what, h, href, T * k * nf, 5e-5);
+            snprintf(what, sizeof what, "gather_qmm_combine %s %lldx%lld", zm_dtype_name(t), (long long)nd, (long long)nf);
+            check_l2(what, y, yref, T * nd, 5e-5);
+            /* stock chain */
+            float *dxn = dev_poison(T * nd), *dga = dev_poison(T * k * nf), *dup = dev_poison(T * k * nf), *dsl = dev_poison(T * k * nf);
+            float *dhs = dev_poison(T * k * nf), *dd = dev_poison(T * k * nd), *dsc = dev_poison(T * k * nd), *dsum = dev_poison(T * nd), *dys = dev_poison(T * nd);
+            ZT_OK(zm_gpu_rmsnorm(dx, dg, T, nd, 1e-6f, dxn, NULL));
+            ZT_OK(zm_gpu_expert_matvec(&G.dev, dids, T, k, dxn, 0, NULL, 0, dga, NULL));
+            ZT_OK(zm_gpu_expert_matvec(&U.dev, dids, T, k, dx, 0, dg, 1e-6f, dup, NULL));
+            ZT_OK(zm_gpu_unary(0, dga, T * k * nf, 1.0f, dsl, NULL));
+            ZT_OK(zm_gpu_binary(1, dsl, dup, T * k * nf, T * k * nf, 0, dhs, NULL));
+            ZT_OK(zm_gpu_expert_matvec(&D.dev, dids, T, k, dhs, 1, NULL, 0, dd, NULL));
+            const int64_t sa[4] = {1, T, k, nd}, sb[4] = {1, T, k, 1};
+            ZT_OK(zm_gpu_binary_nd(1, dd, sa, dw, sb, dsc, NULL));
+            ZT_OK(zm_gpu_sum_axis(dsc, T, k, nd, dsum, NULL));
+            ZT_OK(zm_gpu_binary(0, dsum, dres, T * nd, T * nd, 0, dys, NULL));
+            float *hs = get_f32(dhs, T * k * nf), *ys = get_f32(dys, T * nd);
+            same_bits("swiglu fused vs stock", h, hs, T * k * nf);
+            same_bits("combine fused vs stock", y, ys, T * nd);
+            /* swiglu and moe_combine fused ops vs the same chain */
+            float *dsw = dev_poison(T * k * nf), *dmc = dev_poison(T * nd);
+            ZT_OK(zm_gpu_swiglu(dga, dup, T * k * nf, dsw, NULL));
+            ZT_OK(zm_gpu_moe_combine(dd, dw, T, k, nd, NULL, dmc, NULL));
+            float *sw = get_f32(dsw, T * k * nf), *mc = get_f32(dmc, T * nd), *sm = get_f32(dsum, T * nd);
+            same_bits("swiglu op vs silu+mul", sw, hs, T * k * nf);
+            same_bits("moe_combine op vs mul+sum", mc, sm, T * nd);
+            free(sw); free(mc); free(sm); zm_cuda_free(dsw); zm_cuda_free(dmc);
+            free(hs); free(ys);
+            zm_cuda_free(dxn); zm_cuda_free(dga); zm_cuda_free(dup); zm_cuda_free(dsl); zm_cuda_free(dhs);
+            zm_cuda_free(dd); zm_cuda_free(dsc); zm_cuda_free(dsum); zm_cuda_free(dys);
+            free(h); free(y); free(xn); free(href); free(yref); free(hd);
+            free(x); free(g); free(wt); free(res);
+            zm_cuda_free(dids); zm_cuda_free(dx); zm_cuda_free(dg); zm_cuda_free(dw); zm_cuda_free(dres);
+            zm_cuda_free(dh); zm_cuda_free(dy);
+            wmat_free(&G); wmat_free(&U); wmat_free(&D);
+            if (zt_failed_now()) return;
+        }
+}
+
+// ---------------------------------------------------------------------------
+static void test_routing(void) {
+    NEED_GPU();
+    const int ns[] = {8, 60, 128, 1024};
+    const int ks[] = {2, 4, 8, 32};
+    for (int ci = 0; ci < 4; ci++) {
+        int n = ns[ci], k = ks[ci];
+        float *l = rnd(n, 3.0);
+        float *dl = dev_f32(l, n), *dw = dev_poison(k), *dp = dev_poison(n), *dv = dev_poison(k), *dw2 = dev_poison(k);
+        int32_t *di = dup_h2d(NULL, k * 4), *di2 = dup_h2d(NULL, k * 4);
+        ZT_OK(zm_gpu_topk_gating_softmax(dl, 1, n, k, 1, di, dw, NULL));
+        ZT_OK(zm_gpu_softmax(dl, 1, n, dp, NULL));
+        ZT_OK(zm_gpu_topk_rows(dp, 1, n, k, dv, di2, NULL));
+        ZT_OK(zm_gpu_normalize_sum(dv, 1, k, dw2, NULL));
+        float *w = get_f32(dw, k), *p = get_f32(dp, n), *w2 = get_f32(dw2, k);
+        int32_t ids[32], ids2[32];
+        ZT_OK(zm_cuda_memcpy_d2h(ids, di, k * 4));
+        ZT_OK(zm_cuda_memcpy_d2h(ids2, di2, k * 4));
+        /* reference */
+        double m = -1e300, s = 0, *pr = malloc(n * 8), wr[32];
+        for (int i = 0; i < n; i++) m = fmax(m, l[i]);
+        for (int i = 0; i < n; i++) s += exp(l[i] - m);
+        for (int i = 0; i < n; i++) pr[i] = exp(l[i] - m) / s;
+        check_l2("softmax", p, pr, n, 1e-6);
+        int used[1024] = {0};
+        double ws = 0;
+        int rid[32];
+        for (int j = 0; j < k; j++) {
+            int b = -1;
+            for (int i = 0; i < n; i++) if (!used[i] && (b < 0 || pr[i] > pr[b])) b = i;
+            used[b] = 1; rid[j] = b; ws += pr[b];
+        }
+        for (int j = 0; j < k; j++) {
+            wr[j] = pr[rid[j]] / ws;
+            ZT_CHECK(ids[j] == rid[j], "topk_gating n=%d k=%d slot %d: id %d want %d", n, k, j, ids[j], rid[j]);
+            ZT_CHECK(ids2[j] == rid[j], "topk n=%d k=%d slot %d: id %d want %d", n, k, j, ids2[j], rid[j]);
+        }
+        check_l2("topk_gating weights", w, wr, k, 1e-6);
+        same_bits("topk_gating fused vs softmax+topk+normalize", w, w2, k);
+        free(l); free(w); free(p); free(w2); free(pr);
+        zm_cuda_free(dl); zm_cuda_free(dw); zm_cuda_free(dp); zm_cuda_free(dv); zm_cuda_free(dw2);
+        zm_cuda_free(di); zm_cuda_free(di2);
+    }
+    /* ties: equal logits pick the lower index */
+    float l[16] = {0};
+    l[3] = l[9] = l[12] = 1.0f;
+    float *dl = dev_f32(l, 16), *dw = dev_poison(2);
+    int32_t *di = dup_h2d(NULL, 8), ids[2];
+    ZT_OK(zm_gpu_topk_gating_softmax(dl, 1, 16, 2, 1, di, dw, NULL));
+    ZT_OK(zm_cuda_sync());
+    ZT_OK(zm_cuda_memcpy_d2h(ids, di, 8));
+    ZT_CHECK(ids[0] == 3 && ids[1] == 9, "ties: got %d %d want 3 9", ids[0], ids[1]);
+    zm_cuda_free(dl); zm_cuda_free(dw); zm_cuda_free(di);
+    /* bad input is a status, not a crash */
+    ZT_CHECK(zm_gpu_topk_gating_softmax(NULL, 1, 2000, 2, 1, NULL, NULL, NULL) == ZM_ERR_RANGE, "n > 1024 refused");
+    ZT_CHECK(zm_gpu_topk_gating_softmax(NULL, 1, 8, 9, 1, NULL, NULL, NULL) == ZM_ERR_RANGE, "k > n refused");
+}
+
+static void test_moe_combine_small_ops(void) {
+    NEED_GPU();
+    const int k = 3;
+    const int64_t n = 1000;
+    float *e = rnd(k * n, 1.0), *w = rnd(k, 1.0), *res = rnd(n, 1.0);
+    float *de = dev_f32(e, k * n), *dw = dev_f32(w, k), *dres = dev_f32(res, n), *dy = dev_poison(n);
+    ZT_OK(zm_gpu_moe_combine(de, dw, 1, k, n, dres, dy, NULL));
+    float *y = get_f32(dy, n);
+    double *ref = malloc(n * 8);
+    for (int64_t c = 0; c < n; c++) { ref[c] = res[c]; for (int j = 0; j < k; j++) ref[c] += (double)w[j] * e[j * n + c]; }
+    check_l2("moe_combine", y, ref, n, 1e-6);
+    /* binary ops in both broadcast modes, unary ops, sum_rows, gather_rows */
+    float *a = rnd(k * n, 1.0), *da = dev_f32(a, k * n), *dz = dev_poison(k * n);
+    for (int op = 0; op < 4; op++)
+        for (int mode = 0; mode < 2; mode++) {
+            const float *b = mode == 0 ? res : w;
+            const float *db = mode == 0 ? dres : dw;
+            int64_t nb = mode == 0 ? n : k;
+            ZT_OK(zm_gpu_binary(op, da, db, k * n, nb, mode, dz, NULL));
+            float *z = get_f32(dz, k * n);
+            double *zr = malloc(k * n * 8);
+            for (int64_t i = 0; i < k * n; i++) {
+                double x = a[i], bb = b[mode == 0 ? i % n : i / n];
+                zr[i] = op == 0 ? x + bb : op == 1 ? x * bb : op == 2 ? x - bb : x / bb;
+            }
+            char what[40];
+            snprintf(what, sizeof what, "binary op %d mode %d", op, mode);
+            check_l2(what, z, zr, k * n, 1e-6);
+            free(z); free(zr);
+        }
+    for (int op = 0; op < 7; op++) {
+        float *pa = malloc(k * n * 4);
+        for (int64_t i = 0; i < k * n; i++) pa[i] = op == 3 || op == 4 ? fabsf(a[i]) + 0.1f : a[i];
+        float *dpa = dev_f32(pa, k * n);
+        ZT_OK(zm_gpu_unary(op, dpa, k * n, 0.5f, dz, NULL));
+        float *z = get_f32(dz, k * n);
+        double *zr = malloc(k * n * 8);
+        for (int64_t i = 0; i < k * n; i++) {
+            double x = pa[i], r;
+            switch (op) {
+            case 0: r = x / (1 + exp(-x)); break;
+            case 1: r = exp(x); break;
+            case 2: r = -x; break;
+            case 3: r = sqrt(x); break;
+            case 4: r = 1 / sqrt(x); break;
+            case 5: r = 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); break;
+            default: r = x;
+            }
+            zr[i] = 0.5 * r;
+        }
+        char what[40];
+        snprintf(what, sizeof what, "unary op %d", op);
+        check_l2(what, z, zr, k * n, 2e-6);
+        free(z); free(zr); free(pa);
+        zm_cuda_free(dpa);
+    }
+    ZT_OK(zm_gpu_sum_rows(da, k, n, dy, NULL));
+    float *sr = get_f32(dy, n);
+    for (int64_t c = 0; c < n; c++) { ref[c] = 0; for (int j = 0; j < k; j++) ref[c] += a[j * n + c]; }
+    check_l2("sum_rows", sr, ref, n, 1e-6);
+    int32_t idx[4] = {2, 0, 2, 1};
+    int32_t *didx = dup_h2d(idx, 16);
+    float *dgr = dev_poison(4 * n);
+    ZT_OK(zm_gpu_gather_rows(da, n, didx, 4, dgr, NULL));
+    float *gr = get_f32(dgr, 4 * n);
+    int bad = 0;
+    for (int j = 0; j < 4; j++) for (int64_t c = 0; c < n; c++) bad += gr[j * n + c] != a[idx[j] * n + c];
+    ZT_CHECK(bad == 0, "gather_rows: %d wrong", bad);
+    free(gr); free(sr); zm_cuda_free(didx); zm_cuda_free(dgr);
+    /* take along the last axis: [k][n] rows, 2 ids each */
+    int32_t tid[6] = {5, 0, n - 1, 7, 3, 3};
+    int32_t *dtid = dup_h2d(tid, sizeof tid);
+    float *dtk = dev_poison(6);
+    ZT_OK(zm_gpu_take(da, k, n, dtid, 2, dtk, NULL));
+    float *tk = get_f32(dtk, 6);
+    for (int i = 0; i < 6; i++) ZT_CHECK(tk[i] == a[(i / 2) * n + tid[i]], "take [%d]", i);
+    free(tk); zm_cuda_free(dtid); zm_cuda_free(dtk);
+    /* sum over the middle axis of [k][n/8][8] and a 4-d broadcast */
+    float *dsa = dev_poison(k * 8);
+    ZT_OK(zm_gpu_sum_axis(da, k, n / 8, 8, dsa, NULL));
+    float *sa = get_f32(dsa, k * 8);
+    double sref[24];
+    for (int o = 0; o < k; o++) for (int c = 0; c < 8; c++) { sref[o * 8 + c] = 0; for (int r = 0; r < n / 8; r++) sref[o * 8 + c] += a[(o * (n / 8) + r) * 8 + c]; }
+    check_l2("sum_axis", sa, sref, k * 8, 1e-6);
+    free(sa); zm_cuda_free(dsa);
+    const int64_t as[4] = {1, k, n / 8, 8}, bs[4] = {1, k, 1, 8};
+    float *bb = rnd(k * 8, 1.0), *dbb = dev_f32(bb, k * 8);
+    ZT_OK(zm_gpu_binary_nd(3, da, as, dbb, bs, dz, NULL));
+    float *z = get_f32(dz, k * n);
+    double *zr = malloc(k * n * 8);
+    for (int64_t i = 0; i < k * n; i++) zr[i] = (double)a[i] / bb[(i / n) * 8 + i % 8];
+    check_l2("binary_nd div", z, zr, k * n, 1e-6);
+    free(z); free(zr); free(bb); zm_cuda_free(dbb);
+    free(a); zm_cuda_free(da); zm_cuda_free(dz);
+    free(e); free(w); free(res); free(y); free(ref);
+    zm_cuda_free(de); zm_cuda_free(dw); zm_cuda_free(dres); zm_cuda_free(dy);
+}
+
+// ---------------------------------------------------------------------------
+static void test_norms(void) {
+    NEED_GPU();
+    const int64_t sizes[] = {1, 64, 100, 2048, 5000};
+    for (int si = 0; si < 5; si++) {
+        int64_t n = sizes[si], rows = 3;
+        float *x = rnd(rows * n, 2.0), *b = rnd(n, 1.0), *g = rnd(n, 1.0);
+        float *dx = dev_f32(x, rows * n), *db = dev_f32(b, n), *dg = dev_f32(g, n), *dy = dev_poison(rows * n), *ds = dev_poison(n);
+        ZT_OK(zm_gpu_rmsnorm(dx, dg, rows, n, 1e-6f, dy, NULL));
+        float *y = get_f32(dy, rows * n);
+        double *ref = malloc(rows * n * 8);
+        for (int64_t r = 0; r < rows; r++) ref_rmsnorm(x + r * n, g, n, 1e-6, ref + r * n);
+        check_l2("rmsnorm", y, ref, rows * n, 2e-6);
+        ZT_OK(zm_gpu_add_rmsnorm(dx, db, dg, 1, n, 1e-6f, ds, dy, NULL));
+        float *s = get_f32(ds, n), *y2 = get_f32(dy, n);
+        float *sf = malloc(n * 4);
+        double *sref = malloc(n * 8);
+        for (int64_t i = 0; i < n; i++) { sf[i] = x[i] + b[i]; sref[i] = sf[i]; }
+        ref_rmsnorm(sf, g, n, 1e-6, ref);
+        check_l2("add_rmsnorm sum", s, sref, n, 1e-7);
+        check_l2("add_rmsnorm out", y2, ref, n, 2e-6);
+        free(x); free(b); free(g); free(y); free(ref); free(s); free(y2); free(sf); free(sref);
+        zm_cuda_free(dx); zm_cuda_free(db); zm_cuda_free(dg); zm_cuda_free(dy); zm_cuda_free(ds);
+    }
+}
+
+static void ref_rope(double *x, int n_rot, double pos, double base) {
+    for (int i = 0; i < n_rot / 2; i++) {
+        double th = pos * pow(base, -2.0 * i / n_rot), c = cos(th), s = sin(th);
+        double a = x[i], b = x[i + n_rot / 2];
+        x[i] = a * c - b * s;
+        x[i + n_rot / 2] = a * s + b * c;
+    }
+}
+
+/* qk_norm_rope for 2 tokens (with and without the cache store), partial
+ * rotation, vs float64; vs rmsnorm + rope bit for bit; kv_store. */
+static void test_rope_qknorm(void) {
+    NEED_GPU();
+    const int cfg[][3] = {{4, 16, 16}, {32, 128, 128}, {6, 64, 32}};
+    for (int ci = 0; ci < 3; ci++) {
+        const int nh = cfg[ci][0], d = cfg[ci][1], nr = cfg[ci][2], T = 2, ctx = 40;
+        const int32_t pos[2] = {37, 5};
+        const double base = ci == 1 ? 1e6 : 1e4;
+        const int64_t n = (int64_t)T * nh * d, cn = (int64_t)ctx * nh * d;
+        float *inv = malloc(nr / 2 * 4);
+        for (int i = 0; i < nr / 2; i++) inv[i] = (float)pow(base, -2.0 * i / nr);
+        float *x = rnd(n, 1.0), *w = rnd(d, 0.2);
+        for (int i = 0; i < d; i++) w[i] += 1;
+        float *dinv = dev_f32(inv, nr / 2), *dx = dev_f32(x, n), *dw = dev_f32(w, d), *dy = dev_poison(n), *dc = dev_poison(cn);
+        int32_t *dpos = dup_h2d(pos, 8);
+        ZT_OK(zm_gpu_qk_norm_rope(dx, dw, T, nh, d, nr, 1e-6f, dpos, dinv, dy, dc, NULL));
+        float *y = get_f32(dy, n), *c = get_f32(dc, cn);
+        double *ref = malloc(n * 8);
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < nh; h++) {
+                double *r = ref + ((int64_t)t * nh + h) * d;
+                ref_rmsnorm(x + ((int64_t)t * nh + h) * d, w, d, 1e-6, r);
+                ref_rope(r, nr, pos[t], base);
+            }
+        check_l2("qk_norm_rope", y, ref, n, 2e-6);
+        for (int t = 0; t < T; t++) same_bits("qk_norm_rope cache row", c + (int64_t)pos[t] * nh * d, y + (int64_t)t * nh * d, nh * d);
+        ZT_CHECK(isnan(c[0]) && isnan(c[(int64_t)38 * nh * d]), "cache rows other than pos untouched");
+        /* stock chain: rmsnorm rows + rope, bit-identical */
+        float *dn = dev_poison(n), *dr = dev_poison(n);
+        ZT_OK(zm_gpu_rmsnorm(dx, dw, (int64_t)T * nh, d, 1e-6f, dn, NULL));
+        ZT_OK(zm_gpu_rope(dn, T, nh, d, nr, dpos, dinv, dr, NULL));
+        float *r2 = get_f32(dr, n);
+        same_bits("qk_norm_rope fused vs rmsnorm+rope", y, r2, n);
+        /* rope alone vs float64, in place */
+        ZT_OK(zm_gpu_rope(dx, T, nh, d, nr, dpos, dinv, dx, NULL));
+        float *xr = get_f32(dx, n);
+        for (int64_t i = 0; i < n; i++) ref[i] = x[i];
+        for (int t = 0; t < T; t++) for (int h = 0; h < nh; h++) ref_rope(ref + ((int64_t)t * nh + h) * d, nr, pos[t], base);
+        check_l2("rope", xr, ref, n, 2e-6);
+        /* kv_store */
+        float *dk = dev_poison(cn);
+        ZT_OK(zm_gpu_kv_store(dy, T, (int64_t)nh * d, dpos, dk, NULL));
+        float *k2 = get_f32(dk, cn);
+        for (int t = 0; t < T; t++) same_bits("kv_store", k2 + (int64_t)pos[t] * nh * d, y + (int64_t)t * nh * d, nh * d);
+        free(k2); zm_cuda_free(dk);
+        free(r2); free(xr); zm_cuda_free(dn); zm_cuda_free(dr);
+        free(inv); free(x); free(w); free(y); free(c); free(ref);
+        zm_cuda_free(dinv); zm_cuda_free(dx); zm_cuda_free(dw); zm_cuda_free(dy); zm_cuda_free(dc); zm_cuda_free(dpos);
+        if (zt_failed_now()) return;
+    }
+}
+
+static void ref_attn(const float *q, const float *kc, const float *vc, int nh, int nkv, int d, int L, double *out) {
+    double *s = malloc(L * 8);
+    for (int h = 0; h < nh; h++) {
+        int kh = h / (nh / nkv);
+        double m = -1e300, sum = 0;
+        for (int t = 0; t < L; t++) {
+            double a = 0;
+            for (int c = 0; c < d; c++) a += (double)q[h * d + c] * kc[((int64_t)t * nkv + kh) * d + c];
+            s[t] = a / sqrt((double)d);
+            m = fmax(m, s[t]);
+        }
+        for (int t = 0; t < L; t++) { s[t] = exp(s[t] - m); sum += s[t]; }
+        for (int c = 0; c < d; c++) {
+            double a = 0;
+            for (int t = 0; t < L; t++) a += s[t] * vc[((int64_t)t * nkv + kh) * d + c];
+            out[h * d + c] = a / sum;
+        }
+    }
+    free(s);
+}
+
+static void test_attention(void) {
+    NEED_GPU();
+    const int cfg[][4] = {{32, 4, 128, 600}, {4, 2, 16, 50}, {8, 8, 64, 33}, {6, 2, 80, 2000}};
+    for (int ci = 0; ci < 4; ci++) {
+        const int nh = cfg[ci][0], nkv = cfg[ci][1], d = cfg[ci][2], ctx = cfg[ci][3];
+        float *kc = rnd((int64_t)ctx * nkv * d, 1.0), *vc = rnd((int64_t)ctx * nkv * d, 1.0);
+        float *dkc = dev_f32(kc, (int64_t)ctx * nkv * d), *dvc = dev_f32(vc, (int64_t)ctx * nkv * d);
+        int64_t wsb = zm_gpu_attention_ws_bytes(nh, nkv, d, ctx);
+        void *ws = dup_h2d(NULL, (size_t)wsb);
+        ZT_OK(zm_cuda_memset(ws, 0, (size_t)wsb));
+        const int poss[] = {0, 1, 31, ctx / 2, ctx - 1};
+        int32_t *dpos = dup_h2d(NULL, 4);
+        for (int pi = 0; pi < 5; pi++) { /* the same workspace across calls: counters must reset */
+            int p = poss[pi];
+            float *q = rnd(nh * d, 1.0), *dq = dev_f32(q, nh * d), *dout = dev_poison(nh * d);
+            ZT_OK(zm_cuda_memcpy_h2d(dpos, &p, 4));
+            ZT_OK(zm_gpu_attention_decode(dq, dkc, dvc, nh, nkv, d, ctx, (float)(1.0 / sqrt(d)), dpos, ws, dout, NULL));
+            float *out = get_f32(dout, nh * d);
+            double *ref = malloc(nh * d * 8);
+            ref_attn(q, kc, vc, nh, nkv, d, p + 1, ref);
+            char what[80];
+            snprintf(what, sizeof what, "attention_decode h%d kv%d d%d pos %d", nh, nkv, d, p);
+            check_l2(what, out, ref, nh * d, 1e-5);
+            free(q); free(out); free(ref); zm_cuda_free(dq); zm_cuda_free(dout);
+        }
+        /* prefill: n_tok queries starting at pos 3 */
+        const int nt = 7, p0 = 3;
+        int32_t pp[7];
+        for (int t = 0; t < nt; t++) pp[t] = p0 + t;
+        int32_t *dpp = dup_h2d(pp, sizeof pp);
+        float *q = rnd((int64_t)nt * nh * d, 1.0), *dq = dev_f32(q, (int64_t)nt * nh * d), *dout = dev_poison((int64_t)nt * nh * d);
+        ZT_OK(zm_gpu_attention_prefill(dq, dkc, dvc, nt, nh, nkv, d, (float)(1.0 / sqrt(d)), dpp, dout, NULL));
+        zm_cuda_free(dpp);
+        float *out = get_f32(dout, (int64_t)nt * nh * d);
+        double *ref = malloc((int64_t)nt * nh * d * 8);
+        for (int t = 0; t < nt; t++) ref_attn(q + (int64_t)t * nh * d, kc, vc, nh, nkv, d, p0 + t + 1, ref + (int64_t)t * nh * d);
+        check_l2("attention_prefill", out, ref, (int64_t)nt * nh * d, 1e-5);
+        free(q); free(out); free(ref); zm_cuda_free(dq); zm_cuda_free(dout);
+        free(kc); free(vc); zm_cuda_free(dkc); zm_cuda_free(dvc); zm_cuda_free(ws); zm_cuda_free(dpos);
+        if (zt_failed_now()) return;
+    }
+    ZT_CHECK(zm_gpu_attention_decode(NULL, NULL, NULL, 6, 4, 64, 10, 1.0f, NULL, NULL, NULL, NULL) == ZM_ERR_SHAPE, "6 heads over 4 kv refused");
+}
+
+static void test_embedding_argmax(void) {
+    NEED_GPU();
+    for (int di = 0; di < 5; di++) {
+        const int64_t vocab = 300, cols = 96, n = 4;
+        wmat E;
+        wmat_make(&E, all_dt[di], 1, vocab, cols);
+        int32_t ids[4] = {0, 299, 17, 17};
+        int32_t *dids = dup_h2d(ids, 16);
+        float *dout = dev_poison(n * cols);
+        ZT_OK(zm_gpu_embedding(&E.dev, dids, n, dout, NULL));
+        float *out = get_f32(dout, n * cols);
+        double *ref = malloc(n * cols * 8);
+        for (int t = 0; t < n; t++) for (int64_t c = 0; c < cols; c++) ref[t * cols + c] = E.val[ids[t] * cols + c];
+        check_l2("embedding", out, ref, n * cols, 1e-7);
+        free(out); free(ref); zm_cuda_free(dids); zm_cuda_free(dout); wmat_free(&E);
+    }
+    const int64_t sizes[] = {1, 100, 151936};
+    for (int si = 0; si < 3; si++) {
+        int64_t n = sizes[si];
+        float *x = rnd(2 * n, 1.0);
+        int64_t want0 = (int64_t)(zt_rand_u64() % n);
+        x[want0] = 100.0f;
+        x[n + n - 1] = 50.0f; /* ties: the first maximum wins */
+        x[n + n / 2] = 50.0f;
+        float *dx = dev_f32(x, 2 * n);
+        int32_t *didx = dup_h2d(NULL, 8), idx[2];
+        ZT_OK(zm_gpu_argmax(dx, 2, n, didx, NULL));
+        ZT_OK(zm_cuda_sync());
+        ZT_OK(zm_cuda_memcpy_d2h(idx, didx, 8));
+        ZT_CHECK(idx[0] == want0, "argmax n=%lld: %d want %lld", (long long)n, idx[0], (long long)want0);
+        ZT_CHECK(idx[1] == n / 2, "argmax tie n=%lld: %d want %lld", (long long)n, idx[1], (long long)(n / 2));
+        free(x); zm_cuda_free(dx); zm_cuda_free(didx);
+    }
+}
+
+static void test_bad_input(void) {
+    NEED_GPU();
+    zm_gpu_mat m;
+    uint8_t junk[64] = {0};
+    ZT_CHECK(zm_gpu_mat_upload(&m, ZM_Q4_0, junk, 1, 1, 40) == ZM_ERR_SHAPE, "Q4_0 cols 40 refused");
+    ZT_CHECK(zm_gpu_mat_upload(&m, ZM_Q4_K, junk, 1, 1, 256) == ZM_ERR_DTYPE, "Q4_K refused");
+    ZT_CHECK(zm_gpu_mat_upload(&m, ZM_F32, NULL, 1, 1, 32) == ZM_ERR_INVALID, "NULL host refused");
+    ZT_OK(zm_gpu_mat_upload(&m, ZM_F32, junk, 1, 2, 8));
+    ZT_CHECK(zm_gpu_matvec(&m, 0, NULL, NULL, 0, NULL, NULL, NULL) == ZM_ERR_SHAPE, "cols 8 matvec refused");
+    zm_gpu_mat_free(&m);
+    zm_gpu_mat_free(NULL);
+}
+
+int main(void) {
+    ZT_RUN(test_matvec);
+    ZT_RUN(test_matvec_multi_and_norm_bits);
+    ZT_RUN(test_matmul);
+    ZT_RUN(test_experts);
+    ZT_RUN(test_routing);
+    ZT_RUN(test_moe_combine_small_ops);
+    ZT_RUN(test_norms);
+    ZT_RUN(test_rope_qknorm);
+    ZT_RUN(test_attention);
+    ZT_RUN(test_embedding_argmax);
+    ZT_RUN(test_bad_input);
+    return zt_finish();
+}
