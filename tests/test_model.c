@@ -10,20 +10,14 @@
  *    buffers) changes no bit of the logits, and zm_plan_check holds on the
  *    real decode and prefill graphs;
  *  - bad files (missing tensor, wrong shape, unknown architecture, missing
- *    file, truncated file) give a status and a message naming the cause.
+ *    file, truncated file) give a status and a message naming the cause,
+ *    and run clean under valgrind (no leak, no invalid access).
  * Run: make && build/tests/test_model */
 #include "graph/graph.h"
 #include "harness.h"
 #include "models/model_priv.h"
-/* The reference forward and the broken-file writer come from helper
- * "cpukern"; until they are on main those tests report themselves skipped. */
-#if __has_include("models/reference.h") && __has_include("qwen3moe_tiny.h")
-#define HAVE_REF 1
 #include "models/reference.h"
 #include "qwen3moe_tiny.h"
-#else
-#define HAVE_REF 0
-#endif
 #include "zmlx/synth.h"
 #include "zmlx/zmlx.h"
 #include <stdlib.h>
@@ -44,7 +38,7 @@ static char *synth_tiny(zm_dtype t, uint64_t seed) {
 }
 
 /* max |out - ref| / max |ref| */
-__attribute__((unused)) static double rel_inf(const float *out, const double *ref, int64_t n) {
+static double rel_inf(const float *out, const double *ref, int64_t n) {
     double num = 0, den = 0;
     for (int64_t i = 0; i < n; i++) {
         double d = fabs((double)out[i] - ref[i]);
@@ -54,7 +48,7 @@ __attribute__((unused)) static double rel_inf(const float *out, const double *re
     return den > 0 ? num / den : num;
 }
 
-__attribute__((unused)) static int argmax_d(const double *x, int64_t n) {
+static int argmax_d(const double *x, int64_t n) {
     int b = 0;
     for (int64_t i = 1; i < n; i++)
         if (x[i] > x[b]) b = (int)i;
@@ -64,11 +58,6 @@ __attribute__((unused)) static int argmax_d(const double *x, int64_t n) {
 /* Graph vs reference: prompt through one prefill (the P-token graph), then
  * 64 greedy steps through the decode graph, both sides fed the same ids. */
 static void vs_reference(zm_dtype t, double tol) {
-#if !HAVE_REF
-    (void)t; (void)tol;
-    zt_skip("models/reference.h not in this build yet");
-    return;
-#else
     char *path = synth_tiny(t, zt_rand_u64());
     zm_model *m = NULL;
     zm_session *s = NULL;
@@ -113,7 +102,6 @@ done:
     zm_session_free(s);
     zm_model_free(m);
     unlink(path);
-#endif
 }
 
 static void test_vs_reference_f32(void) { vs_reference(ZM_F32, 1e-4); }
@@ -228,7 +216,6 @@ done:
 }
 
 // ---------------------------------------------------------------------------
-#if HAVE_REF
 static void expect_load_error(const tiny_spec *sp, zm_status want, const char *needle, const char *what) {
     char path[256];
     tiny_path(path, sizeof path, "model_bad");
@@ -241,10 +228,7 @@ static void expect_load_error(const tiny_spec *sp, zm_status want, const char *n
     unlink(path);
 }
 
-#endif
-
 static void test_bad_files(void) {
-#if HAVE_REF
     tiny_spec sp = tiny_default();
     sp.omit_tensor = "blk.1.ffn_up_exps.weight";
     expect_load_error(&sp, ZM_ERR_NOT_FOUND, "blk.1.ffn_up_exps.weight", "missing tensor");
@@ -257,9 +241,6 @@ static void test_bad_files(void) {
     sp = tiny_default();
     sp.n_head_kv = 3; /* 4 % 3 != 0 */
     expect_load_error(&sp, ZM_ERR_FORMAT, "n_head_kv", "inconsistent hyper-parameters");
-#else
-    printf("  (broken-file cases skipped: tests/qwen3moe_tiny.h not in this build yet)\n");
-#endif
     zm_model *m = NULL;
     ZT_CHECK(zm_model_load(&m, "/nonexistent/zt.gguf", NULL) == ZM_ERR_IO, "missing file");
     ZT_CHECK(strstr(zm_last_error(), "/nonexistent/zt.gguf") != NULL, "message names the path: %s", zm_last_error());
@@ -277,6 +258,20 @@ static void test_bad_files(void) {
     zm_model_free(NULL);
 }
 
+/* The bad-file cases again under valgrind: no leak, no invalid access on
+ * any error path. Skipped where valgrind is not installed. */
+static const char *self_path;
+static void test_bad_files_valgrind(void) {
+    if (getenv("ZT_IN_VALGRIND")) return;
+    if (system("command -v valgrind >/dev/null 2>&1") != 0) { zt_skip("valgrind not installed"); return; }
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "ZT_IN_VALGRIND=1 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect "
+             "--error-exitcode=9 %s --bad-files >/dev/null 2>&1", self_path);
+    int rc = system(cmd);
+    ZT_CHECK(rc == 0, "valgrind on the bad-file cases: exit status %d (run: %s)", rc, cmd);
+}
+
 static void test_decode_bytes(void) {
     char *path = synth_tiny(ZM_Q8_0, 3);
     zm_model *m = NULL;
@@ -292,7 +287,12 @@ static void test_decode_bytes(void) {
     unlink(path);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    self_path = argv[0];
+    if (argc > 1 && !strcmp(argv[1], "--bad-files")) {
+        ZT_RUN(test_bad_files);
+        return zt_finish();
+    }
     ZT_RUN(test_vs_reference_f32);
     ZT_RUN(test_vs_reference_f16);
     ZT_RUN(test_vs_reference_q8_0);
@@ -300,6 +300,7 @@ int main(void) {
     ZT_RUN(test_kv_cache_vs_recompute);
     ZT_RUN(test_planner_reuse_is_safe);
     ZT_RUN(test_bad_files);
+    ZT_RUN(test_bad_files_valgrind);
     ZT_RUN(test_decode_bytes);
     return zt_finish();
 }

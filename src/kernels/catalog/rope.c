@@ -104,7 +104,7 @@ zm_status zm_op_rope_qk(zm_tensor *qo, zm_tensor *ko, const zm_tensor *q, const 
     ZM_TRY(zm__rope_shape(n, "q", q, d, &T, &Hq, &D));
     ZM_TRY(zm__rope_shape(n, "k", k, d, &Tk, &Hk, &Dk));
     if (Tk != T || Dk != D) return zm__err(ZM_ERR_SHAPE, "%s: q and k differ in tokens or head dim", n);
-    if (Hq % Hk) return zm__err(ZM_ERR_SHAPE, "%s: %lld q heads not a multiple of %lld kv heads", n, (long long)Hq, (long long)Hk);
+    if (Hk < 1 || Hq % Hk) return zm__err(ZM_ERR_SHAPE, "%s: %lld q heads not a multiple of %lld kv heads", n, (long long)Hq, (long long)Hk);
     ZM_TRY(zm__arg(n, "q_out", qo, ZM_DT(ZM_F32), d));
     ZM_TRY(zm__arg(n, "k_out", ko, ZM_DT(ZM_F32), d));
     ZM_TRY(zm__same_shape(n, "q_out", qo, "q", q));
