@@ -20,7 +20,8 @@ typedef struct bk {
     int64_t M;            /* elements of the main f32 tensor */
     zm_tensor *t[12];
     int mult[12];         /* bytes counted per tensor: 0 output-only/input (1x), 2 in-place */
-    const char *bound;    /* "mem" (should reach ~80 % of copy) or why not */
+    const char *bound;    /* why it is not memory-bound (NULL: it should reach ~80 % of copy) */
+    unsigned use;         /* tensors the op touches (bit i = t[i]); 0 = all allocated */
 } bk;
 typedef zm_status (*bk_fn)(bk *);
 
@@ -95,31 +96,31 @@ CASE(softmax_cross_entropy_grad) {
     if (b->setup) { F(0, TWO(R_ / 8, 32768)); ZM_TRY(bt(b, 1, ZM_I32, ONE(R_ / 8), 'i', 32768)); O(2, TWO(R_ / 8, 32768)); return 0; }
     return zm_op_softmax_cross_entropy_grad(T(2), T(0), T(1), NULL, -100);
 }
-#define NORM(nm, call, extra)                                                                      \
-    CASE(nm) { if (b->setup) { F(0, TWO(R_, 4096)); O(1, TWO(R_, 4096)); F(2, ONE(4096)); F(3, ONE(4096)); extra; return 0; } return call; }
-NORM(rmsnorm, zm_op_rmsnorm(T(1), T(0), T(2), 1e-6f), )
-NORM(rms_norm_no_weight, zm_op_rmsnorm(T(1), T(0), NULL, 1e-6f), )
-NORM(layernorm, zm_op_layernorm(T(1), T(0), T(2), T(3), 1e-5f), )
-NORM(layer_norm_no_weight, zm_op_layernorm(T(1), T(0), NULL, NULL, 1e-5f), )
-NORM(add_rmsnorm, zm_op_add_rmsnorm(T(1), T(4), T(0), T(5), T(2), 1e-6f), O(4, TWO(R_, 4096)); F(5, TWO(R_, 4096)))
-NORM(add_layernorm, zm_op_add_layernorm(T(1), T(4), T(0), T(5), T(2), T(3), 1e-5f), O(4, TWO(R_, 4096)); F(5, TWO(R_, 4096)))
-NORM(rms_norm_dropout, zm_op_rmsnorm_dropout(T(1), T(4), T(0), T(5), T(2), 0.1f, 7, 1e-6f), O(4, TWO(R_, 4096)); F(5, TWO(R_, 4096)))
-NORM(layer_norm_dropout, zm_op_layernorm_dropout(T(1), T(4), T(0), T(5), T(2), T(3), 0.1f, 7, 1e-5f), O(4, TWO(R_, 4096)); F(5, TWO(R_, 4096)))
-NORM(rmsnorm_grad, zm_op_rmsnorm_grad(T(1), T(4), T(0), T(2), T(5), 1e-6f), O(4, ONE(4096)); F(5, TWO(R_, 4096)))
-NORM(layernorm_grad, zm_op_layernorm_grad(T(1), T(4), T(6), T(0), T(2), T(5), 1e-5f), O(4, ONE(4096)); F(5, TWO(R_, 4096)); O(6, ONE(4096)))
-#define GLU2(nm, call) CASE(nm) { if (b->setup) { F(0, TWO(R_ / 2, 4096)); F(1, TWO(R_ / 2, 4096)); O(2, TWO(R_ / 2, 4096)); F(3, TWO(R_ / 2, 4096)); O(4, TWO(R_ / 2, 4096)); return 0; } return call; }
-GLU2(swiglu, zm_op_glu(T(2), T(0), T(1), ZM_GLU_SWIGLU))
-GLU2(geglu, zm_op_glu(T(2), T(0), T(1), ZM_GLU_GEGLU))
-GLU2(swiglu_grad, zm_op_glu_grad(T(2), T(4), T(0), T(1), T(3), ZM_GLU_SWIGLU))
-GLU2(geglu_grad, zm_op_glu_grad(T(2), T(4), T(0), T(1), T(3), ZM_GLU_GEGLU))
-GLU2(silu_mul_residual, zm_op_silu_mul_residual(T(2), T(0), T(1), T(3)))
-#define GLUS(nm, call) CASE(nm) { if (b->setup) { F(0, TWO(R_ / 2, 8192)); O(1, TWO(R_ / 2, 4096)); F(2, ONE(8192)); F(3, TWO(R_ / 2, 4096)); O(4, TWO(R_ / 2, 8192)); return 0; } return call; }
-GLUS(swiglu_split, zm_op_glu_split(T(1), T(0), NULL, ZM_GLU_SWIGLU))
-GLUS(geglu_split, zm_op_glu_split(T(1), T(0), NULL, ZM_GLU_GEGLU))
-GLUS(bias_swiglu, zm_op_glu_split(T(1), T(0), T(2), ZM_GLU_SWIGLU))
-GLUS(bias_geglu, zm_op_glu_split(T(1), T(0), T(2), ZM_GLU_GEGLU))
-GLUS(swiglu_split_grad, zm_op_glu_split_grad(T(4), T(0), T(3), ZM_GLU_SWIGLU))
-GLUS(geglu_split_grad, zm_op_glu_split_grad(T(4), T(0), T(3), ZM_GLU_GEGLU))
+#define NORM(nm, use_, call, extra)                                                                \
+    CASE(nm) { if (b->setup) { b->use = use_; F(0, TWO(R_, 4096)); O(1, TWO(R_, 4096)); F(2, ONE(4096)); F(3, ONE(4096)); extra; return 0; } return call; }
+NORM(rmsnorm, 0x7, zm_op_rmsnorm(T(1), T(0), T(2), 1e-6f), )
+NORM(rms_norm_no_weight, 0x3, zm_op_rmsnorm(T(1), T(0), NULL, 1e-6f), )
+NORM(layernorm, 0xf, zm_op_layernorm(T(1), T(0), T(2), T(3), 1e-5f), )
+NORM(layer_norm_no_weight, 0x3, zm_op_layernorm(T(1), T(0), NULL, NULL, 1e-5f), )
+NORM(add_rmsnorm, 0x37, zm_op_add_rmsnorm(T(1), T(4), T(0), T(5), T(2), 1e-6f), O(4, TWO(R_, 4096)); F(5, TWO(R_, 4096)))
+NORM(add_layernorm, 0x3f, zm_op_add_layernorm(T(1), T(4), T(0), T(5), T(2), T(3), 1e-5f), O(4, TWO(R_, 4096)); F(5, TWO(R_, 4096)))
+NORM(rms_norm_dropout, 0x37, zm_op_rmsnorm_dropout(T(1), T(4), T(0), T(5), T(2), 0.1f, 7, 1e-6f), O(4, TWO(R_, 4096)); F(5, TWO(R_, 4096)))
+NORM(layer_norm_dropout, 0x3f, zm_op_layernorm_dropout(T(1), T(4), T(0), T(5), T(2), T(3), 0.1f, 7, 1e-5f), O(4, TWO(R_, 4096)); F(5, TWO(R_, 4096)))
+NORM(rmsnorm_grad, 0x37, zm_op_rmsnorm_grad(T(1), T(4), T(0), T(2), T(5), 1e-6f), O(4, ONE(4096)); F(5, TWO(R_, 4096)))
+NORM(layernorm_grad, 0x77, zm_op_layernorm_grad(T(1), T(4), T(6), T(0), T(2), T(5), 1e-5f), O(4, ONE(4096)); F(5, TWO(R_, 4096)); O(6, ONE(4096)))
+#define GLU2(nm, use_, call) CASE(nm) { if (b->setup) { b->use = use_; F(0, TWO(R_ / 2, 4096)); F(1, TWO(R_ / 2, 4096)); O(2, TWO(R_ / 2, 4096)); F(3, TWO(R_ / 2, 4096)); O(4, TWO(R_ / 2, 4096)); return 0; } return call; }
+GLU2(swiglu, 0x7, zm_op_glu(T(2), T(0), T(1), ZM_GLU_SWIGLU))
+GLU2(geglu, 0x7, zm_op_glu(T(2), T(0), T(1), ZM_GLU_GEGLU))
+GLU2(swiglu_grad, 0x1f, zm_op_glu_grad(T(2), T(4), T(0), T(1), T(3), ZM_GLU_SWIGLU))
+GLU2(geglu_grad, 0x1f, zm_op_glu_grad(T(2), T(4), T(0), T(1), T(3), ZM_GLU_GEGLU))
+GLU2(silu_mul_residual, 0xf, zm_op_silu_mul_residual(T(2), T(0), T(1), T(3)))
+#define GLUS(nm, use_, call) CASE(nm) { if (b->setup) { b->use = use_; F(0, TWO(R_ / 2, 8192)); O(1, TWO(R_ / 2, 4096)); F(2, ONE(8192)); F(3, TWO(R_ / 2, 4096)); O(4, TWO(R_ / 2, 8192)); return 0; } return call; }
+GLUS(swiglu_split, 0x3, zm_op_glu_split(T(1), T(0), NULL, ZM_GLU_SWIGLU))
+GLUS(geglu_split, 0x3, zm_op_glu_split(T(1), T(0), NULL, ZM_GLU_GEGLU))
+GLUS(bias_swiglu, 0x7, zm_op_glu_split(T(1), T(0), T(2), ZM_GLU_SWIGLU))
+GLUS(bias_geglu, 0x7, zm_op_glu_split(T(1), T(0), T(2), ZM_GLU_GEGLU))
+GLUS(swiglu_split_grad, 0x19, zm_op_glu_split_grad(T(4), T(0), T(3), ZM_GLU_SWIGLU))
+GLUS(geglu_split_grad, 0x19, zm_op_glu_split_grad(T(4), T(0), T(3), ZM_GLU_GEGLU))
 ROWOP(dropout, zm_op_dropout(T(1), T(0), 0.1f, 42))
 /* quant */
 #define QB(nm, dt, call)                                                                           \
@@ -365,6 +366,7 @@ static int bench_kernels(int argc, char **argv) {
         if (filter && !strstr(cases[c].name, filter)) continue;
         memset(b.t, 0, sizeof b.t);
         b.bound = NULL;
+        b.use = 0;
         b.setup = 1;
         g_dsl_name = cases[c].dsl;
         st = cases[c].fn(&b);
@@ -373,7 +375,8 @@ static int bench_kernels(int argc, char **argv) {
         if (!st) st = time_fn(&b, cases[c].fn, (int)reps, iters, &med, &sp);
         if (st) { printf("%-28s failed: %s: %s\n", cases[c].name, zm_status_str(st), zm_last_error()); free_bk(&b); continue; }
         double bytes = 0;
-        for (int i = 0; i < 12; i++) if (b.t[i]) bytes += (double)zm_tensor_nbytes(b.t[i]) * b.mult[i];
+        for (int i = 0; i < 12; i++)
+            if (b.t[i] && (!b.use || (b.use >> i & 1))) bytes += (double)zm_tensor_nbytes(b.t[i]) * b.mult[i];
         double gbs = bytes / med / 1e9, pct = 100 * gbs / copy_gbs;
         const char *note = b.bound ? b.bound : pct >= 80 ? "" : "below 80% of copy";
         if (!b.bound && pct < 80) below++;

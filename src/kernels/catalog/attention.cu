@@ -1,5 +1,5 @@
-// Decode attention on CUDA: one block of 4 warps per (sequence, query head).
-// Each warp walks every 4th position with an online softmax (running max,
+// Decode attention on CUDA: one block of 8 warps per (sequence, query head).
+// Each warp walks every 8th position with an online softmax (running max,
 // sum, and a D-vector accumulator spread over its lanes, <= 8 values each),
 // the warps merge in shared memory, and the sink logit joins the
 // denominator. Lengths and page ids outside range are clamped/skipped on the
@@ -7,7 +7,7 @@
 // tests/test_catalog_attention.c.
 #include "kernels/catalog/cu_common.cuh"
 
-#define ATT_WARPS 4
+#define ATT_WARPS 8
 
 // ---- kernels ----------------------------------------------------------------
 __global__ void k_decode_attention(float *out, const float *q, const float *k, const float *v, const int32_t *lens,

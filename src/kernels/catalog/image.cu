@@ -12,10 +12,14 @@ __device__ __forceinline__ void src_coord(int64_t o, int64_t in, int64_t out, in
     *i0 = a; *i1 = a + 1 < in ? a + 1 : in - 1; *w = s - (float)a;
 }
 
-__global__ void k_resize_bilinear(float *out, const float *x, int64_t N, int64_t H, int64_t W, int64_t C, int64_t Ho, int64_t Wo, int align) {
-    int64_t n = N * Ho * Wo * C;
-    for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < n; t += (int64_t)gridDim.x * blockDim.x) {
-        int64_t ch = t % C, xx = (t / C) % Wo, y = (t / C / Wo) % Ho, b = t / C / Wo / Ho, y0, y1, x0, x1;
+// I: the index type; 32-bit when the tensors are small enough (integer
+// division by C, W, H dominates these kernels otherwise)
+template <typename I>
+__global__ void k_resize_bilinear(float *out, const float *x, I N, I H, I W, I C, I Ho, I Wo, int align) {
+    I n = N * Ho * Wo * C;
+    for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < n; t += (I)gridDim.x * blockDim.x) {
+        I q = t / C, ch = t - q * C, xx = q % Wo, q2 = q / Wo, y = q2 % Ho, b = q2 / Ho;
+        int64_t y0, y1, x0, x1;
         float wy, wx;
         src_coord(y, H, Ho, align, &y0, &y1, &wy);
         src_coord(xx, W, Wo, align, &x0, &x1, &wx);
@@ -26,16 +30,17 @@ __global__ void k_resize_bilinear(float *out, const float *x, int64_t N, int64_t
     }
 }
 
-__global__ void k_dwconv3x3(float *out, const float *x, const float *w, const float *bias, int64_t N, int64_t H, int64_t W, int64_t C) {
-    int64_t n = N * H * W * C;
-    for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < n; t += (int64_t)gridDim.x * blockDim.x) {
-        int64_t ch = t % C, xx = (t / C) % W, y = (t / C / W) % H, b = t / C / W / H;
+template <typename I>
+__global__ void k_dwconv3x3(float *out, const float *x, const float *w, const float *bias, I N, I H, I W, I C) {
+    I n = N * H * W * C;
+    for (I t = (I)blockIdx.x * blockDim.x + threadIdx.x; t < n; t += (I)gridDim.x * blockDim.x) {
+        I q = t / C, ch = t - q * C, xx = q % W, q2 = q / W, y = q2 % H, b = q2 / H;
         float s = bias ? bias[ch] : 0.f;
 #pragma unroll
         for (int dy = 0; dy < 3; dy++)
 #pragma unroll
             for (int dx = 0; dx < 3; dx++) {
-                int64_t yy = y + dy - 1, xs = xx + dx - 1;
+                I yy = y + dy - 1, xs = xx + dx - 1;
                 if (yy < 0 || yy >= H || xs < 0 || xs >= W) continue;
                 s += x[((b * H + yy) * W + xs) * C + ch] * w[(dy * 3 + dx) * C + ch];
             }
@@ -47,12 +52,15 @@ static unsigned g1d(int64_t n) { unsigned g = zm_grid(n, 256); return g > 65536 
 extern "C" zm_status zm_cuda_resize_bilinear(float *out, const float *x, int64_t N, int64_t H, int64_t W, int64_t C, int64_t Ho,
                                              int64_t Wo, int align) {
     if (!N || !Ho || !Wo || !C) return ZM_OK;
-    k_resize_bilinear<<<g1d(N * Ho * Wo * C), 256>>>(out, x, N, H, W, C, Ho, Wo, align);
+    if (N * Ho * Wo * C < 2147483647 && N * H * W * C < 2147483647)
+        k_resize_bilinear<int><<<g1d(N * Ho * Wo * C), 256>>>(out, x, (int)N, (int)H, (int)W, (int)C, (int)Ho, (int)Wo, align);
+    else k_resize_bilinear<int64_t><<<g1d(N * Ho * Wo * C), 256>>>(out, x, N, H, W, C, Ho, Wo, align);
     return zm_cuda_check_launch("k_resize_bilinear");
 }
 extern "C" zm_status zm_cuda_dwconv3x3(float *out, const float *x, const float *w, const float *b, int64_t N, int64_t H, int64_t W,
                                        int64_t C) {
     if (!N || !H || !W || !C) return ZM_OK;
-    k_dwconv3x3<<<g1d(N * H * W * C), 256>>>(out, x, w, b, N, H, W, C);
+    if (N * H * W * C < 2147483647) k_dwconv3x3<int><<<g1d(N * H * W * C), 256>>>(out, x, w, b, (int)N, (int)H, (int)W, (int)C);
+    else k_dwconv3x3<int64_t><<<g1d(N * H * W * C), 256>>>(out, x, w, b, N, H, W, C);
     return zm_cuda_check_launch("k_dwconv3x3");
 }

@@ -103,6 +103,71 @@ __global__ void k_moe_route(int kind, float *w, int32_t *ids, const T *logits, c
     }
 }
 
+// Routers with E <= 256 (kinds 0 and 1): one warp per token, the row in
+// registers (8 per lane), k rounds of a shuffle argmax that carries the
+// winner's probability along: no shared memory, no block barriers.
+template <typename T>
+__global__ void k_moe_route_warp(int kind, float *w, int32_t *ids, const T *logits, const float *bias, int64_t ntok, int E,
+                                 int k, int renorm) {
+    int lane = threadIdx.x & 31;
+    int64_t t = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    if (t >= ntok) return;
+    float p[8], c[8], m = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        int e = lane + 32 * j;
+        p[j] = e < E ? ld(logits, t * E + e) : -INFINITY;
+        m = fmaxf(m, p[j]);
+    }
+    m = warp_max(m);
+    float s = 0;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        int e = lane + 32 * j;
+        c[j] = p[j];
+        if (kind == 0) { p[j] = e < E ? expf(p[j] - m) : 0.f; s += p[j]; }
+    }
+    if (kind == 0) {
+        s = warp_sum(s);
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            int e = lane + 32 * j;
+            p[j] /= s;
+            if (bias && e < E) c[j] = p[j] + bias[e];
+        }
+    }
+    int kk = kind == 1 ? 2 : k;
+    float tot = 0, sv[2] = {0, 0};
+    for (int r = 0; r < kk; r++) {
+        float bv = -INFINITY, bp = 0;
+        int bi = 0x7fffffff;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            int e = lane + 32 * j;
+            if (e < E && (c[j] > bv || (c[j] == bv && e < bi))) { bv = c[j]; bi = e; bp = p[j]; }
+        }
+        for (int o = 16; o > 0; o >>= 1) {
+            float ov = __shfl_xor_sync(0xffffffffu, bv, o), op = __shfl_xor_sync(0xffffffffu, bp, o);
+            int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+            if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; bp = op; }
+        }
+        if ((bi & 31) == lane) {
+#pragma unroll
+            for (int j = 0; j < 8; j++) if (lane + 32 * j == bi) c[j] = -INFINITY;
+        }
+        if (lane == 0) { ids[t * kk + r] = bi; if (kind == 0) w[t * kk + r] = bp; }
+        tot += bp;
+        if (r < 2) sv[r] = bv;
+    }
+    if (lane == 0) {
+        if (kind == 1) {
+            float e1 = expf(sv[1] - sv[0]);
+            w[t * 2] = 1.f / (1.f + e1); w[t * 2 + 1] = e1 / (1.f + e1);
+        } else if (renorm)
+            for (int r = 0; r < k; r++) w[t * k + r] /= tot;
+    }
+}
+
 // Stable rank of each slot within its expert: block e scans all slots in order.
 __global__ void k_dispatch_rank(int32_t *perm, int32_t *offsets, const int32_t *ids, int64_t n, int pass) {
     __shared__ int wsum[32];
@@ -163,6 +228,10 @@ __global__ void k_moe_combine(T *out, const T *y, const float *w, const T *res, 
 extern "C" zm_status zm_cuda_moe_route(int kind, float *w, int32_t *ids, const void *logits, int dt, const float *bias,
                                        int64_t ntok, int E, int k, int renorm, int ng, int tg, float scale) {
     if (!ntok) return ZM_OK;
+    if (kind != 2 && E <= 256) {
+        ZM_DISPATCH_FLOAT(dt, k_moe_route_warp<T><<<zm_grid(ntok * 32, 256), 256>>>(kind, w, ids, (const T *)logits, bias, ntok, E, k, renorm));
+        return zm_cuda_check_launch("k_moe_route_warp");
+    }
     size_t smem = sizeof(float) * 2 * (size_t)E;
     ZM_DISPATCH_FLOAT(dt, k_moe_route<T><<<(unsigned)ntok, ROUTE_BLOCK, smem>>>(kind, w, ids, (const T *)logits, bias, E, k,
                                                                             renorm, ng, tg, scale));

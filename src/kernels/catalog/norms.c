@@ -170,8 +170,8 @@ static zm_status zm__norm_grad(const char *n, int kind, zm_tensor *dx, zm_tensor
     const float *wp = w ? w->data : NULL;
     if (d == ZM_CUDA) {
 #ifdef ZM_HAVE_CUDA
-        void *scratch = NULL; /* per-row mean and rstd */
-        ZM_TRY(zm_cuda_malloc(&scratch, sizeof(float) * 2 * (size_t)(R ? R : 1)));
+        void *scratch = NULL; /* per-row mean and rstd, then per-chunk dw/db partials */
+        ZM_TRY(zm_cuda_malloc(&scratch, sizeof(float) * (2 * (size_t)R + 2 * 64 * (size_t)C + 1)));
         zm_status s = zm_cuda_norm_grad(kind, dx->data, dwp, dbp, x->data, wp, g->data, R, C, eps, scratch);
         if (s == ZM_OK) s = zm_cuda_sync(); /* scratch is freed right after */
         zm_cuda_free(scratch);

@@ -24,8 +24,12 @@ __global__ void k_quantize_block(int dt, uint8_t *q, const float *x, int64_t nbl
     if (dt == ZM_Q8_0) {
         float d = am / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         uint8_t *p = q + b * 34;
-        if (lane == 0) { __half h = __float2half_rn(d); unsigned short s = __half_as_ushort(h); p[0] = s & 255; p[1] = s >> 8; }
-        p[2 + lane] = (uint8_t)(int8_t)roundf(__fmul_rn(v, id));
+        unsigned short hs = __half_as_ushort(__float2half_rn(d));
+        int qv = (int)roundf(__fmul_rn(v, id));
+        __syncwarp();
+        // every lane stores exactly one byte: lanes 0/1 the scale, all lanes their weight
+        if (lane < 2) p[lane] = (uint8_t)(lane ? hs >> 8 : hs & 255);
+        p[2 + lane] = (uint8_t)(int8_t)qv;
     } else if (dt == ZM_Q4_0) {
         float mx = __shfl_sync(0xffffffffu, v, al);
         float d = mx / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
@@ -33,7 +37,8 @@ __global__ void k_quantize_block(int dt, uint8_t *q, const float *x, int64_t nbl
         if (qi > 15) qi = 15;
         int hi = __shfl_down_sync(0xffffffffu, qi, 16);
         uint8_t *p = q + b * 18;
-        if (lane == 0) { __half h = __float2half_rn(d); unsigned short s = __half_as_ushort(h); p[0] = s & 255; p[1] = s >> 8; }
+        unsigned short hs = __half_as_ushort(__float2half_rn(d));
+        if (lane < 2) p[lane] = (uint8_t)(lane ? hs >> 8 : hs & 255);
         if (lane < 16) p[2 + lane] = (uint8_t)(qi | (hi << 4));
     } else { // MXFP4
         int ex = 0;

@@ -11,15 +11,27 @@ __global__ void k_reduce(int op, void *out, const T *x, int64_t cols, int ddof) 
     __shared__ int shi[32];
     int64_t r = blockIdx.x;
     const T *row = x + r * cols;
+    bool vec = sizeof(T) == 4 && (cols & 3) == 0; // float4 loads: more bytes in flight per thread
     if (op == ZM__R_SUM || op == ZM__R_MEAN || op == ZM__R_VAR || op == ZM__R_STD) {
         float s = 0;
-        for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) s += ld(row, i);
+        if (vec) {
+            const float4 *r4 = (const float4 *)row;
+            for (int64_t i = threadIdx.x; i < cols / 4; i += blockDim.x) { float4 v = r4[i]; s += (v.x + v.y) + (v.z + v.w); }
+        } else
+            for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) s += ld(row, i);
         s = block_sum(s, sh);
         float res = s;
         if (op == ZM__R_MEAN) res = s / (float)cols;
         if (op == ZM__R_VAR || op == ZM__R_STD) {
             float mean = s / (float)cols, q = 0;
-            for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) { float d = ld(row, i) - mean; q += d * d; }
+            if (vec) {
+                const float4 *r4 = (const float4 *)row;
+                for (int64_t i = threadIdx.x; i < cols / 4; i += blockDim.x) {
+                    float4 v = r4[i];
+                    q += (v.x - mean) * (v.x - mean) + (v.y - mean) * (v.y - mean) + (v.z - mean) * (v.z - mean) + (v.w - mean) * (v.w - mean);
+                }
+            } else
+                for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) { float d = ld(row, i) - mean; q += d * d; }
             q = block_sum(q, sh);
             res = cols - ddof > 0 ? q / (float)(cols - ddof) : NAN;
             if (op == ZM__R_STD) res = sqrtf(res);
@@ -39,11 +51,24 @@ __global__ void k_reduce(int op, void *out, const T *x, int64_t cols, int ddof) 
         int mx = op == ZM__R_MAX || op == ZM__R_ARGMAX;
         float best = NAN;
         int bi = 0x7fffffff;
-        for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
-            float v = ld(row, i);
-            if (isnan(v)) continue;
-            if (isnan(best) || (mx ? v > best : v < best)) { best = v; bi = (int)i; }
-        }
+        if (vec) { // each thread's elements in increasing index order, so strict compares keep the first
+            const float4 *r4 = (const float4 *)row;
+            for (int64_t i = threadIdx.x; i < cols / 4; i += blockDim.x) {
+                float4 v4 = r4[i];
+                float e[4] = {v4.x, v4.y, v4.z, v4.w};
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    float v = e[j];
+                    if (isnan(v)) continue;
+                    if (isnan(best) || (mx ? v > best : v < best)) { best = v; bi = (int)(4 * i + j); }
+                }
+            }
+        } else
+            for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+                float v = ld(row, i);
+                if (isnan(v)) continue;
+                if (isnan(best) || (mx ? v > best : v < best)) { best = v; bi = (int)i; }
+            }
         for (int o = 16; o > 0; o >>= 1) {
             float ov = __shfl_xor_sync(0xffffffffu, best, o);
             int oi = __shfl_xor_sync(0xffffffffu, bi, o);
@@ -114,7 +139,7 @@ __global__ void k_topk(float *vals, int32_t *idx, const T *x, int64_t cols, int 
 // ---- entry points -----------------------------------------------------------
 extern "C" zm_status zm_cuda_reduce(int op, void *out, const void *x, int dt, int64_t rows, int64_t cols, int ddof) {
     if (rows == 0) return ZM_OK;
-    int block = cols >= 2048 ? 512 : cols >= 256 ? 256 : 64;
+    int block = cols >= 256 ? 256 : 64;
     ZM_DISPATCH_FLOAT(dt, k_reduce<T><<<(unsigned)rows, block>>>(op, out, (const T *)x, cols, ddof));
     return zm_cuda_check_launch("k_reduce");
 }

@@ -18,41 +18,50 @@ __device__ __forceinline__ void rope_cs(const zm__rope_p &p, int64_t pos, int i,
 }
 
 // ---- kernels ----------------------------------------------------------------
+// One block per token: each thread owns rotated pairs i, computes their angle
+// once (double) and applies it to every q head and k head of the token.
 __global__ void k_rope(float *qo, const float *q, const int32_t *pos, int64_t Hq, int64_t D, zm__rope_p p, float *ko,
                        const float *k, int64_t Hk, float *vc, const float *v, int64_t S) {
-    int64_t t = blockIdx.y, h = blockIdx.x;
-    int64_t ps = pos[t];
-    const float *x;
-    float *o;
-    if (h < Hq) { x = q + (t * Hq + h) * D; o = qo + (t * Hq + h) * D; }
-    else {
-        h -= Hq;
-        int64_t row = S ? ps : t;
-        if (S && (row < 0 || row >= S)) return;
-        x = k + (t * Hk + h) * D; o = ko + (row * Hk + h) * D;
-        if (vc) for (int64_t i = threadIdx.x; i < D; i += blockDim.x) vc[(row * Hk + h) * D + i] = v[(t * Hk + h) * D + i];
-    }
+    int64_t t = blockIdx.x, ps = pos[t], row = S ? ps : t;
+    bool kw = k && !(S && (row < 0 || row >= S));
     int half = p.rot / 2;
     for (int i = threadIdx.x; i < half; i += blockDim.x) {
         float c, s;
         rope_cs(p, ps, i, &c, &s);
         int a = p.interleaved ? 2 * i : i, b = p.interleaved ? 2 * i + 1 : i + half;
-        float x0 = x[a], x1 = x[b];
-        o[a] = x0 * c - x1 * s;
-        o[b] = x0 * s + x1 * c;
+        for (int64_t h = 0; h < Hq; h++) {
+            const float *x = q + (t * Hq + h) * D;
+            float *o = qo + (t * Hq + h) * D, x0 = x[a], x1 = x[b];
+            o[a] = x0 * c - x1 * s;
+            o[b] = x0 * s + x1 * c;
+        }
+        if (kw)
+            for (int64_t h = 0; h < Hk; h++) {
+                const float *x = k + (t * Hk + h) * D;
+                float *o = ko + (row * Hk + h) * D, x0 = x[a], x1 = x[b];
+                o[a] = x0 * c - x1 * s;
+                o[b] = x0 * s + x1 * c;
+            }
     }
-    for (int64_t i = p.rot + threadIdx.x; i < D; i += blockDim.x) o[i] = x[i];
+    // pass-through dims and the v copy
+    for (int64_t h = 0; h < Hq; h++)
+        for (int64_t i = p.rot + threadIdx.x; i < D; i += blockDim.x) qo[(t * Hq + h) * D + i] = q[(t * Hq + h) * D + i];
+    if (kw)
+        for (int64_t h = 0; h < Hk; h++) {
+            for (int64_t i = p.rot + threadIdx.x; i < D; i += blockDim.x) ko[(row * Hk + h) * D + i] = k[(t * Hk + h) * D + i];
+            if (vc) for (int64_t i = threadIdx.x; i < D; i += blockDim.x) vc[(row * Hk + h) * D + i] = v[(t * Hk + h) * D + i];
+        }
 }
 
 // ---- entry points -----------------------------------------------------------
 extern "C" zm_status zm_cuda_rope(float *qo, const float *q, const int32_t *pos, int64_t T, int64_t Hq, int64_t D, zm__rope_p p,
                                   float *ko, const float *k, int64_t Hk, float *vc, const float *v, int64_t S) {
     if (!T) return ZM_OK;
-    int64_t heads = Hq + (k ? Hk : 0);
-    for (int64_t t0 = 0; t0 < T; t0 += 65535) {
-        int64_t n = T - t0 < 65535 ? T - t0 : 65535;
+    for (int64_t t0 = 0; t0 < T; t0 += 2147483647) {
+        int64_t n = T - t0 < 2147483647 ? T - t0 : 2147483647;
+        int threads = p.rot / 2 >= 64 ? 64 : 32;
         // with a cache, k rows are addressed by position, so only q/k/v/pos shift
-        k_rope<<<dim3((unsigned)heads, (unsigned)n), 64>>>(qo + t0 * Hq * D, q + t0 * Hq * D, pos + t0, Hq, D, p,
+        k_rope<<<(unsigned)n, threads>>>(qo + t0 * Hq * D, q + t0 * Hq * D, pos + t0, Hq, D, p,
                                                            ko ? ko + (S ? 0 : t0 * Hk * D) : NULL, k ? k + t0 * Hk * D : NULL, Hk,
                                                            vc, v ? v + t0 * Hk * D : NULL, S);
         zm_status s = zm_cuda_check_launch("k_rope");
