@@ -132,6 +132,28 @@ static void t_rowwise(zm_device dev) {
             if (v == 2) for (int64_t r = 0; r < R; r++) rl[r] = ref[r * C];
             zc_getf(o, out);
             ZT_CHECK(zt_close(names[v], o, v == 2 ? rl : ref, no, 1e-4), "%s C=%lld", names[v], (long long)C);
+            if ((v == 3 || v == 4) && C <= 1000) {
+                /* the backward kernels against central differences of L = sum g * f(x), f the float64 forward */
+                double *fd = zc_d(n), *xd = zc_d(C);
+                for (int64_t r = 0; r < R; r++) {
+                    for (int64_t i = 0; i < C; i++) xd[i] = x[r * C + i];
+                    for (int64_t i = 0; i < C; i++) {
+                        double h = 1e-4, L[2];
+                        for (int sgn = 0; sgn < 2; sgn++) {
+                            xd[i] = x[r * C + i] + (sgn ? -h : h);
+                            double mx = -INFINITY, s = 0, acc = 0;
+                            for (int64_t j = 0; j < C; j++) mx = fmax(mx, xd[j]);
+                            for (int64_t j = 0; j < C; j++) s += exp(xd[j] - mx);
+                            for (int64_t j = 0; j < C; j++) acc += g[r * C + j] * (v == 3 ? exp(xd[j] - mx) / s : xd[j] - mx - log(s));
+                            L[sgn] = acc;
+                        }
+                        xd[i] = x[r * C + i];
+                        fd[r * C + i] = (L[0] - L[1]) / (2 * h);
+                    }
+                }
+                ZT_CHECK(zt_close("backward vs finite differences", o, fd, n, 1e-3), "%s C=%lld vs finite differences", names[v], (long long)C);
+                free(fd); free(xd);
+            }
             free(rl);
             zm_tensor_free(ty);
         }

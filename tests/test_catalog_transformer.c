@@ -123,6 +123,21 @@ static void t_dropout(zm_device dev) {
         ZT_CHECK(zt_close("dropout", o, ref, n, dt == ZM_F32 ? 1e-6 : zc_tol(dt)), "dropout %s", zm_dtype_name(dt));
         for (int64_t i = 0; i < n; i++)
             if ((o[i] == 0) != (ref[i] == 0)) { ZT_CHECK(0, "mask differs at %lld", (long long)i); break; }
+        /* its gradient is dropout of g with the same seed: central differences of L = sum g * dropout(x) */
+        float *gg = zc_f(n), *dg = zc_f(n);
+        double *fd = zc_d(n);
+        zt_fill_normal(gg, n, 1.0);
+        zc_round(gg, n, dt);
+        for (int64_t i = 0; i < n; i++) {
+            double h = 1e-3, keep = zm_philox_uniform(seed, (uint64_t)i) >= p ? 1.0 / (1.0 - p) : 0.0;
+            fd[i] = gg[i] * (((x[i] + h) * keep) - ((x[i] - h) * keep)) / (2 * h);
+        }
+        zm_tensor *tg = zc_newf(dev, dt, 1, &n, gg), *td = zc_out(dev, dt, 1, &n);
+        ZT_OK(zm_op_dropout(td, tg, p, seed));
+        zc_getf(dg, td);
+        ZT_CHECK(zt_close("dropout grad vs finite differences", dg, fd, n, dt == ZM_F32 ? 1e-5 : zc_tol(dt)), "dropout grad %s", zm_dtype_name(dt));
+        zm_tensor_free(tg); zm_tensor_free(td);
+        free(gg); free(dg); free(fd);
         double rate = (double)kept / n; /* 5 sigma of a binomial(1e5, 0.7) */
         ZT_CHECK(fabs(rate - 0.7) < 5 * sqrt(0.21 / n), "keep rate %g", rate);
         zm_tensor *tt[] = {tx, to};

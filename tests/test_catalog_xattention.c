@@ -4,7 +4,8 @@
  * one position, window 1 and a window longer than the sequence, an explicit
  * scale, sinks large enough to take almost all the mass, and paged caches
  * with pages of 1 and 7 positions, a shuffled block table and unused
- * physical pages full of NaN (they must not be read). Float64 two-pass
+ * physical pages full of NaN (they must not be read); on CUDA a block-table
+ * entry far out of range is skipped, not followed. Float64 two-pass
  * softmax reference. CPU and CUDA. Run: build/tests/test_catalog_xattention. */
 #include "catalog_test.h"
 #include "catalog_close.h"
@@ -84,6 +85,31 @@ static void t_xattn(zm_device dev) {
 }
 ZC_DEVICES(t_xattn)
 
+/* CUDA cannot check a device-resident block table without a sync, so a page
+ * id out of range must skip its positions, not read outside the pages: the
+ * result equals attention over the valid first page alone, and the context
+ * stays usable. */
+static void t_hostile_table_cuda(void) {
+    if (!zm_cuda_available()) { zt_skip("no GPU"); return; }
+    int64_t shq[3] = {1, 2, 8}, shp[4] = {2, 4, 1, 8}, shc[4] = {1, 4, 1, 8}, shb[2] = {1, 2}, one = 1;
+    int32_t bt[2] = {0, 1000000}, len8 = 8, len4 = 4;
+    float q[16], kp[64], vp[64], o1[16], o2[16];
+    zt_fill_normal(q, 16, 1.0); zt_fill_normal(kp, 64, 1.0); zt_fill_normal(vp, 64, 1.0);
+    zm_tensor *tq = zc_newf(ZM_CUDA, ZM_F32, 3, shq, q), *tkp = zc_newf(ZM_CUDA, ZM_F32, 4, shp, kp), *tvp = zc_newf(ZM_CUDA, ZM_F32, 4, shp, vp),
+              *tk = zc_newf(ZM_CUDA, ZM_F32, 4, shc, kp), *tv = zc_newf(ZM_CUDA, ZM_F32, 4, shc, vp), *tb = zc_new(ZM_CUDA, ZM_I32, 2, shb, bt),
+              *l8 = zc_new(ZM_CUDA, ZM_I32, 1, &one, &len8), *l4 = zc_new(ZM_CUDA, ZM_I32, 1, &one, &len4),
+              *o = zc_out(ZM_CUDA, ZM_F32, 3, shq);
+    ZT_OK(zm_op_paged_attention(o, tq, tkp, tvp, tb, l8, NULL));
+    zc_getf(o1, o);
+    ZT_OK(zm_op_decode_attention(o, tq, tk, tv, l4, NULL));
+    zc_getf(o2, o);
+    double ref[16];
+    for (int i = 0; i < 16; i++) ref[i] = o2[i];
+    ZT_CHECK(zt_close("hostile block table", o1, ref, 16, 1e-6), "page id 1000000 was not skipped");
+    zm_tensor *tt[] = {tq, tkp, tvp, tk, tv, tb, l8, l4, o};
+    zc_free(9, tt);
+}
+
 static void t_bad(void) {
     int64_t shq[3] = {2, 4, 8}, shc[4] = {2, 6, 2, 8}, shp[4] = {3, 2, 2, 8}, shb[2] = {2, 3}, two = 2;
     int32_t lens[2] = {6, 0}, bt[6] = {0, 1, 2, 0, 1, 7};
@@ -102,6 +128,7 @@ static void t_bad(void) {
 
 int main(void) {
     ZC_RUN(t_xattn);
+    ZT_RUN(t_hostile_table_cuda);
     ZT_RUN(t_bad);
     return zt_finish();
 }

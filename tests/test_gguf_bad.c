@@ -227,14 +227,15 @@ static void test_valgrind(void) {
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) { zt_skip("no /proc/self/exe"); return; }
     self[n] = 0;
-    char cmd[1024];
+    char cmd[1200], log[64];
+    snprintf(log, sizeof log, "/tmp/zt_gguf_bad_vg.%d.log", (int)getpid());
     snprintf(cmd, sizeof cmd,
              "ZT_INNER=1 valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all "
-             "--error-exitcode=99 '%s' > /tmp/zt_gguf_bad_vg.log 2>&1", self);
+             "--error-exitcode=99 '%s' > %s 2>&1", self, log);
     int rc = system(cmd);
     int code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    ZT_CHECK(code == 0, "valgrind run exited %d (see /tmp/zt_gguf_bad_vg.log)", code);
-    if (code == 0) unlink("/tmp/zt_gguf_bad_vg.log");
+    ZT_CHECK(code == 0, "valgrind run exited %d (see %s)", code, log);
+    if (code == 0) unlink(log);
 }
 
 int main(void) {

@@ -29,8 +29,9 @@ int zm_cmd_kernels(int argc, char **argv) {
         if (count_only) continue;
         const char *be = o->backends == (ZM_OP_CPU | ZM_OP_CUDA) ? "cpu,cuda" : o->backends == ZM_OP_CPU ? "cpu" : "cuda";
         if (json)
-            printf("{\"name\":\"%s\",\"family\":\"%s\",\"backends\":\"%s\",\"dtypes\":\"%s\",\"gradient\":\"%s\",\"dsl\":%s}\n",
-                   o->name, o->family, be, o->dtypes, o->grad, o->dsl ? "true" : "false");
+            printf("{\"name\":\"%s\",\"family\":\"%s\",\"backends\":\"%s\",\"dtypes\":\"%s\",\"gradient\":\"%s\",\"dsl\":%s,"
+                   "\"summary\":\"%s\"}\n",
+                   o->name, o->family, be, o->dtypes, o->grad, o->dsl ? "true" : "false", o->summary);
         else
             printf("%-28s %-12s %-9s %-13s %-28s %s%s\n", o->name, o->family, be, o->dtypes, o->grad[0] ? o->grad : "-",
                    o->dsl ? "[dsl] " : "", o->summary);

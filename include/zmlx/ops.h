@@ -135,7 +135,8 @@ zm_status zm_op_rope_qk(zm_tensor *q_out, zm_tensor *k_out, const zm_tensor *q, 
                         const zm_tensor *pos, const zm_rope_opts *o);
 /* Rotate q into q_out, rotate k into k_cache[pos[t]] and copy v into
  * v_cache[pos[t]]; caches [S, Hkv, D] f32. A position outside [0, S) writes
- * nothing to the caches (same on both backends; q is still rotated). */
+ * nothing to the caches (same on both backends; q is still rotated); tokens
+ * sharing a position: the last one's k and v are kept. */
 zm_status zm_op_rope_kv_write(zm_tensor *q_out, zm_tensor *k_cache, zm_tensor *v_cache,
                               const zm_tensor *q, const zm_tensor *k, const zm_tensor *v,
                               const zm_tensor *pos, const zm_rope_opts *o);

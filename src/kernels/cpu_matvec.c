@@ -10,6 +10,7 @@
 #include <cpuid.h>
 #endif
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
 
@@ -24,8 +25,16 @@ const char *zm_cpu_isa_name(zm_cpu_isa isa) {
 #if defined(__x86_64__) || defined(__i386__)
 /* clang 14's __builtin_cpu_supports does not know "f16c": ask CPUID. */
 static int zm__cpu_has_f16c(void) {
-    unsigned a, b, c, d;
-    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+    /* CPUID traps to the hypervisor in a VM (tens of microseconds) and this
+     * is asked on every matvec call: ask once. */
+    static _Atomic int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v < 0) {
+        unsigned a, b, c, d;
+        v = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return v;
 }
 #endif
 

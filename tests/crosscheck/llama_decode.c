@@ -26,6 +26,7 @@ static void quiet(enum ggml_log_level level, const char *text, void *ud) {
     (void)ud;
     if (level >= GGML_LOG_LEVEL_ERROR || getenv("ZMLX_LLAMA_LOG")) fputs(text, stderr);
 }
+static bool no_dots(float progress, void *ud) { (void)progress; (void)ud; return true; }
 static int argmax(const float *x, int n) {
     int b = 0;
     for (int i = 1; i < n; i++) if (x[i] > x[b]) b = i;
@@ -34,7 +35,7 @@ static int argmax(const float *x, int n) {
 
 int main(int argc, char **argv) {
     const char *model_path = NULL, *libdir = NULL, *prompt = "1,2,3,4", *logits_path = NULL;
-    int n_gen = 32, threads = 2;
+    int n_gen = 32, threads = 2, kv16 = 0, fa = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-m") && i + 1 < argc) model_path = argv[++i];
         else if (!strcmp(argv[i], "--libdir") && i + 1 < argc) libdir = argv[++i];
@@ -42,7 +43,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "-n") && i + 1 < argc) n_gen = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--logits") && i + 1 < argc) logits_path = argv[++i];
-        else { fprintf(stderr, "usage: llama_decode -m FILE --libdir DIR [--prompt-ids 1,2,3] [-n N] [--threads T] [--logits FILE]\n"); return 2; }
+        else if (!strcmp(argv[i], "--kv-f16")) kv16 = 1;
+        else if (!strcmp(argv[i], "--fa")) fa = 1;
+        else { fprintf(stderr, "usage: llama_decode -m FILE --libdir DIR [--prompt-ids 1,2,3] [-n N] [--threads T] [--logits FILE] [--kv-f16] [--fa]\n"); return 2; }
     }
     if (!model_path || !libdir || n_gen < 1 || threads < 1) { fprintf(stderr, "llama_decode: -m and --libdir are required\n"); return 2; }
     llama_token ids[4096];
@@ -59,6 +62,7 @@ int main(int argc, char **argv) {
     llama_backend_init();
     struct llama_model_params mp = llama_model_default_params();
     mp.n_gpu_layers = 0;
+    mp.progress_callback = no_dots;
     struct llama_model *model = llama_model_load_from_file(model_path, mp);
     if (!model) { printf("LOAD FAILED: %s\n", model_path); return 3; }
     const struct llama_vocab *vocab = llama_model_get_vocab(model);
@@ -70,6 +74,12 @@ int main(int argc, char **argv) {
     cp.n_batch = cp.n_ubatch = (uint32_t)(np > 32 ? np : 32);
     cp.n_threads = cp.n_threads_batch = threads;
     cp.no_perf = true;
+    /* Exact F32 attention, as zmlx computes it: llama.cpp's default F16 KV
+     * cache moves F32 logits by ~5e-4 relative, and its CPU flash-attention
+     * kernel (auto-enabled) by ~7e-4 even with an F32 cache; without both
+     * the engines agree to ~4e-7. --kv-f16 / --fa restore the defaults. */
+    if (!kv16) cp.type_k = cp.type_v = GGML_TYPE_F32;
+    cp.flash_attn_type = fa ? LLAMA_FLASH_ATTN_TYPE_AUTO : LLAMA_FLASH_ATTN_TYPE_DISABLED;
     struct llama_context *ctx = llama_init_from_model(model, cp);
     if (!ctx) { printf("CONTEXT FAILED\n"); return 3; }
     /* a persistent CPU thread pool, or every decode step would start threads */

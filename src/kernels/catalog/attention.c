@@ -76,7 +76,7 @@ static zm_status zm__attn(const char *n, zm_tensor *out, const zm_tensor *q, con
     const float *sk = o->sinks ? o->sinks->data : NULL;
     const int32_t *btp = bt ? bt->data : NULL;
     if (d == ZM_CUDA)
-        ZM_CUDA_CALL(n, zm_cuda_decode_attention(out->data, q->data, k->data, v->data, lens->data, btp, mp, page, B, Hq, Hkv, D,
+        ZM_CUDA_CALL(n, zm_cuda_decode_attention(out->data, q->data, k->data, v->data, lens->data, btp, mp, page, bt ? k->shape[0] : 0, B, Hq, Hkv, D,
                                                  S, scale, o->window, sk));
     /* host-side checks of the data the CPU path indexes with */
     const int32_t *L = lens->data;

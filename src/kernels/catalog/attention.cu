@@ -2,8 +2,9 @@
 // Each warp walks every 8th position with an online softmax (running max,
 // sum, and a D-vector accumulator spread over its lanes, <= 8 values each),
 // the warps merge in shared memory, and the sink logit joins the
-// denominator. Lengths and page ids outside range are clamped/skipped on the
-// device (the C side checks them on the CPU path). Checked by
+// denominator. Lengths are clamped to the capacity and page ids outside
+// [0, n_pages) skip their positions on the
+// device (the C side rejects both on the CPU path). Checked by
 // tests/test_catalog_attention.c.
 #include "kernels/catalog/cu_common.cuh"
 
@@ -11,7 +12,7 @@
 
 // ---- kernels ----------------------------------------------------------------
 __global__ void k_decode_attention(float *out, const float *q, const float *k, const float *v, const int32_t *lens,
-                                   const int32_t *bt, int64_t mp, int64_t page, int64_t Hq, int64_t Hkv, int64_t D,
+                                   const int32_t *bt, int64_t mp, int64_t page, int64_t P, int64_t Hq, int64_t Hkv, int64_t D,
                                    int64_t S, float scale, int window, const float *sinks) {
     __shared__ float sm[ATT_WARPS], sl[ATT_WARPS], sacc[ATT_WARPS][256];
     int64_t r = blockIdx.x, b = r / Hq, hq = r % Hq, h = hq / (Hq / Hkv);
@@ -26,6 +27,7 @@ __global__ void k_decode_attention(float *out, const float *q, const float *k, c
         int64_t row;
         if (bt) {
             int64_t pg = bt[b * mp + i / page];
+            if (pg < 0 || pg >= P) continue; // a hostile table must not make the kernel read outside the pages
             row = pg * page + i % page;
         } else row = b * S + i;
         const float *kr = k + (row * Hkv + h) * D, *vr = v + (row * Hkv + h) * D;
@@ -47,15 +49,15 @@ __global__ void k_decode_attention(float *out, const float *q, const float *k, c
     for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
         float o = 0;
         for (int i = 0; i < ATT_WARPS; i++) if (sm[i] != -INFINITY) o += sacc[i][d] * expf(sm[i] - M);
-        out[r * D + d] = o / den;
+        out[r * D + d] = den > 0.f ? o / den : 0.f; // nothing attended (length 0 after the clamp): zeros, not NaN
     }
 }
 
 // ---- entry points -----------------------------------------------------------
 extern "C" zm_status zm_cuda_decode_attention(float *out, const float *q, const float *k, const float *v, const int32_t *lens,
-                                              const int32_t *bt, int64_t mp, int64_t page, int64_t B, int64_t Hq, int64_t Hkv,
+                                              const int32_t *bt, int64_t mp, int64_t page, int64_t P, int64_t B, int64_t Hq, int64_t Hkv,
                                               int64_t D, int64_t S, float scale, int window, const float *sinks) {
     if (!B) return ZM_OK;
-    k_decode_attention<<<(unsigned)(B * Hq), 32 * ATT_WARPS>>>(out, q, k, v, lens, bt, mp, page, Hq, Hkv, D, S, scale, window, sinks);
+    k_decode_attention<<<(unsigned)(B * Hq), 32 * ATT_WARPS>>>(out, q, k, v, lens, bt, mp, page, P, Hq, Hkv, D, S, scale, window, sinks);
     return zm_cuda_check_launch("k_decode_attention");
 }

@@ -73,7 +73,7 @@ zm_status zm_cuda_rope(float *out, const float *x, const int32_t *pos, int64_t T
 
 /* attention: block_table NULL = contiguous caches [B, S, Hkv, D]; else pages [P, page, Hkv, D] */
 zm_status zm_cuda_decode_attention(float *out, const float *q, const float *k, const float *v, const int32_t *lens,
-                                   const int32_t *block_table, int64_t max_pages, int64_t page, int64_t B, int64_t Hq,
+                                   const int32_t *block_table, int64_t max_pages, int64_t page, int64_t n_pages, int64_t B, int64_t Hq,
                                    int64_t Hkv, int64_t D, int64_t S, float scale, int window, const float *sinks);
 
 /* bits, indexing */

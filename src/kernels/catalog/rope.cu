@@ -24,6 +24,11 @@ __global__ void k_rope(float *qo, const float *q, const int32_t *pos, int64_t Hq
                        const float *k, int64_t Hk, float *vc, const float *v, int64_t S) {
     int64_t t = blockIdx.x, ps = pos[t], row = S ? ps : t;
     bool kw = k && !(S && (row < 0 || row >= S));
+    if (S && k) { // tokens sharing a position: the last one writes the cache row (as the CPU loop does)
+        int later = 0;
+        for (int64_t j = t + 1 + threadIdx.x; j < gridDim.x; j += blockDim.x) later |= pos[j] == ps;
+        if (__syncthreads_or(later)) kw = false;
+    }
     int half = p.rot / 2;
     for (int i = threadIdx.x; i < half; i += blockDim.x) {
         float c, s;
