@@ -280,11 +280,11 @@ static void test_vs_llama_cpp(void) {
     if (!read_vocab(src, &v)) { vocab_free(&v); return; }
     item *c = NULL;
     int n = corpus(&c);
-    const char *pres[3] = {"qwen2", "llama-bpe", "gpt-4o"};
+    const char *pres[6] = {"qwen2", "llama-bpe", "gpt-4o", "qwen35", "glm4", "lfm2"};
     zm_tokenizer *bt = NULL;
-    for (int i = 0; i < 3 && !zt_failed_now(); i++) {
+    for (int i = 0; i < 6 && !zt_failed_now(); i++) {
         snprintf(path, sizeof path, "%s/tok_%s.gguf", L, pres[i]);
-        if (write_variant(path, "gpt2", pres[i], &v, i == 1)) compare(pres[i], path, c, n);
+        if (write_variant(path, "gpt2", pres[i], &v, i == 1 || i == 5)) compare(pres[i], path, c, n);
         if (i == 0) zm_tokenizer_open(&bt, path);
     }
     if (bt && !zt_failed_now()) {
