@@ -1,8 +1,8 @@
 /* GPU decode benchmark (run by bench/gpu.sh on the device machine):
  *   build/bench/cuda_decode -m FILE [-n 256] [--prefill 512] [--ctx 2048]
  *                           [--device cuda|cpu] [--profile 8]
- * Loads the model once; runs the stock graph and the fused graph
- * (zm__fuse_qwen3moe) in two sessions sharing the uploaded weights; greedy
+ * Loads the model once; runs the stock graph and the patched graph
+ * (zm_patch, family defaults) in two sessions sharing the uploaded weights; greedy
  * decode of n tokens after a short prompt, each token timed on the host
  * (the sampled id is read back every token, so this is end-to-end latency);
  * prints median and spread of ms/token, tok/s, GB/s over the bytes a token
@@ -15,6 +15,7 @@
 #include "graph/exec_cuda.h"
 #include "models/model_priv.h"
 #include "zmlx/model.h"
+#include "zmlx/patch.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,7 +135,13 @@ int main(int argc, char **argv) {
            zm_dtype_name(zm_model_weight_type(m)), (long long)zm_model_n_layer(m), mb, zm_model_weight_bytes(m) / 1e9);
     zm_session *ss = NULL, *sf = NULL;
     if (zm_session_new(&ss, m) != ZM_OK) { fprintf(stderr, "cuda_decode: stock session: %s\n", zm_last_error()); return 1; }
-    zm__model_set_rewrite(m, zm__fuse_qwen3moe, NULL);
+    zm_patch_result pr;
+    memset(&pr, 0, sizeof pr);
+    if (getenv("ZMLX_BENCH_MINIFUSE")) zm__model_set_rewrite(m, zm__fuse_qwen3moe, NULL);
+    else if (zm_patch(m, NULL, &pr) != ZM_OK) { fprintf(stderr, "cuda_decode: patch: %s\n", zm_last_error()); return 1; }
+    printf("patched (zm_patch, family %s):", pr.family);
+    for (int i = 0; i < pr.n_applied; i++) printf(" %s x%d", pr.applied[i].name, pr.applied[i].sites);
+    printf("\n");
     if (zm_session_new(&sf, m) != ZM_OK) { fprintf(stderr, "cuda_decode: fused session: %s\n", zm_last_error()); return 1; }
     printf("load + upload + 2 sessions: %.1f s\n", zm__now() - t0);
     dec_result rs = {0}, rf = {0};

@@ -11,6 +11,7 @@
 #include "harness.h"
 #include "models/model_priv.h"
 #include "zmlx/model.h"
+#include "zmlx/patch.h"
 #include "zmlx/synth.h"
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,8 @@ static int open_runner(runner *r, const char *path, zm_device dev, int fused) {
     o.n_ctx = 512;
     ZT_OK(zm_model_load(&r->m, path, &o));
     if (!r->m) return 0;
-    if (fused) zm__model_set_rewrite(r->m, zm__fuse_qwen3moe, NULL);
+    if (fused == 1) zm__model_set_rewrite(r->m, zm__fuse_qwen3moe, NULL);
+    if (fused == 2) ZT_OK(zm_patch(r->m, NULL, NULL)); /* the real patcher, family defaults */
     ZT_OK(zm_session_new(&r->s, r->m));
     return r->s != NULL;
 }
@@ -113,16 +115,19 @@ static void test_cuda_stock_vs_fused(void) {
         const char *path = model_path(t);
         ZT_CHECK(path != NULL, "synth: %s", zm_last_error());
         if (!path) return;
-        runner a, b;
-        if (!open_runner(&a, path, ZM_CUDA, 0) || !open_runner(&b, path, ZM_CUDA, 1)) { close_runner(&a); close_runner(&b); return; }
-        int32_t ta[200], tb[200];
-        greedy(&a, 200, ta, NULL);
-        greedy(&b, 200, tb, NULL);
-        int same = 0;
-        for (int i = 0; i < 200; i++) same += ta[i] == tb[i];
-        ZT_CHECK(same == 200, "%s: stock vs fused CUDA graphs agree on %d of 200 tokens", zm_dtype_name(g_types[t]), same);
-        close_runner(&a);
-        close_runner(&b);
+        for (int how = 1; how <= 2; how++) {
+            runner a, b;
+            if (!open_runner(&a, path, ZM_CUDA, 0) || !open_runner(&b, path, ZM_CUDA, how)) { close_runner(&a); close_runner(&b); return; }
+            int32_t ta[200], tb[200];
+            greedy(&a, 200, ta, NULL);
+            greedy(&b, 200, tb, NULL);
+            int same = 0;
+            for (int i = 0; i < 200; i++) same += ta[i] == tb[i];
+            ZT_CHECK(same == 200, "%s: stock vs %s CUDA graphs agree on %d of 200 tokens", zm_dtype_name(g_types[t]),
+                     how == 1 ? "fuse_qwen3moe" : "zm_patch", same);
+            close_runner(&a);
+            close_runner(&b);
+        }
     }
 }
 
@@ -131,7 +136,7 @@ static void test_cuda_vs_cpu(void) {
     for (int t = 0; t < 3; t++) {
         const char *path = model_path(t);
         if (!path) { ZT_CHECK(0, "synth: %s", zm_last_error()); return; }
-        for (int fused = 0; fused < 2; fused++) {
+        for (int fused = 0; fused < 3; fused++) {
             runner c, g;
             if (!open_runner(&c, path, ZM_CPU, fused) || !open_runner(&g, path, ZM_CUDA, fused)) { close_runner(&c); close_runner(&g); return; }
             const int n = 64;

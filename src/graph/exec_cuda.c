@@ -65,6 +65,7 @@ typedef struct {
     int res_node;           /* residual added in the epilogue, or -1 */
     int out_node;           /* node whose buffer receives the result */
     int cache_node;         /* KV_WRITE folded into QK_NORM_ROPE, or -1 */
+    int k_node, k_cache, v_write; /* second QK_NORM_ROPE (k) + its KV_WRITE, V's KV_WRITE */
 } launch;
 
 typedef struct {
@@ -305,7 +306,7 @@ static zm_status lower(cuda_exec *e, const int *uses) {
         case ZM_OP_WEIGHT: case ZM_OP_INPUT: case ZM_OP_STATE: case ZM_OP_VIEW: case ZM_OP_NONE: continue;
         default: break;
         }
-        launch l = {L_NODE, i, 0, {0}, -1, -1, -1, i, -1};
+        launch l = {L_NODE, i, 0, {0}, -1, -1, -1, i, -1, -1, -1, -1};
         if (n->op == ZM_OP_MATMUL || n->op == ZM_OP_MATMUL_ID || n->op == ZM_OP_GATHER_QMM_SWIGLU) {
             int xs = n->op == ZM_OP_GATHER_QMM_SWIGLU ? n->src[2] : n->src[1];
             int r = folded_norm(g, fold, xs);
@@ -356,6 +357,28 @@ static zm_status lower(cuda_exec *e, const int *uses) {
                     done[u] = 1;
                     break;
                 }
+            }
+            /* one token, q then k right after it: one launch for q, k, k's and
+             * v's cache stores (all read data that is ready at i) */
+            int j = i + 1;
+            while (j < N && (g->nodes[j].op == ZM_OP_VIEW || g->nodes[j].op == ZM_OP_WEIGHT)) j++;
+            const zm_node *k = j < N ? &g->nodes[j] : NULL;
+            if (l.cache_node < 0 && n->shape[0] == 1 && k && k->op == ZM_OP_QK_NORM_ROPE && !done[j] &&
+                k->src[2] == n->src[2] && k->shape[2] == n->shape[2] && k->ip[1] == n->ip[1] && k->ip[0] == n->ip[0] &&
+                k->fp[0] == n->fp[0] && k->fp[1] == n->fp[1]) {
+                int kc = -1, vw = -1;
+                for (int u = j + 1; u < N; u++) {
+                    const zm_node *w = &g->nodes[u];
+                    if (w->op != ZM_OP_KV_WRITE || w->src[2] != n->src[2] || done[u]) continue;
+                    if (w->src[1] == j && kc < 0) kc = u;
+                    else if (w->src[1] < i && vw < 0 && zm_node_numel(&g->nodes[w->src[1]]) == zm_node_numel(k) &&
+                             g->nodes[u].shape[2] == k->shape[2])
+                        vw = u;
+                }
+                l.k_node = j;
+                done[j] = 1;
+                if (kc >= 0) { l.k_cache = kc; done[kc] = 1; }
+                if (vw >= 0) { l.v_write = vw; done[vw] = 1; }
             }
         }
         e->L[e->nl++] = l;
@@ -473,6 +496,14 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
         return zm_gpu_add_rmsnorm(F(n->src[0]), F(n->src[1]), e->wt[n->src[2]]->vec, R, D, n->fp[0], F(id), F(id) + R * D, st);
     }
     case ZM_OP_QK_NORM_ROPE:
+        if (l->k_node >= 0 && n->ip[0] == ZM_ROPE_NEOX) {
+            const zm_node *k = &g->nodes[l->k_node];
+            const zm_node *vw = l->v_write >= 0 ? &g->nodes[l->v_write] : NULL;
+            return zm_gpu_qkv_norm_rope(F(n->src[0]), e->wt[n->src[1]]->vec, F(id), (int)n->shape[1], F(k->src[0]),
+                                        e->wt[k->src[1]]->vec, F(l->k_node), l->k_cache >= 0 ? F(l->k_cache) : NULL,
+                                        (int)k->shape[1], vw ? F(vw->src[1]) : NULL, vw ? F(l->v_write) : NULL,
+                                        (int)n->shape[2], n->ip[1], n->fp[0], I(n->src[2]), e->inv_freq[id], st);
+        }
         if (n->ip[0] != ZM_ROPE_NEOX) return zm__err(ZM_ERR_UNSUPPORTED, "cuda backend: node '%s': rope mode %d (NeoX only)", n->name, n->ip[0]);
         return zm_gpu_qk_norm_rope(F(n->src[0]), e->wt[n->src[1]]->vec, n->shape[0], (int)n->shape[1], (int)n->shape[2], n->ip[1],
                                     n->fp[0], I(n->src[2]), e->inv_freq[id], F(id), l->cache_node >= 0 ? F(l->cache_node) : NULL, st);

@@ -11,6 +11,7 @@
 
 #define ZM_ATT_WARPS 4
 #define ZM_ATT_GMAX 8 /* q heads per kv head */
+#define ZM_ATT_SMAX 320 /* splits per kv head at most */
 
 // ---------------------------------------------------------------------------
 // Kernels
@@ -22,11 +23,15 @@ __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
     const int kvh = blockIdx.x, split = blockIdx.y, G = n_head / n_kv;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int64_t L = (int64_t)pos[0] + 1;
-    const int64_t chunk = (L + n_split - 1) / n_split;
+    /* at least 32 rows per split: short contexts use few splits, so the
+     * merge below reads few partials */
+    const int64_t chunk = max((L + n_split - 1) / n_split, (int64_t)32);
+    const int n_act = (int)((L + chunk - 1) / chunk);
     const int64_t t0 = (int64_t)split * chunk, t1 = min(L, t0 + chunk);
     __shared__ float sm[ZM_ATT_WARPS][ZM_ATT_GMAX], sl[ZM_ATT_WARPS][ZM_ATT_GMAX];
     __shared__ float sacc[ZM_ATT_WARPS][ZM_ATT_GMAX][32 * DPL];
     __shared__ int last;
+    __shared__ float sf[ZM_ATT_GMAX][ZM_ATT_SMAX], sL[ZM_ATT_GMAX];
 
     float qr[ZM_ATT_GMAX][DPL], acc[ZM_ATT_GMAX][DPL], m[ZM_ATT_GMAX], l[ZM_ATT_GMAX];
 #pragma unroll
@@ -72,8 +77,8 @@ __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
         for (int i = 0; i < DPL; i++) sacc[warp][g][lane + 32 * i] = acc[g][i];
     }
     __syncthreads();
-    /* merge the warps: thread handles (g, dim) pairs */
-    for (int e = threadIdx.x; e < G * d; e += blockDim.x) {
+    /* merge the warps: thread handles (g, dim) pairs; idle splits write nothing */
+    for (int e = threadIdx.x; e < G * d && split < n_act; e += blockDim.x) {
         const int g = e / d, c = e % d;
         float M = -INFINITY;
         for (int w = 0; w < ZM_ATT_WARPS; w++) M = fmaxf(M, sm[w][g]);
@@ -97,21 +102,30 @@ __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
     __syncthreads();
     if (!last) return;
     __threadfence();
+    /* per head: the max over active splits, each split's factor, the sum */
+    for (int g = warp; g < G; g += ZM_ATT_WARPS) {
+        const int64_t h = kvh * G + g;
+        float M = -INFINITY;
+        for (int sp = lane; sp < n_act; sp += 32) M = fmaxf(M, __ldcg(pm + h * n_split + sp));
+        M = warp_max(M);
+        float Ls = 0.f;
+        for (int sp = lane; sp < n_act; sp += 32) {
+            const float ms = __ldcg(pm + h * n_split + sp);
+            const float f = ms == -INFINITY ? 0.f : expf(ms - M);
+            sf[g][sp] = f;
+            Ls += __ldcg(pl + h * n_split + sp) * f;
+        }
+        Ls = warp_sum(Ls);
+        if (lane == 0) sL[g] = Ls;
+    }
+    __syncthreads();
     for (int e = threadIdx.x; e < G * d; e += blockDim.x) {
         const int g = e / d, c = e % d;
         const int64_t h = kvh * G + g;
-        const volatile float *vm = pm + h * n_split, *vl = pl + h * n_split;
-        const volatile float *va = pacc + h * n_split * d;
-        float M = -INFINITY;
-        for (int s = 0; s < n_split; s++) M = fmaxf(M, vm[s]);
-        float Ls = 0.f, A = 0.f;
-        for (int s = 0; s < n_split; s++) {
-            const float ms = vm[s];
-            const float f = ms == -INFINITY ? 0.f : expf(ms - M);
-            Ls += vl[s] * f;
-            A += va[(int64_t)s * d + c] * f;
-        }
-        out[h * d + c] = A / Ls;
+        const float *va = pacc + h * n_split * d + c;
+        float A = 0.f;
+        for (int sp = 0; sp < n_act; sp++) A += __ldcg(va + (int64_t)sp * d) * sf[g][sp];
+        out[h * d + c] = A / sL[g];
     }
 }
 
@@ -172,6 +186,7 @@ static int attn_splits(int n_kv, int64_t max_ctx) {
     int s = (2 * zm__sm_count() + n_kv - 1) / n_kv;
     int64_t by_len = (max_ctx + 31) / 32;
     if (s > by_len) s = (int)by_len;
+    if (s > ZM_ATT_SMAX) s = ZM_ATT_SMAX;
     return s < 1 ? 1 : s;
 }
 

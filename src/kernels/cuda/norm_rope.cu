@@ -77,6 +77,37 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     }
 }
 
+/* One token's q and k heads (norm + rope, k also into its cache) and the v
+ * heads' cache store in one launch: blocks [0, hq) q, [hq, hq+hk) k,
+ * [hq+hk, hq+2hk) v. Same arithmetic as k_qk_norm_rope. */
+__global__ void __launch_bounds__(ZM_BLOCK)
+    k_qkv_norm_rope(const float *xq, const float *wq, float *yq, int hq, const float *xk, const float *wk,
+                    float *yk, float *kc, int hk, const float *v, float *vc, int d, int n_rot, float eps,
+                    const int32_t *pos, const float *inv_freq) {
+    __shared__ float red[32];
+    __shared__ float xh[1024];
+    const int b = blockIdx.x, p = pos[0];
+    if (b >= hq + hk) {
+        const int h = b - hq - hk;
+        for (int i = threadIdx.x; i < d; i += ZM_BLOCK) vc[((int64_t)p * hk + h) * d + i] = v[(int64_t)h * d + i];
+        return;
+    }
+    const bool is_q = b < hq;
+    const int h = is_q ? b : b - hq;
+    const float *xr = (is_q ? xq : xk) + (int64_t)h * d;
+    const float *w = is_q ? wq : wk;
+    const float scale = block_rms_scale(xr, d, eps, red);
+    for (int i = threadIdx.x; i < d; i += ZM_BLOCK) xh[i] = norm_apply(xr[i], scale, w[i]);
+    __syncthreads();
+    for (int i = threadIdx.x; i < n_rot / 2; i += ZM_BLOCK) rope_pair(xh, i, n_rot / 2, (float)p, inv_freq);
+    __syncthreads();
+    float *yr = (is_q ? yq : yk) + (int64_t)h * d;
+    for (int i = threadIdx.x; i < d; i += ZM_BLOCK) {
+        yr[i] = xh[i];
+        if (!is_q && kc) kc[((int64_t)p * hk + h) * d + i] = xh[i];
+    }
+}
+
 __global__ void k_kv_store(const float *x, int64_t n_tok, int64_t row_len, const int32_t *pos,
                            float *cache) {
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -260,6 +291,19 @@ extern "C" zm_status zm_gpu_qk_norm_rope(const float *x, const float *w, int64_t
     k_qk_norm_rope<<<(unsigned)(n_tok * n_head), ZM_BLOCK, 0, (cudaStream_t)stream>>>(
         x, w, n_head, head_dim, n_rot, eps, pos, inv_freq, y, cache);
     return zm__cuda_ck("k_qk_norm_rope");
+}
+
+extern "C" zm_status zm_gpu_qkv_norm_rope(const float *xq, const float *wq, float *yq, int hq,
+                                          const float *xk, const float *wk, float *yk, float *k_cache,
+                                          int hk, const float *v, float *v_cache, int head_dim,
+                                          int n_rot, float eps, const int32_t *pos,
+                                          const float *inv_freq, void *stream) {
+    ZM_TRY(rope_check(1, hq, head_dim, n_rot, "qkv_norm_rope"));
+    ZM_TRY(rope_check(1, hk, head_dim, n_rot, "qkv_norm_rope"));
+    const int nb = hq + hk + (v && v_cache ? hk : 0);
+    k_qkv_norm_rope<<<(unsigned)nb, ZM_BLOCK, 0, (cudaStream_t)stream>>>(xq, wq, yq, hq, xk, wk, yk, k_cache, hk, v, v_cache,
+                                                                          head_dim, n_rot, eps, pos, inv_freq);
+    return zm__cuda_ck("k_qkv_norm_rope");
 }
 
 extern "C" zm_status zm_gpu_kv_store(const float *x, int64_t n_tok, int64_t row_len, const int32_t *pos,

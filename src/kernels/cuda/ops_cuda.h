@@ -115,6 +115,14 @@ zm_status zm_gpu_rope(const float *x, int64_t n_tok, int n_head, int head_dim, i
 zm_status zm_gpu_qk_norm_rope(const float *x, const float *w, int64_t n_tok, int n_head,
                                int head_dim, int n_rot, float eps, const int32_t *pos,
                                const float *inv_freq, float *y, float *cache, void *stream);
+/* One token: qk_norm_rope of q ([hq][d], weights wq) and of k ([hk][d], wk,
+ * also stored at row pos[0] of k_cache when not NULL) and, when v_cache is
+ * not NULL, v ([hk][d]) stored at row pos[0] of v_cache: one launch, same
+ * arithmetic as zm_gpu_qk_norm_rope. */
+zm_status zm_gpu_qkv_norm_rope(const float *xq, const float *wq, float *yq, int hq, const float *xk,
+                               const float *wk, float *yk, float *k_cache, int hk, const float *v,
+                               float *v_cache, int head_dim, int n_rot, float eps,
+                               const int32_t *pos, const float *inv_freq, void *stream);
 /* Store n_tok rows of x ([n_tok][row_len]) at rows pos[t] of cache. */
 zm_status zm_gpu_kv_store(const float *x, int64_t n_tok, int64_t row_len, const int32_t *pos,
                            float *cache, void *stream);
