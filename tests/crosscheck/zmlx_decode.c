@@ -84,6 +84,7 @@ int main(int argc, char **argv) {
     for (int k = 0; k < n_gen; k++) printf("%s%d", k ? "," : "", out[k]);
     printf("\nn_vocab: %lld\nprefill_tok_s: %.1f  decode_tok_s: %.1f\n", (long long)nv, np / (t1 - t0),
            n_gen > 1 ? (n_gen - 1) / tdec : 0.0);
+    printf("decode_bytes_per_token: %llu\n", (unsigned long long)zm_model_decode_bytes(m));
     if (rf) printf("logit_rel_err: %.3g over %d steps\n", worst, compared);
     if (rf) fclose(rf);
     free(lg); free(ref); free(out);
