@@ -230,6 +230,53 @@ static void test_experts(void) {
     }
 }
 
+/* The grouped prefill variant must give exactly what per-token calls give
+ * (same kernel on the same vectors), and match float64. */
+static void test_experts_tokens(void) {
+    enum { T = 5, K = 3, NE = 6, ROWS = 40, COLS = 96 };
+    int32_t ids[T * K];
+    for (int t = 0; t < T; t++) /* distinct within a token, shared across tokens */
+        for (int j = 0; j < K; j++) ids[t * K + j] = (int32_t)((t + 2 * j + (int)(zt_rand_u64() % 2) * (j == K - 1)) % NE);
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+        zm_dtype t = types[ti];
+        int64_t stride = ROWS * zm_matvec_row_bytes(t, COLS);
+        uint8_t *w = rand_weights(t, ROWS * NE, COLS);
+        double *wd = dequant(t, w, ROWS * NE, COLS), xd[COLS], ref[ROWS], mag[ROWS];
+        float *x = malloc(sizeof(float) * T * K * COLS), *y = malloc(sizeof(float) * T * K * ROWS);
+        float *y1 = malloc(sizeof(float) * T * K * ROWS);
+        zt_fill_normal(x, T * K * COLS, 1.0);
+        for (int per_pair = 0; per_pair <= 1; per_pair++)
+            for (int act = 0; act <= 1; act++)
+                for (int isa = ZM_ISA_SCALAR; isa < ZM_ISA_COUNT; isa++) {
+                    if (!zm_cpu_isa_supported((zm_cpu_isa)isa)) continue;
+                    zm_matvec_opts o = {(zm_cpu_isa)isa, act};
+                    int64_t ldt = per_pair ? K * COLS : COLS, ldp = per_pair ? COLS : 0;
+                    zt_poison_f32(y, T * K * ROWS);
+                    ZT_OK(zm_matvec_experts_tokens(pool2, &o, t, w, ROWS, COLS, stride, NE, ids, T, K, x, ldt, ldp, y, ROWS));
+                    for (int tok = 0; tok < T; tok++)
+                        ZT_OK(zm_matvec_experts(NULL, &o, t, w, ROWS, COLS, stride, NE, ids + tok * K, K, x + tok * ldt,
+                                                per_pair ? COLS : 0, y1 + tok * K * ROWS, ROWS));
+                    ZT_CHECK(memcmp(y, y1, sizeof(float) * T * K * ROWS) == 0, "%s %s act_q8=%d per_pair=%d: grouped != per-token",
+                             zm_dtype_name(t), zm_cpu_isa_name(o.isa), act, per_pair);
+                    if (act) continue;
+                    for (int p = 0; p < T * K; p++) {
+                        for (int c = 0; c < COLS; c++) xd[c] = x[(p / K) * ldt + (p % K) * ldp + c];
+                        ref_mv(ref, mag, wd + (int64_t)ids[p] * ROWS * COLS, xd, ROWS, COLS);
+                        close_mag("experts_tokens", y + p * ROWS, ref, mag, ROWS, COLS, F32_TOL);
+                    }
+                    if (zt_failed_now()) break;
+                }
+        free(w), free(wd), free(x), free(y), free(y1);
+    }
+    float x[96] = {0}, y[40];
+    uint8_t w[64];
+    int32_t bad[2] = {0, 6};
+    ZT_CHECK(zm_matvec_experts_tokens(NULL, NULL, ZM_F32, w, 1, 8, 32, 6, bad, 1, 2, x, 8, 0, y, 1) == ZM_ERR_RANGE &&
+                 strstr(zm_last_error(), "ids[1] = 6"), "bad id: %s", zm_last_error());
+    ZT_CHECK(zm_matvec_experts_tokens(NULL, NULL, ZM_F32, w, 1, 8, 32, 6, bad, 2, 1, x, 4, 0, y, 1) == ZM_ERR_SHAPE,
+             "overlapping token vectors");
+}
+
 static void test_bad_args(void) {
     float x[64] = {0}, y[4];
     uint8_t w[4 * 64 * 4] = {0};
@@ -281,6 +328,7 @@ int main(void) {
     ZT_RUN(test_all_types_isas_sizes);
     ZT_RUN(test_batch);
     ZT_RUN(test_experts);
+    ZT_RUN(test_experts_tokens);
     ZT_RUN(test_bad_args);
     zm_pool_free(pool2);
     return zt_finish();

@@ -65,6 +65,7 @@ static zm_cpu_isa best_at_or_below(zm_cpu_isa cap) {
 static zm_cpu_isa default_isa;
 static int default_act_q8;
 static zm__mv_table tables[ZM_ISA_COUNT];
+static zm_cpu_isa lowered[ZM_ISA_COUNT]; /* best supported path at or below each; filled once */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 static float dot_f32_scalar(const void *row, const float *x, int64_t cols);
@@ -95,7 +96,9 @@ static void init_tables(void) {
     tables[ZM_ISA_VNNI] = tables[ZM_ISA_AVX512];
     if (zm_cpu_isa_supported(ZM_ISA_VNNI)) zm__matvec_table_vnni(&tables[ZM_ISA_VNNI]);
 #endif
-    default_isa = best_at_or_below(ZM_ISA_COUNT - 1);
+    /* CPU probes can trap to the hypervisor: ask once here, never per call. */
+    for (int i = 0; i < ZM_ISA_COUNT; i++) lowered[i] = best_at_or_below((zm_cpu_isa)i);
+    default_isa = lowered[ZM_ISA_COUNT - 1];
     const char *e = getenv("ZMLX_CPU_ISA");
     if (e && *e) {
         for (int i = ZM_ISA_SCALAR; i < ZM_ISA_COUNT; i++)
@@ -232,11 +235,42 @@ typedef struct {
     int64_t ldy;
     const int32_t *ids; /* experts mode: item = k * rows + r */
     int64_t expert_stride;
+    /* grouped mode (zm_matvec_experts_tokens): item = group * rows + r; the
+     * pairs order[goff[g] .. goff[g+1]) all use expert gexp[g]; pair p has x
+     * at x + (p / kk) * ldx + (p % kk) * ldx_pair */
+    const int64_t *order, *goff;
+    const int32_t *gexp;
+    int64_t ngroups, kk, ldx_pair;
 } mv_job;
 
 static inline float job_dot(const mv_job *j, const char *row, int64_t k) {
     if (j->dotq) return j->dotq(row, j->xq + k * j->ldxq, j->nb);
     return j->dot(row, j->x + k * j->ldx, j->cols);
+}
+
+static inline const float *pair_x(const mv_job *j, int64_t p) {
+    return j->x + (p / j->kk) * j->ldx + (p % j->kk) * j->ldx_pair;
+}
+
+static inline float pair_dot(const mv_job *j, const char *row, int64_t p) {
+    if (j->dotq) return j->dotq(row, j->xq + (j->ldx_pair ? p : p / j->kk) * j->nb, j->nb);
+    return j->dot(row, pair_x(j, p), j->cols);
+}
+
+/* Each weight row of an expert is applied to every vector routed to that
+ * expert while it is in L1, so a prefill reads each expert's weights once. */
+static void mv_worker_grouped(void *ctx, int ith, int nth) {
+    const mv_job *j = ctx;
+    int64_t items = j->ngroups * j->rows;
+    int64_t per = (items + nth - 1) / nth, i0 = per * ith, i1 = i0 + per < items ? i0 + per : items;
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t g = i / j->rows, r = i % j->rows;
+        const char *row = j->w + (int64_t)j->gexp[g] * j->expert_stride + r * j->row_bytes;
+        for (int64_t q = j->goff[g]; q < j->goff[g + 1]; q++) {
+            int64_t p = j->order[q];
+            j->y[p * j->ldy + r] = pair_dot(j, row, p);
+        }
+    }
 }
 
 static void mv_worker(void *ctx, int ith, int nth) {
@@ -264,7 +298,7 @@ static zm_status run_job(zm_pool *pool, const zm_matvec_opts *opts, zm_dtype wt,
     pthread_once(&init_once, init_tables);
     zm_cpu_isa isa = opts && opts->isa != ZM_ISA_AUTO ? opts->isa : default_isa;
     if ((unsigned)isa >= ZM_ISA_COUNT) return zm__err(ZM_ERR_INVALID, "matvec: bad ISA %d", (int)isa);
-    isa = best_at_or_below(isa);
+    isa = lowered[isa];
     int act_q8 = opts && opts->act_q8 >= 0 ? opts->act_q8 : default_act_q8;
     const zm__mv_table *t = &tables[isa];
     zm__q8x *xq = NULL;
@@ -276,13 +310,16 @@ static zm_status run_job(zm_pool *pool, const zm_matvec_opts *opts, zm_dtype wt,
         if (!zm__mul_u64((uint64_t)(nx * j->nb), sizeof *xq, &bytes) || bytes > SIZE_MAX ||
             !(xq = zm__alloc_aligned((size_t)bytes)))
             return zm__err(ZM_ERR_NOMEM, "matvec: out of memory quantizing x");
-        for (int64_t k = 0; k < nx; k++) t->quantize_x(xq + k * j->nb, j->x + k * j->ldx, j->cols);
+        for (int64_t k = 0; k < nx; k++) {
+            const float *xv = !j->order ? j->x + k * j->ldx : j->ldx_pair ? pair_x(j, k) : j->x + k * j->ldx;
+            t->quantize_x(xq + k * j->nb, xv, j->cols);
+        }
         j->xq = xq;
     } else {
         j->dot = t->f32[wt];
     }
     double work = (double)j->n * (double)j->rows * (double)j->row_bytes;
-    zm_pool_run(work < MV_SERIAL_BYTES ? NULL : pool, mv_worker, j);
+    zm_pool_run(work < MV_SERIAL_BYTES ? NULL : pool, j->order ? mv_worker_grouped : mv_worker, j);
     zm__free_aligned(xq);
     return ZM_OK;
 }
@@ -347,4 +384,49 @@ zm_status zm_matvec_experts(zm_pool *pool, const zm_matvec_opts *opts, zm_dtype 
     mv_job j = {.w = w, .row_bytes = rb, .rows = rows, .cols = cols, .n = n_ids, .x = x, .ldx = ldx,
                 .y = y, .ldy = ldy, .ids = ids, .expert_stride = expert_stride};
     return run_job(pool, opts, wt, &j, ldx ? n_ids : 1);
+}
+
+zm_status zm_matvec_experts_tokens(zm_pool *pool, const zm_matvec_opts *opts, zm_dtype wt, const void *w,
+                                   int64_t rows, int64_t cols, int64_t expert_stride, int64_t n_expert,
+                                   const int32_t *ids, int64_t n_tok, int64_t k, const float *x,
+                                   int64_t ldx_tok, int64_t ldx_pair, float *y, int64_t ldy) {
+    int64_t rb, n;
+    ZM_TRY(check_common("zm_matvec_experts_tokens", wt, w, rows, cols, x, y, &rb));
+    if (!ids || n_tok <= 0 || k <= 0 || n_expert <= 0 || !zm__mul_i64(n_tok, k, &n) || n > INT32_MAX)
+        return zm__err(ZM_ERR_INVALID, "zm_matvec_experts_tokens: bad ids (n_tok %lld, k %lld, n_expert %lld)",
+                       (long long)n_tok, (long long)k, (long long)n_expert);
+    if (expert_stride < rows * rb)
+        return zm__err(ZM_ERR_SHAPE, "zm_matvec_experts_tokens: expert_stride %lld < one expert's %lld bytes",
+                       (long long)expert_stride, (long long)(rows * rb));
+    if (ldx_tok < 0 || ldx_pair < 0 || (ldx_pair == 0 && n_tok > 1 && ldx_tok < cols) ||
+        (ldx_pair != 0 && (ldx_pair < cols || (n_tok > 1 && ldx_tok < k * ldx_pair))) || ldy < rows)
+        return zm__err(ZM_ERR_SHAPE, "zm_matvec_experts_tokens: ldx_tok %lld, ldx_pair %lld (0 or >= cols %lld), "
+                       "ldy %lld (>= rows %lld) overlap or are negative", (long long)ldx_tok, (long long)ldx_pair,
+                       (long long)cols, (long long)ldy, (long long)rows);
+    for (int64_t p = 0; p < n; p++)
+        if (ids[p] < 0 || ids[p] >= n_expert)
+            return zm__err(ZM_ERR_RANGE, "zm_matvec_experts_tokens: ids[%lld] = %d outside [0, %lld)", (long long)p,
+                           ids[p], (long long)n_expert);
+    /* counting sort of the pairs by expert */
+    int64_t *cnt = calloc((size_t)n_expert + 1, sizeof *cnt), *order = malloc((size_t)n * sizeof *order);
+    int64_t *goff = malloc(((size_t)(n < n_expert ? n : n_expert) + 1) * sizeof *goff);
+    int32_t *gexp = malloc((size_t)(n < n_expert ? n : n_expert) * sizeof *gexp);
+    if (!cnt || !order || !goff || !gexp) {
+        free(cnt), free(order), free(goff), free(gexp);
+        return zm__err(ZM_ERR_NOMEM, "zm_matvec_experts_tokens: out of memory");
+    }
+    for (int64_t p = 0; p < n; p++) cnt[ids[p] + 1]++;
+    int64_t ng = 0;
+    for (int64_t e = 0; e < n_expert; e++) {
+        if (cnt[e + 1]) { gexp[ng] = (int32_t)e; goff[ng++] = cnt[e]; }
+        cnt[e + 1] += cnt[e];
+    }
+    goff[ng] = n;
+    for (int64_t p = 0; p < n; p++) order[cnt[ids[p]]++] = p;
+    mv_job j = {.w = w, .row_bytes = rb, .rows = rows, .cols = cols, .n = n, .x = x, .ldx = ldx_tok, .y = y,
+                .ldy = ldy, .expert_stride = expert_stride, .order = order, .goff = goff, .gexp = gexp,
+                .ngroups = ng, .kk = k, .ldx_pair = ldx_pair};
+    zm_status st = run_job(pool, opts, wt, &j, ldx_pair ? n : n_tok);
+    free(cnt), free(order), free(goff), free(gexp);
+    return st;
 }

@@ -80,4 +80,18 @@ zm_status zm_matvec_experts(zm_pool *pool, const zm_matvec_opts *opts, zm_dtype 
                             const int32_t *ids, int64_t n_ids, const float *x, int64_t ldx,
                             float *y, int64_t ldy);
 
+/* MoE prefill: n_tok tokens with k experts each, in one call. Pair
+ * p = t * k + j (token t, its j-th expert ids[p]) computes
+ *   y[p*ldy + r] = W_{ids[p]}[r,:] . x_p,  x_p = x + t * ldx_tok + j * ldx_pair
+ * ldx_pair = 0: the k experts of a token share its x (gate/up projections,
+ * ldx_tok >= cols); ldx_pair >= cols: each pair has its own x (down
+ * projection, e.g. ldx_pair = cols, ldx_tok = k * cols). Pairs are grouped
+ * by expert, so each expert's weights are read once per call however many
+ * tokens chose it (per-token zm_matvec_experts reads them once per token).
+ * Same results as n_tok calls of zm_matvec_experts; errors as there. */
+zm_status zm_matvec_experts_tokens(zm_pool *pool, const zm_matvec_opts *opts, zm_dtype wt, const void *w,
+                                   int64_t rows, int64_t cols, int64_t expert_stride, int64_t n_expert,
+                                   const int32_t *ids, int64_t n_tok, int64_t k, const float *x,
+                                   int64_t ldx_tok, int64_t ldx_pair, float *y, int64_t ldy);
+
 #endif
