@@ -5,7 +5,8 @@
 #    activation mode) at 16384 x 4096 beside memcpy in the same run, then
 #    the same at a cache-resident size on one thread (the kernels' compute
 #    ceiling). Knobs: MV_ARGS (extra arguments), MV_REPS (7).
-# 2. bench/cpu_decode.sh when present: decode tok/s beside llama.cpp.
+# 2. build/bench/kernel_bench: DSL element-wise kernels vs memcpy (the spine).
+# 3. bench/cpu_decode.sh when present: decode tok/s beside llama.cpp.
 # Numbers go to docs/BENCHMARKS.md by hand, with the CPU, date and command.
 set -u
 B=${1:-build}
@@ -17,6 +18,11 @@ echo "== matvec, memory-bound size, all threads"
 echo
 echo "== matvec, cache-resident size (128 x 4096), 1 thread"
 "$B/bench/cpu_matvec" --rows 128 --reps 101 --threads 1 ${MV_ARGS:-} || exit 1
+if [ -x "$B/bench/kernel_bench" ]; then
+    echo
+    echo "== element-wise kernels from the DSL (mish, swiglu, axpy) vs memcpy, all threads"
+    "$B/bench/kernel_bench" --device cpu --runs 15 || exit 1
+fi
 if [ -f "$here/cpu_decode.sh" ] && [ "${SKIP_DECODE:-0}" != 1 ]; then
     echo
     echo "== decode"

@@ -231,6 +231,35 @@ static void test_large_threaded(void) {
     zm_kernel_free(k);
 }
 
+/* Strided views on the CPU: every other column in, a transposed view out. */
+static void test_strided_views(void) {
+    zm_kernel *k = NULL;
+    ZT_OK(zm_elementwise(&k, "sv", "x * 2 + y", NULL));
+    if (!k) return;
+    int64_t bshape[2] = {8, 10}, vshape[2] = {8, 5}, vstride[2] = {40, 8};
+    float bx[80], by[40];
+    zt_fill_uniform(bx, 80, -1, 1);
+    zt_fill_uniform(by, 40, -1, 1);
+    zm_tensor *xb = kt_make(ZM_F32, 2, bshape, bx), *y = kt_make(ZM_F32, 2, vshape, by), *xv = NULL, *ob = NULL, *ov = NULL;
+    ZT_OK(zm_tensor_view(&xv, xb, 2, vshape, vstride, 0));
+    int64_t oshape[2] = {5, 8}, ostride[2] = {4, 32}; /* out[i][j] lives at ob[j][i] */
+    ob = kt_out(ZM_F32, 2, oshape);
+    ZT_OK(zm_tensor_view(&ov, ob, 2, vshape, ostride, 0));
+    const zm_tensor *in[2] = {xv, y};
+    ZT_OK(zm_kernel_call(k, &ov, 1, in, 2));
+    const float *o = ob->data;
+    double ref[40];
+    float got[40];
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 5; j++) {
+            ref[i * 5 + j] = 2.0 * bx[i * 10 + 2 * j] + by[i * 5 + j];
+            got[i * 5 + j] = o[j * 8 + i];
+        }
+    kt_close("strided views", got, ref, 40, 1e-6, 1e-2);
+    zm_tensor_free(xv); zm_tensor_free(ov); zm_tensor_free(xb); zm_tensor_free(y); zm_tensor_free(ob);
+    zm_kernel_free(k);
+}
+
 static void test_sources(void) {
     zm_kernel *k = NULL;
     ZT_OK(zm_elementwise(&k, "mish", "x * tanh(softplus(x))", NULL));
@@ -296,6 +325,7 @@ int main(void) {
     ZT_RUN(test_gradients);
     ZT_RUN(test_broadcast_params);
     ZT_RUN(test_large_threaded);
+    ZT_RUN(test_strided_views);
     ZT_RUN(test_sources);
     ZT_RUN(test_bad_input);
     return zt_finish();

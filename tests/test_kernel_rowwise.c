@@ -183,7 +183,24 @@ static void test_rowwise_bad(void) {
     zm_kernel_free(k);
 }
 
+/* Rows of width 0: reductions of nothing give their identities. */
+static void test_rowwise_empty(void) {
+    zm_kernel *lse = NULL, *sum = NULL;
+    ZT_OK(make_op(&lse, LOGSUMEXP, 0));
+    ZT_OK(zm_reduce(&sum, "sum", ZM_RED_SUM, "x", NULL));
+    if (!lse || !sum) { zm_kernel_free(lse); zm_kernel_free(sum); return; }
+    int64_t shape[2] = {3, 0}, rows = 3;
+    zm_tensor *x = kt_out(ZM_F32, 2, shape), *y = kt_out(ZM_F32, 1, &rows);
+    ZT_OK(zm_kernel_call(sum, &y, 1, (const zm_tensor *const *)&x, 1));
+    for (int i = 0; i < 3; i++) ZT_CHECK(((float *)y->data)[i] == 0.0f, "sum of an empty row: %g", ((float *)y->data)[i]);
+    ZT_OK(zm_kernel_call(lse, &y, 1, (const zm_tensor *const *)&x, 1));
+    for (int i = 0; i < 3; i++) ZT_CHECK(isinf(((float *)y->data)[i]) && ((float *)y->data)[i] < 0, "logsumexp of an empty row: %g", ((float *)y->data)[i]);
+    zm_tensor_free(x); zm_tensor_free(y);
+    zm_kernel_free(lse); zm_kernel_free(sum);
+}
+
 int main(void) {
+    ZT_RUN(test_rowwise_empty);
     ZT_RUN(test_rowwise_f32);
     ZT_RUN(test_rowwise_half);
     ZT_RUN(test_rowwise_interp);

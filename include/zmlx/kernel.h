@@ -12,8 +12,9 @@
  * the output dtype is the caller's (the dtype of the output tensor).
  * Broadcasting: an input may be a scalar (numel 1) or a vector of the last
  * axis' length (bias, weight); all others match the output's shape.
- * Tensors must be contiguous (a strided view gives ZM_ERR_UNSUPPORTED: copy
- * it first); all tensors of a call live on one device.
+ * CPU tensors may be strided views (gathered/scattered through contiguous
+ * temporaries); CUDA tensors must be contiguous (ZM_ERR_UNSUPPORTED
+ * otherwise). All tensors of a call live on one device.
  * Ownership: kernels are freed with zm_kernel_free (NULL-safe); strings from
  * zm_kernel_source belong to the kernel. Tested by tests/test_kernel*.c. */
 #ifndef ZMLX_KERNEL_H

@@ -306,22 +306,23 @@ static zm_status zm__prepare(zm_kernel *k, zm_tensor *const *outs, int n_outs, c
     if (n_ins != k->n_in || (n_ins && !ins)) return zm__err(ZM_ERR_INVALID, "kernel %s: expects %d inputs, got %d", k->name, k->n_in, n_ins);
     const zm_tensor *o = outs[0];
     if (!zm__float_dtype(o->dtype)) return zm__err(ZM_ERR_DTYPE, "kernel %s: output dtype %s (want f32, f16 or bf16)", k->name, zm_dtype_name(o->dtype));
-    if (!zm_tensor_is_contiguous(o)) return zm__err(ZM_ERR_UNSUPPORTED, "kernel %s: output is not contiguous", k->name);
+    if (!zm_tensor_is_contiguous(o)) return zm__err(ZM_ERR_UNSUPPORTED, "kernel %s: output is a strided view on CUDA", k->name);
     const zm_tensor *ref = o;
     for (int q = 0; q < n_ins; q++) {
         const zm_tensor *t = ins[q];
         if (!t) return zm__err(ZM_ERR_INVALID, "kernel %s: input %d (%s) is NULL", k->name, q, k->in_names[q]);
         if (!zm__float_dtype(t->dtype)) return zm__err(ZM_ERR_DTYPE, "kernel %s: input %s has dtype %s (want f32, f16 or bf16)", k->name, k->in_names[q], zm_dtype_name(t->dtype));
         if (t->device != o->device) return zm__err(ZM_ERR_INVALID, "kernel %s: input %s is on %s, output on %s", k->name, k->in_names[q], zm_device_name(t->device), zm_device_name(o->device));
-        if (!zm_tensor_is_contiguous(t)) return zm__err(ZM_ERR_UNSUPPORTED, "kernel %s: input %s is not contiguous (copy it first)", k->name, k->in_names[q]);
+        if (!zm_tensor_is_contiguous(t)) return zm__err(ZM_ERR_UNSUPPORTED, "kernel %s: input %s is a strided view on CUDA (copy it first)", k->name, k->in_names[q]);
         /* row-wise: the largest input defines rows x cols */
         if (k->kind == ZM__KIND_ROW && (ref == o || zm_tensor_numel(t) > zm_tensor_numel(ref))) ref = t;
     }
-    int64_t total = zm_tensor_numel(ref);
+    int64_t total = zm_tensor_numel(ref), rows = 1;
     job->cols = ref->ndim ? ref->shape[ref->ndim - 1] : 1;
+    for (int d = 0; d + 1 < ref->ndim; d++) rows *= ref->shape[d]; /* also right when cols == 0 */
     if (k->kind == ZM__KIND_EW) job->n = total;
     else {
-        job->n = job->cols ? total / job->cols : 0;
+        job->n = rows;
         int64_t want = k->per_row ? job->n : total;
         if (zm_tensor_numel(o) != want)
             return zm__err(ZM_ERR_SHAPE, "kernel %s: output has %lld elements, want %lld (%lld rows%s)", k->name,
@@ -348,8 +349,57 @@ static zm_status zm__prepare(zm_kernel *k, zm_tensor *const *outs, int n_outs, c
     return ZM_OK;
 }
 
+/* Copy between a strided and a contiguous layout of the same shape (CPU). */
+static void zm__strided_copy(char *dst, const int64_t *dst_st, const char *src, const int64_t *src_st,
+                             const int64_t *shape, int ndim, size_t es) {
+    int64_t sh[4] = {1, 1, 1, 1}, ds[4] = {0, 0, 0, 0}, ss[4] = {0, 0, 0, 0};
+    for (int d = 0; d < ndim; d++) { sh[4 - ndim + d] = shape[d]; ds[4 - ndim + d] = dst_st[d]; ss[4 - ndim + d] = src_st[d]; }
+    for (int64_t a = 0; a < sh[0]; a++)
+        for (int64_t b = 0; b < sh[1]; b++)
+            for (int64_t c = 0; c < sh[2]; c++)
+                for (int64_t e = 0; e < sh[3]; e++)
+                    memcpy(dst + a * ds[0] + b * ds[1] + c * ds[2] + e * ds[3], src + a * ss[0] + b * ss[1] + c * ss[2] + e * ss[3], es);
+}
+
+/* A contiguous CPU copy of a strided float tensor (NULL if not needed). */
+static zm_status zm__contig(const zm_tensor *t, int copy_data, zm_tensor **out) {
+    *out = NULL;
+    if (!t || t->device != ZM_CPU || zm_tensor_is_contiguous(t) || !zm__float_dtype(t->dtype)) return ZM_OK;
+    ZM_TRY(zm_tensor_new(out, t->dtype, ZM_CPU, t->ndim, t->shape));
+    if (copy_data)
+        zm__strided_copy((*out)->data, (*out)->stride, t->data, t->stride, t->shape, t->ndim, zm_dtype_block_bytes(t->dtype));
+    return ZM_OK;
+}
+
+static zm_status zm__call(zm_kernel *k, zm_tensor *const *outs, int n_outs, const zm_tensor *const *ins, int n_ins,
+                          void *stream);
+
+/* CPU tensors may be strided views: inputs are gathered into contiguous
+ * copies and a strided output is computed contiguous, then scattered. */
 zm_status zm_kernel_call_async(zm_kernel *k, zm_tensor *const *outs, int n_outs, const zm_tensor *const *ins, int n_ins,
                                void *stream) {
+    if (!k || !outs || n_outs != 1 || !outs[0] || n_ins < 0 || n_ins > ZM_MAX_INPUTS || (n_ins && !ins))
+        return zm__call(k, outs, n_outs, ins, n_ins, stream); /* reports the error */
+    zm_tensor *tin[ZM_MAX_INPUTS] = {0}, *tout = NULL;
+    const zm_tensor *in2[ZM_MAX_INPUTS];
+    zm_status s = ZM_OK;
+    for (int q = 0; q < n_ins && s == ZM_OK; q++) {
+        s = zm__contig(ins[q], 1, &tin[q]);
+        in2[q] = tin[q] ? tin[q] : ins[q];
+    }
+    if (s == ZM_OK) s = zm__contig(outs[0], 0, &tout);
+    zm_tensor *o2 = tout ? tout : outs[0];
+    if (s == ZM_OK) s = zm__call(k, &o2, 1, in2, n_ins, stream);
+    if (s == ZM_OK && tout)
+        zm__strided_copy(outs[0]->data, outs[0]->stride, tout->data, tout->stride, tout->shape, tout->ndim,
+                         zm_dtype_block_bytes(tout->dtype));
+    for (int q = 0; q < n_ins; q++) zm_tensor_free(tin[q]);
+    zm_tensor_free(tout);
+    return s;
+}
+
+static zm_status zm__call(zm_kernel *k, zm_tensor *const *outs, int n_outs, const zm_tensor *const *ins, int n_ins,
+                          void *stream) {
     zm__job job;
     ZM_TRY(zm__prepare(k, outs, n_outs, ins, n_ins, &job));
     if (job.n == 0 || job.cols == 0) {
