@@ -12,6 +12,13 @@ echo "== zmlx validate (tiny qwen3moe preset, stock vs patched)"
 echo
 echo "== zmlx report $B/demo-capsule.json"
 "$Z" report "$B/demo-capsule.json"
+if "$Z" generate --help >/dev/null 2>&1; then
+    echo
+    echo "== zmlx generate: text in, text out (random weights, so the text is noise; the pipeline is real)"
+    "$Z" synth --preset tiny -o "$B/demo-tiny.gguf" >/dev/null 2>&1
+    "$Z" tokenize -m "$B/demo-tiny.gguf" -p "Hello, world! 12345 <|im_end|>" --pieces
+    "$Z" generate -m "$B/demo-tiny.gguf" -p "Tell me a story." --chat -n 40 --temp 0.8 --top-p 0.95 --seed 1
+fi
 if "$Z" kernel --help >/dev/null 2>&1; then
     MISH="x * tanh(log1p(exp(x)))"
     echo

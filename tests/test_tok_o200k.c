@@ -151,6 +151,54 @@ static int write_gguf(const char *path, int32_t *n_vocab) {
     return ok && !zt_failed_now();
 }
 
+/* Encode every line of FILE (flag hex ids) and compare; returns texts read,
+ * counts mismatches in *bad; bytes/tokens/seconds for the speed line. */
+static int run_cases(zm_tokenizer *t, const char *file, int *bad, size_t *bytes, size_t *ntok, double *t_enc) {
+    size_t cn;
+    char *ct = slurp(file, &cn);
+    if (!ct) { ZT_CHECK(0, "no %s", file); return 0; }
+    int cases = 0;
+    for (char *line = strtok(ct, "\n"); line; line = strtok(NULL, "\n")) {
+        int flag = line[0] == '1';
+        char *h = line + 2, *sp = strchr(h, ' ');
+        if (!sp) continue;
+        size_t tl;
+        char *text = unhex(h, (size_t)(sp - h), &tl);
+        int32_t *want = malloc(sizeof *want * (strlen(sp) / 2 + 2));
+        int nw = 0;
+        for (char *p = sp + 1; *p && *p != '-';) {
+            want[nw++] = (int32_t)strtol(p, &p, 10);
+            if (*p == ',') p++;
+        }
+        int32_t *ids = NULL;
+        int64_t n = 0;
+        double a = now();
+        ZT_OK(zm_tokenizer_encode(t, text, tl, flag ? ZM_ENC_PARSE_SPECIAL : 0, &ids, &n));
+        *t_enc += now() - a;
+        *bytes += tl;
+        *ntok += (size_t)n;
+        int same = n == nw;
+        for (int i = 0; same && i < nw; i++) same = ids[i] == want[i];
+        if (!same && ++*bad <= 8) {
+            int i = 0;
+            while (i < n && i < nw && ids[i] == want[i]) i++;
+            ZT_CHECK(0, "%s case %d '%.60s': %lld ids vs %d; first difference at %d: zmlx %d, gpt-tokenizer %d", file, cases,
+                     text, (long long)n, nw, i, i < n ? ids[i] : -1, i < nw ? want[i] : -1);
+        }
+        char *back = NULL;
+        size_t bl = 0;
+        ZT_OK(zm_tokenizer_decode(t, ids, n, ZM_DEC_SPECIAL, &back, &bl));
+        ZT_CHECK(back && bl == tl && !memcmp(back, text, tl), "case %d does not decode back", cases);
+        free(back);
+        free(ids);
+        free(want);
+        free(text);
+        cases++;
+    }
+    free(ct);
+    return cases;
+}
+
 static void test_o200k_vs_gpt_tokenizer(void) {
     int rc = prepare();
     if (rc == 77) { zt_skip("npm gpt-tokenizer unavailable (node/npm missing or offline)"); return; }
@@ -170,55 +218,23 @@ static void test_o200k_vs_gpt_tokenizer(void) {
     ZT_CHECK(zm_tokenizer_is_eog(t, 200002) && zm_tokenizer_is_eog(t, 200012) && !zm_tokenizer_is_eog(t, 200007),
              "EOG: <|return|>, <|call|>, not <|end|>");
     char f[700];
-    size_t cn;
+    int bad = 0, vbad = 0;
+    size_t bytes = 0, ntok = 0, vb = 0, vt = 0;
+    double t_enc = 0, vt_enc = 0;
     snprintf(f, sizeof f, "%s/cases.txt", out);
-    char *ct = slurp(f, &cn);
-    if (!ct) { ZT_CHECK(0, "no %s", f); zm_tokenizer_free(t); return; }
-    int cases = 0, bad = 0;
-    size_t bytes = 0, ntok = 0;
-    double t_enc = 0;
-    for (char *line = strtok(ct, "\n"); line; line = strtok(NULL, "\n")) {
-        int flag = line[0] == '1';
-        char *h = line + 2, *sp = strchr(h, ' ');
-        if (!sp) continue;
-        size_t tl;
-        char *text = unhex(h, (size_t)(sp - h), &tl);
-        int32_t *want = malloc(sizeof *want * (strlen(sp) / 2 + 2));
-        int nw = 0;
-        for (char *p = sp + 1; *p && *p != '-';) {
-            want[nw++] = (int32_t)strtol(p, &p, 10);
-            if (*p == ',') p++;
-        }
-        int32_t *ids = NULL;
-        int64_t n = 0;
-        double a = now();
-        ZT_OK(zm_tokenizer_encode(t, text, tl, flag ? ZM_ENC_PARSE_SPECIAL : 0, &ids, &n));
-        t_enc += now() - a;
-        bytes += tl;
-        ntok += (size_t)n;
-        int same = n == nw;
-        for (int i = 0; same && i < nw; i++) same = ids[i] == want[i];
-        if (!same && ++bad <= 8) {
-            int i = 0;
-            while (i < n && i < nw && ids[i] == want[i]) i++;
-            ZT_CHECK(0, "case %d '%.60s': %lld ids vs %d; first difference at %d: zmlx %d, gpt-tokenizer %d", cases, text,
-                     (long long)n, nw, i, i < n ? ids[i] : -1, i < nw ? want[i] : -1);
-        }
-        char *back = NULL;
-        size_t bl = 0;
-        ZT_OK(zm_tokenizer_decode(t, ids, n, ZM_DEC_SPECIAL, &back, &bl));
-        ZT_CHECK(back && bl == tl && !memcmp(back, text, tl), "case %d does not decode back", cases);
-        free(back);
-        free(ids);
-        free(want);
-        free(text);
-        cases++;
-    }
+    int cases = run_cases(t, f, &bad, &bytes, &ntok, &t_enc);
     ZT_CHECK(cases > 600, "only %d cases read", cases);
     ZT_CHECK(bad == 0, "%d of %d texts differ from gpt-tokenizer", bad, cases);
     printf("o200k: %d texts, %zu bytes -> %zu tokens, all identical to gpt-tokenizer: %s; load %.2f s, encode %.1f MB/s\n",
            cases, bytes, ntok, bad ? "NO" : "yes", t_load, (double)bytes / 1e6 / (t_enc > 0 ? t_enc : 1e-9));
-    free(ct);
+    /* every vocabulary entry as a text: wherever a pre-token is itself a
+     * token, BPE through the merges must land on exactly what tiktoken's
+     * whole-word lookup gives */
+    snprintf(f, sizeof f, "%s/vocab_cases.txt", out);
+    int vcases = run_cases(t, f, &vbad, &vb, &vt, &vt_enc);
+    ZT_CHECK(vcases > 190000, "only %d vocabulary texts read", vcases);
+    ZT_CHECK(vbad == 0, "%d of %d vocabulary texts differ from gpt-tokenizer", vbad, vcases);
+    printf("o200k: every token as a text: %d texts, identical to gpt-tokenizer: %s\n", vcases, vbad ? "NO" : "yes");
     zm_tokenizer_free(t);
 }
 

@@ -203,7 +203,7 @@ static void test_bpe_llama3_o200k(void) {
     EXPECT(l3, "digits in threes", "12345", 0, T_123, '4', '5');
     EXPECT(o, "digits in threes", "1231234", 0, T_123, T_123, '4');
     EXPECT(l3, "whole word is a token", "xyz", 0, T_xyz);
-    EXPECT(o, "whole word is a token", "xyz", 0, T_xyz);
+    EXPECT(o, "merges only, as llama.cpp", "xyz", 0, 'x', 'y', 'z');
     EXPECT(l3, "case run", "HelloWorld", 0, 'H', 'e', 'l', 'l', T_oW, 'o', 'r', 'l', 'd');
     /* o200k splits before an upper-case letter that follows lower case */
     EXPECT(o, "case split", "HelloWorld", 0, 'H', 'e', 'l', 'l', 'o', 'W', 'o', 'r', 'l', 'd');
@@ -215,6 +215,19 @@ static void test_bpe_llama3_o200k(void) {
     EXPECT(o, "slash after punctuation", "!/x", 0, '!', '/', 'x');
     EXPECT(o, "newline run", "a\n\nb", 0, 'a', T_NN, 'b');
     EXPECT(l3, "spaces", "a   b", 0, 'a', T_GG, ' ', 'b');
+    zm_tokenizer *q35 = make_bpe(&v, "qwen35"), *glm = make_bpe(&v, "glm4");
+    if (q35) {
+        EXPECT(q35, "qwen35 keeps marks in the word", "cafe\xcc\x81", 0, 'c', 'a', 'f', T_eacute);
+        EXPECT(q35, "qwen35 digits one by one", "123", 0, '1', '2', '3');
+        EXPECT(q35, "qwen35 lone mark after space", " \xcc\x81x", 0, ' ', T_acute, 'x');
+    }
+    if (glm) {
+        EXPECT(glm, "glm4 digits in threes", "12345", 0, T_123, '4', '5');
+        EXPECT(glm, "glm4 runs the merges", "xyz", 0, 'x', 'y', 'z');
+        EXPECT(glm, "glm4 has no BOS", "a", ZM_ENC_ADD_SPECIAL, 'a');
+    }
+    zm_tokenizer_free(q35);
+    zm_tokenizer_free(glm);
     zm_tokenizer_free(l3);
     zm_tokenizer_free(o);
     tv_free(&v);

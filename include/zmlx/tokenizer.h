@@ -46,9 +46,11 @@ typedef enum { ZM_TOKMODEL_BPE = 0, ZM_TOKMODEL_SPM = 1, ZM_TOKMODEL_COUNT } zm_
 typedef enum {
     ZM_PRETOK_NONE = 0, /* SPM: no pre-tokenizer */
     ZM_PRETOK_GPT2,     /* "default", "gpt2" */
-    ZM_PRETOK_LLAMA3,   /* "llama-bpe", "llama3", "llama-v3" */
+    ZM_PRETOK_LLAMA3,   /* "llama-bpe", "llama3", "llama-v3", "lfm2" */
     ZM_PRETOK_QWEN2,    /* "qwen2", "deepseek-r1-qwen" */
     ZM_PRETOK_O200K,    /* "gpt-4o", "o200k", "gpt-oss", "llama4" */
+    ZM_PRETOK_QWEN35,   /* "qwen35": qwen2 with marks kept inside words */
+    ZM_PRETOK_GLM4,     /* "glm4", "chatglm-bpe": llama3's regex, merges always run, no BOS */
     ZM_PRETOK_COUNT
 } zm_pretok;
 

@@ -23,6 +23,8 @@ static const char *pat_llama3 =
     CONTRACT "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^" WS "\\p{L}\\p{N}]+[\\r\\n]*" TAIL_WS;
 static const char *pat_qwen2 =
     CONTRACT "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^" WS "\\p{L}\\p{N}]+[\\r\\n]*" TAIL_WS;
+static const char *pat_qwen35 =
+    CONTRACT "|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^" WS "\\p{L}\\p{M}\\p{N}]+[\\r\\n]*" TAIL_WS;
 static const char *pat_o200k =
     "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?:" CONTRACT2 ")?"
     "|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?:" CONTRACT2 ")?"
@@ -30,8 +32,9 @@ static const char *pat_o200k =
 
 zm_status zm__pretok_compile(zm_pretok p, pcre2_code **out) {
     *out = NULL;
-    const char *pat = p == ZM_PRETOK_GPT2 ? pat_gpt2 : p == ZM_PRETOK_LLAMA3 ? pat_llama3
-                    : p == ZM_PRETOK_QWEN2 ? pat_qwen2 : p == ZM_PRETOK_O200K ? pat_o200k : NULL;
+    const char *pat = p == ZM_PRETOK_GPT2 ? pat_gpt2 : p == ZM_PRETOK_LLAMA3 || p == ZM_PRETOK_GLM4 ? pat_llama3
+                    : p == ZM_PRETOK_QWEN2 ? pat_qwen2 : p == ZM_PRETOK_O200K ? pat_o200k
+                    : p == ZM_PRETOK_QWEN35 ? pat_qwen35 : NULL;
     if (!pat) return ZM_OK;
     int err;
     PCRE2_SIZE eoff;

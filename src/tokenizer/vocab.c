@@ -125,7 +125,8 @@ static int pretok_parse(const char *s) {
         {"llama-bpe", ZM_PRETOK_LLAMA3}, {"llama3", ZM_PRETOK_LLAMA3}, {"llama-v3", ZM_PRETOK_LLAMA3},
         {"qwen2", ZM_PRETOK_QWEN2}, {"deepseek-r1-qwen", ZM_PRETOK_QWEN2},
         {"gpt-4o", ZM_PRETOK_O200K}, {"o200k", ZM_PRETOK_O200K}, {"gpt-oss", ZM_PRETOK_O200K},
-        {"llama4", ZM_PRETOK_O200K},
+        {"llama4", ZM_PRETOK_O200K}, {"lfm2", ZM_PRETOK_LLAMA3}, {"qwen35", ZM_PRETOK_QWEN35},
+        {"glm4", ZM_PRETOK_GLM4}, {"chatglm-bpe", ZM_PRETOK_GLM4},
     };
     if (!s) return ZM_PRETOK_GPT2;
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
@@ -134,7 +135,7 @@ static int pretok_parse(const char *s) {
 }
 
 const char *zm_pretok_name(zm_pretok p) {
-    static const char *n[] = {"none", "gpt2", "llama3", "qwen2", "o200k"};
+    static const char *n[] = {"none", "gpt2", "llama3", "qwen2", "o200k", "qwen35", "glm4"};
     return (unsigned)p < ZM_PRETOK_COUNT ? n[p] : "?";
 }
 
@@ -338,7 +339,7 @@ static zm_status tokenizer_build(zm_tokenizer *t, const zm_vocab_desc *d) {
         int p = pretok_parse(d->pre);
         if (p < 0)
             return zm__err(ZM_ERR_UNSUPPORTED, "tokenizer: pre-tokenizer '%.64s' is not supported "
-                           "(default, gpt2, qwen2, llama-bpe, llama3, gpt-4o, o200k, gpt-oss)", d->pre);
+                           "(default, gpt2, qwen2, qwen35, llama-bpe, llama3, lfm2, glm4, gpt-4o, o200k, gpt-oss)", d->pre);
         t->pre = (zm_pretok)p;
     } else t->pre = ZM_PRETOK_NONE;
 
@@ -372,15 +373,19 @@ static zm_status tokenizer_build(zm_tokenizer *t, const zm_vocab_desc *d) {
     ZM_TRY(check_id(t, "EOM", &t->eom));
     ZM_TRY(check_id(t, "UNK", &t->unk));
     ZM_TRY(check_id(t, "padding", &t->pad));
+    if (t->pre == ZM_PRETOK_GLM4) t->bos = -1; /* llama.cpp: GLM-4 has no BOS whatever the file says */
     /* llama.cpp's defaults: SentencePiece adds BOS and a leading space;
      * byte-level BPE adds BOS only for the llama3 family. */
     int spm = t->model == ZM_TOKMODEL_SPM;
     t->add_bos = d->add_bos >= 0 ? !!d->add_bos : (spm || t->pre == ZM_PRETOK_LLAMA3);
     t->add_eos = d->add_eos >= 0 ? !!d->add_eos : 0;
     t->add_space_prefix = spm ? (d->add_space_prefix >= 0 ? !!d->add_space_prefix : 1) : 0;
-    /* llama3 (HF ignore_merges) and o200k (tiktoken) take a whole pre-token
-     * that is itself a token without running the merges. */
-    t->ignore_merges = t->pre == ZM_PRETOK_LLAMA3 || t->pre == ZM_PRETOK_O200K;
+    /* llama3 (HF ignore_merges) takes a whole pre-token that is itself a
+     * token without running the merges, as llama.cpp does. tiktoken does the
+     * same for o200k, llama.cpp does not; on the real o200k vocabulary the
+     * two agree on every token (tests/test_tok_o200k.c checks all 198k), so
+     * we follow llama.cpp there. */
+    t->ignore_merges = t->pre == ZM_PRETOK_LLAMA3;
 
     ZM_TRY(build_maps(t));
     ZM_TRY(build_merges(t, d));

@@ -143,4 +143,15 @@ const encodeWithSpecials = (t) => {
 }
 for (const t of withSpecial) cases.push(`1 ${Buffer.from(t, 'utf8').toString('hex')} ${encodeWithSpecials(t).join(',')}`)
 fs.writeFileSync(path.join(out, 'cases.txt'), cases.join('\n') + '\n')
+// every token of the vocabulary as a text of its own (those whose bytes are
+// valid UTF-8): exhaustive over the words where BPE must reach the token
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }) // keep a leading U+FEFF
+const vcases = []
+for (let r = 0; r < byRank.length; r++) {
+  let t
+  try { t = utf8.decode(byRank[r]) } catch { continue }
+  if (t.includes('\ufeff')) continue // JavaScript's \s has U+FEFF, Unicode's White_Space does not
+  vcases.push(`0 ${byRank[r].toString('hex')} ${enc.encode(t, opt0).join(',')}`)
+}
+fs.writeFileSync(path.join(out, 'vocab_cases.txt'), vcases.join('\n') + '\n')
 console.log(`o200k: ${byRank.length} ranks, ${merges.length} merges, ${specials.length} specials, ${cases.length} cases`)
