@@ -1,6 +1,7 @@
 /* Implementation of tests/harness.h. */
 #include "harness.h"
 #include "zmlx/core.h"
+#include <float.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,11 @@ int zt_close(const char *what, const float *out, const double *ref, int64_t n, d
         int ok;
         if (isnan(r)) ok = isnan(o);
         else if (isinf(r)) ok = (o == r);
-        else ok = isfinite(o) && fabs(o - r) <= tol * fmax(fabs(r), scale * 1e-3) + 1e-30;
+        /* float32 results carry rounding of the largest magnitudes they were
+         * computed from: a few ulps of the array's scale is always allowed,
+         * else a value born of cancellation (a sum near 0) fails at random */
+        else ok = isfinite(o) && (fabs(o - r) <= tol * fmax(fabs(r), scale * 1e-3) + 1e-30 ||
+                                  fabs(o - r) <= 8 * FLT_EPSILON * scale);
         if (!ok) {
             if (bad < 5) zt__fail(__FILE__, __LINE__, "%s[%lld]: got %.9g want %.9g (tol %g)", what, (long long)i, o, r, tol);
             bad++;

@@ -7,6 +7,7 @@
 
 #include "harness.h"
 #include "zmlx/kernel.h"
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,8 @@ static inline int kt_close(const char *what, const float *out, const double *ref
         int ok;
         if (isnan(r)) ok = isnan(o);
         else if (isinf(r)) ok = o == r;
-        else ok = isfinite(o) && fabs(o - r) <= tol * fmax(fmax(fabs(r), floor * scale), 1e-6);
+        else ok = isfinite(o) && (fabs(o - r) <= tol * fmax(fmax(fabs(r), floor * scale), 1e-6) ||
+                                  fabs(o - r) <= 8 * FLT_EPSILON * scale); /* a few ulps of the scale */
         if (!ok && bad++ < 4) ZT_CHECK(0, "%s[%lld]: got %.9g want %.9g (tol %g)", what, (long long)i, o, r, tol);
     }
     return bad == 0;
