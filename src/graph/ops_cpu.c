@@ -332,39 +332,43 @@ static void op_silu(const zm_graph *g, int id, void *const *ptr) {
     for (int64_t i = 0, n = zm_node_numel(&g->nodes[id]); i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
 }
 
+/* One row of softmax / of top-k: shared with the fused topk_gating_softmax
+ * (ops_cpu_fused.c), so fused and stock are bit-identical by construction. */
+void zm__cpu_softmax_row(float *y, const float *x, int64_t D) {
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < D; i++) mx = x[i] > mx ? x[i] : mx;
+    double sum = 0;
+    for (int64_t i = 0; i < D; i++) { y[i] = expf(x[i] - mx); sum += y[i]; }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < D; i++) y[i] *= inv;
+}
+
+void zm__cpu_topk_row(int32_t *o, const float *x, int64_t E, int64_t k) {
+    for (int64_t j = 0; j < k; j++) {
+        int64_t best = -1;
+        for (int64_t e = 0; e < E; e++) {
+            int taken = 0;
+            for (int64_t t = 0; t < j; t++) taken |= o[t] == e;
+            if (taken) continue;
+            /* NaN never wins; ties keep the lower index */
+            if (best < 0 || x[e] > x[best] || (isnan(x[best]) && !isnan(x[e]))) best = e;
+        }
+        o[j] = (int32_t)best;
+    }
+}
+
 static void op_softmax(const zm_graph *g, int id, void *const *ptr) {
     const zm_node *n = &g->nodes[id];
     const int64_t D = n->shape[n->ndim - 1], rows = zm_node_numel(n) / D;
-    for (int64_t r = 0; r < rows; r++) {
-        const float *x = (const float *)ptr[n->src[0]] + r * D;
-        float *y = (float *)ptr[id] + r * D;
-        float mx = -INFINITY;
-        for (int64_t i = 0; i < D; i++) mx = x[i] > mx ? x[i] : mx;
-        double sum = 0;
-        for (int64_t i = 0; i < D; i++) { y[i] = expf(x[i] - mx); sum += y[i]; }
-        const float inv = (float)(1.0 / sum);
-        for (int64_t i = 0; i < D; i++) y[i] *= inv;
-    }
+    for (int64_t r = 0; r < rows; r++)
+        zm__cpu_softmax_row((float *)ptr[id] + r * D, (const float *)ptr[n->src[0]] + r * D, D);
 }
 
 static void op_topk(const zm_graph *g, int id, void *const *ptr) {
     const zm_node *n = &g->nodes[id], *s = &g->nodes[n->src[0]];
     const int64_t E = s->shape[s->ndim - 1], k = n->ip[0], rows = zm_node_numel(n) / k;
-    for (int64_t r = 0; r < rows; r++) {
-        const float *x = (const float *)ptr[n->src[0]] + r * E;
-        int32_t *o = (int32_t *)ptr[id] + r * k;
-        for (int64_t j = 0; j < k; j++) {
-            int64_t best = -1;
-            for (int64_t e = 0; e < E; e++) {
-                int taken = 0;
-                for (int64_t t = 0; t < j; t++) taken |= o[t] == e;
-                if (taken) continue;
-                /* NaN never wins; ties keep the lower index */
-                if (best < 0 || x[e] > x[best] || (isnan(x[best]) && !isnan(x[e]))) best = e;
-            }
-            o[j] = (int32_t)best;
-        }
-    }
+    for (int64_t r = 0; r < rows; r++)
+        zm__cpu_topk_row((int32_t *)ptr[id] + r * k, (const float *)ptr[n->src[0]] + r * E, E, k);
 }
 
 static zm_status op_gather(const zm_graph *g, int id, void *const *ptr) {

@@ -28,6 +28,9 @@ zm_status zm__cpu_fused(const zm__cpu_env *env, const zm_graph *g, int id, void 
 int64_t zm__cpu_fused_scratch(const zm_graph *g, int id);
 
 /* Shared helpers. */
+void zm__cpu_softmax_row(float *y, const float *x, int64_t D);
+/* Indices of the k largest of x[0..E), descending, ties to the lower index, NaN never wins. */
+void zm__cpu_topk_row(int32_t *o, const float *x, int64_t E, int64_t k);
 void zm__cpu_rmsnorm_row(float *y, const float *x, int64_t n, float eps, const float *w);
 /* Norm weight of any float dtype as f32: returns w itself for F32, else
  * converts into buf (n floats). */

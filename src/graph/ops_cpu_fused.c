@@ -21,26 +21,11 @@ static zm_status topk_gating(const zm_graph *g, int id, void *const *ptr) {
     float *wout = ptr[id];
     int32_t *iout = (int32_t *)((char *)ptr[id] + P * k * 4);
     for (int64_t p = 0; p < P; p++) {
-        const float *x = (const float *)ptr[n->src[0]] + p * E;
-        float mx = -INFINITY;
-        for (int64_t e = 0; e < E; e++) mx = x[e] > mx ? x[e] : mx;
-        double sum = 0;
-        for (int64_t e = 0; e < E; e++) { prob[e] = expf(x[e] - mx); sum += prob[e]; }
-        const float inv = (float)(1.0 / sum);
-        for (int64_t e = 0; e < E; e++) prob[e] *= inv;
         int32_t *o = iout + p * k;
         float *w = wout + p * k;
-        for (int64_t j = 0; j < k; j++) {
-            int64_t best = -1;
-            for (int64_t e = 0; e < E; e++) {
-                int taken = 0;
-                for (int64_t t = 0; t < j; t++) taken |= o[t] == e;
-                if (taken) continue;
-                if (best < 0 || prob[e] > prob[best] || (isnan(prob[best]) && !isnan(prob[e]))) best = e;
-            }
-            o[j] = (int32_t)best;
-            w[j] = prob[best];
-        }
+        zm__cpu_softmax_row(prob, (const float *)ptr[n->src[0]] + p * E, E);
+        zm__cpu_topk_row(o, prob, E, k);
+        for (int64_t j = 0; j < k; j++) w[j] = prob[o[j]];
         if (n->ip[1]) {
             float ws = w[0];
             for (int64_t j = 1; j < k; j++) ws += w[j];
