@@ -285,8 +285,73 @@ static int nothing_between(const zm_graph *g, const char *done, int a, int b) {
 /* For a consumer's x source: the RMS_NORM folded behind it (directly or via a
  * VIEW), or -1. */
 static int folded_norm(const zm_graph *g, const char *fold, int x) {
-    if (fold[x]) return x;
-    if (g->nodes[x].op == ZM_OP_VIEW && fold[g->nodes[x].src[0]]) return g->nodes[x].src[0];
+    if (fold[x] && g->nodes[x].op == ZM_OP_RMS_NORM) return x;
+    if (g->nodes[x].op != ZM_OP_VIEW || !fold[g->nodes[x].src[0]]) return -1;
+    const int r = g->nodes[x].src[0];
+    if (g->nodes[r].op == ZM_OP_ADD_RMSNORM && g->nodes[x].view_offset == 0) return -1; /* the plain sum */
+    return r;
+}
+/* The vector a consumer of folded norm r reads (and normalises itself): an
+ * RMS_NORM's input, or an ADD_RMSNORM's sum half (at offset 0 of its buffer,
+ * written by the producer's epilogue). */
+static int norm_input(const zm_graph *g, int r) {
+    return g->nodes[r].op == ZM_OP_ADD_RMSNORM ? r : g->nodes[r].src[0];
+}
+
+/* Do the device buffers of nodes a and b share a byte? (views included) */
+static int overlaps(const cuda_exec *e, int a, int b) {
+    const char *pa = e->ptr[a], *pb = e->ptr[b];
+    const uint64_t na = e->g->nodes[a].nbytes, nb = e->g->nodes[b].nbytes;
+    return pa < pb + nb && pb < pa + na;
+}
+
+/* ADD_RMSNORM r (one row) folded away on the GPU: the producer P of one of
+ * its inputs is a 1-row MATMUL or a residual-free GATHER_QMM_COMBINE read
+ * only by r, so P's epilogue adds the other input and writes the sum half
+ * of r's buffer (the same __fadd_rn as k_add_rmsnorm), and every reader of
+ * the normed half folds the norm into its input read (block_rms_scale and
+ * norm_apply, as k_add_rmsnorm). Returns P (and *other), or -1. */
+static int addnorm_producer(const cuda_exec *e, const int *uses, int r, int *other) {
+    const zm_graph *g = e->g;
+    const zm_node *n = &g->nodes[r];
+    if (n->op != ZM_OP_ADD_RMSNORM || rows_of(&g->nodes[n->src[0]]) != 1 || last_dim(n) % 32) return -1;
+    if (g->nodes[n->src[2]].op != ZM_OP_WEIGHT) return -1;
+    for (int o = 0; o < g->n_out; o++) if (g->out[o] == r) return -1;
+    int seen = 0;
+    for (int u = r + 1; u < g->n_nodes; u++) {
+        const zm_node *m = &g->nodes[u];
+        for (int s = 0; s < m->n_src; s++) {
+            if (m->src[s] != r) continue;
+            if (m->op != ZM_OP_VIEW) return -1;
+            if (m->view_offset == 0) continue; /* the sum: read as is */
+            for (int o = 0; o < g->n_out; o++) if (g->out[o] == u) return -1;
+            for (int w = u + 1; w < g->n_nodes; w++)
+                for (int t = 0; t < g->nodes[w].n_src; t++)
+                    if (g->nodes[w].src[t] == u) {
+                        if (!takes_norm(g, w, u)) return -1;
+                        seen++;
+                    }
+        }
+    }
+    if (!seen) return -1;
+    for (int s = 0; s < 2; s++) {
+        const int P = n->src[s], o = n->src[1 - s];
+        const zm_node *p = &g->nodes[P];
+        if (P == o || o > P || uses[P] != 1) continue;
+        int ok = 0;
+        if (p->op == ZM_OP_MATMUL && rows_of(p) == 1)
+            ok = !overlaps(e, r, p->src[1]);
+        else if (p->op == ZM_OP_GATHER_QMM_COMBINE && p->n_src == 4 && g->nodes[p->src[2]].shape[0] == 1)
+            ok = !overlaps(e, r, p->src[1]) && !overlaps(e, r, p->src[2]) && !overlaps(e, r, p->src[3]);
+        if (!ok) continue;
+        for (int i = P + 1; i < r; i++) {
+            const zm_op op = g->nodes[i].op;
+            if (op != ZM_OP_WEIGHT && op != ZM_OP_VIEW && op != ZM_OP_INPUT && op != ZM_OP_STATE) ok = 0;
+        }
+        if (!ok) continue;
+        *other = o;
+        return P;
+    }
     return -1;
 }
 
@@ -297,8 +362,15 @@ static zm_status lower(cuda_exec *e, const int *uses) {
     e->L = calloc((size_t)N + 1, sizeof *e->L);
     if (!fold || !done || !e->L) { free(fold); free(done); return zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory"); }
     int fuse = !getenv("ZMLX_CUDA_NOFUSE");
+    int *an_res = malloc(sizeof(int) * (size_t)(N + 1)), *an_out = malloc(sizeof(int) * (size_t)(N + 1));
+    if (!an_res || !an_out) { free(fold); free(done); free(an_res); free(an_out); return zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory"); }
+    for (int i = 0; i < N; i++) an_res[i] = an_out[i] = -1;
     if (fuse)
-        for (int i = 0; i < N; i++) fold[i] = (char)norm_foldable(g, e->plan, i);
+        for (int i = 0; i < N; i++) {
+            fold[i] = (char)norm_foldable(g, e->plan, i);
+            int o = -1, P = addnorm_producer(e, uses, i, &o);
+            if (P >= 0 && an_out[P] < 0) { fold[i] = 1; an_res[P] = o; an_out[P] = i; }
+        }
     for (int i = 0; i < N; i++) {
         const zm_node *n = &g->nodes[i];
         if (done[i] || fold[i]) continue;
@@ -310,19 +382,25 @@ static zm_status lower(cuda_exec *e, const int *uses) {
         if (n->op == ZM_OP_MATMUL || n->op == ZM_OP_MATMUL_ID || n->op == ZM_OP_GATHER_QMM_SWIGLU) {
             int xs = n->op == ZM_OP_GATHER_QMM_SWIGLU ? n->src[2] : n->src[1];
             int r = folded_norm(g, fold, xs);
-            if (r >= 0) { l.norm_node = r; l.x_node = g->nodes[r].src[0]; }
+            if (r >= 0) { l.norm_node = r; l.x_node = norm_input(g, r); }
+        }
+        if (an_out[i] >= 0) { /* this producer writes a folded ADD_RMSNORM's sum */
+            l.res_node = an_res[i];
+            l.out_node = an_out[i];
         }
         if (fuse && n->op == ZM_OP_MATMUL && rows_of(n) == 1) {
             /* residual: the only reader is an ADD of the same shape */
             int is_out = 0;
             for (int o = 0; o < g->n_out; o++) is_out |= g->out[o] == i;
-            if (uses[i] == 1 && !is_out) {
+            if (uses[i] == 1 && !is_out && l.res_node < 0) {
                 for (int u = i + 1; u < N; u++) {
                     const zm_node *a = &g->nodes[u];
                     if (a->op != ZM_OP_ADD || (a->src[0] != i && a->src[1] != i)) continue;
                     int other = a->src[0] == i ? a->src[1] : a->src[0];
+                    /* the sum's buffer must not be the input's (the planner
+                     * may give the ADD the input's space, freed after i) */
                     if (zm_node_numel(&g->nodes[other]) == zm_node_numel(n) && a->src[0] != a->src[1] && other < i &&
-                        nothing_between(g, done, i, u)) {
+                        nothing_between(g, done, i, u) && !overlaps(e, u, l.x_node >= 0 ? l.x_node : n->src[1])) {
                         l.res_node = other;
                         l.out_node = u;
                         done[u] = 1;
@@ -385,6 +463,8 @@ static zm_status lower(cuda_exec *e, const int *uses) {
     }
     free(fold);
     free(done);
+    free(an_res);
+    free(an_out);
     return ZM_OK;
 }
 
@@ -404,8 +484,9 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
     const zm_node *n = &g->nodes[l->node];
     const int id = l->node;
     void *st = e->ctx->stream;
-    const float *nw = l->norm_node >= 0 ? e->wt[g->nodes[l->norm_node].src[1]]->vec : NULL;
-    const float eps = l->norm_node >= 0 ? g->nodes[l->norm_node].fp[0] : 0.f;
+    const zm_node *nn = l->norm_node >= 0 ? &g->nodes[l->norm_node] : NULL;
+    const float *nw = nn ? e->wt[nn->op == ZM_OP_ADD_RMSNORM ? nn->src[2] : nn->src[1]]->vec : NULL;
+    const float eps = nn ? nn->fp[0] : 0.f;
     const int x = l->x_node;
     if (l->kind == L_MULTI) {
         const zm_gpu_mat *W[3];
@@ -488,8 +569,9 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
     }
     case ZM_OP_GATHER_QMM_COMBINE: {
         const zm_node *ids = &g->nodes[n->src[2]];
+        const float *res = l->res_node >= 0 ? F(l->res_node) : n->n_src > 4 ? F(n->src[4]) : NULL;
         return zm_gpu_gather_qmm_combine(&e->wt[n->src[0]]->m, I(n->src[2]), F(n->src[3]), ids->shape[0], (int)ids->shape[1],
-                                          F(n->src[1]), n->n_src > 4 ? F(n->src[4]) : NULL, F(id), st);
+                                          F(n->src[1]), res, F(l->out_node), st);
     }
     case ZM_OP_ADD_RMSNORM: {
         const int64_t R = rows_of(s0), D = last_dim(s0);

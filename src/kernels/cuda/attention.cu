@@ -12,6 +12,7 @@
 #define ZM_ATT_WARPS 4
 #define ZM_ATT_GMAX 8 /* q heads per kv head */
 #define ZM_ATT_SMAX 320 /* splits per kv head at most */
+#define ZM_ATT_RG 4 /* K/V rows loaded together per warp */
 
 // ---------------------------------------------------------------------------
 // Kernels
@@ -20,6 +21,7 @@ __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
     k_attn_decode(const float *q, const float *kc, const float *vc, int n_head, int n_kv, int d,
                   int n_split, float scale, const int32_t *pos, float *pm, float *pl, float *pacc,
                   int *counter, float *out) {
+    ZM_PDL_ENTRY();
     const int kvh = blockIdx.x, split = blockIdx.y, G = n_head / n_kv;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int64_t L = (int64_t)pos[0] + 1;
@@ -45,28 +47,39 @@ __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
             acc[g][i] = 0.f;
         }
     }
-    for (int64_t t = t0 + warp; t < t1; t += ZM_ATT_WARPS) {
-        float kr[DPL], vr[DPL];
-        const int64_t base = (t * n_kv + kvh) * d;
+    /* rows in groups of ZM_ATT_RG per warp: the group's K/V loads are all
+     * issued before the first score (one memory latency per group, not per
+     * row); the online softmax then takes the rows in order as before */
+    for (int64_t tg = t0 + warp; tg < t1; tg += ZM_ATT_RG * ZM_ATT_WARPS) {
+        float kr[ZM_ATT_RG][DPL], vr[ZM_ATT_RG][DPL];
 #pragma unroll
-        for (int i = 0; i < DPL; i++) {
-            const int c = lane + 32 * i;
-            kr[i] = c < d ? kc[base + c] : 0.f;
-            vr[i] = c < d ? vc[base + c] : 0.f;
+        for (int r = 0; r < ZM_ATT_RG; r++) {
+            const int64_t t = tg + (int64_t)r * ZM_ATT_WARPS;
+            const int64_t base = (t * n_kv + kvh) * d;
+#pragma unroll
+            for (int i = 0; i < DPL; i++) {
+                const int c = lane + 32 * i;
+                kr[r][i] = (t < t1 && c < d) ? kc[base + c] : 0.f;
+                vr[r][i] = (t < t1 && c < d) ? vc[base + c] : 0.f;
+            }
         }
 #pragma unroll
-        for (int g = 0; g < ZM_ATT_GMAX; g++) {
-            if (g >= G) break;
-            float s = 0.f;
+        for (int r = 0; r < ZM_ATT_RG; r++) {
+            if (tg + (int64_t)r * ZM_ATT_WARPS >= t1) break;
 #pragma unroll
-            for (int i = 0; i < DPL; i++) s = fmaf(qr[g][i], kr[i], s);
-            s = warp_sum(s) * scale;
-            const float mn = fmaxf(m[g], s);
-            const float corr = expf(m[g] - mn), p = expf(s - mn);
-            l[g] = l[g] * corr + p;
+            for (int g = 0; g < ZM_ATT_GMAX; g++) {
+                if (g >= G) break;
+                float s = 0.f;
 #pragma unroll
-            for (int i = 0; i < DPL; i++) acc[g][i] = acc[g][i] * corr + p * vr[i];
-            m[g] = mn;
+                for (int i = 0; i < DPL; i++) s = fmaf(qr[g][i], kr[r][i], s);
+                s = warp_sum(s) * scale;
+                const float mn = fmaxf(m[g], s);
+                const float corr = expf(m[g] - mn), p = expf(s - mn);
+                l[g] = l[g] * corr + p;
+#pragma unroll
+                for (int i = 0; i < DPL; i++) acc[g][i] = acc[g][i] * corr + p * vr[r][i];
+                m[g] = mn;
+            }
         }
     }
 #pragma unroll
@@ -135,6 +148,7 @@ template <int DPL>
 __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
     k_attn_prefill(const float *q, const float *kc, const float *vc, int n_head, int n_kv, int d,
                    float scale, const int32_t *pos, float *out) {
+    ZM_PDL_ENTRY();
     const int h = blockIdx.x, kvh = h / (n_head / n_kv);
     const int64_t t = blockIdx.y, L = (int64_t)pos[t] + 1;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -222,8 +236,7 @@ extern "C" zm_status zm_gpu_attention_decode(const float *q, const float *k_cach
     float *pm = (float *)((char *)ws + 256), *pl = pm + (int64_t)n_head * S, *pacc = pl + (int64_t)n_head * S;
     dim3 grid(n_kv, S);
     cudaStream_t st = (cudaStream_t)stream;
-    ZM_ATT_DPL(head_dim, k_attn_decode<DPL><<<grid, 32 * ZM_ATT_WARPS, 0, st>>>(
-                             q, k_cache, v_cache, n_head, n_kv, head_dim, S, scale, pos, pm, pl, pacc, counter, out));
+    ZM_ATT_DPL(head_dim, zm__launch(k_attn_decode<DPL>, grid, 32 * ZM_ATT_WARPS, 0, st, q, k_cache, v_cache, n_head, n_kv, head_dim, S, scale, pos, pm, pl, pacc, counter, out));
     return zm__cuda_ck("k_attn_decode");
 }
 
@@ -235,7 +248,6 @@ extern "C" zm_status zm_gpu_attention_prefill(const float *q, const float *k_cac
     if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "attention_prefill: %lld tokens", (long long)n_tok);
     dim3 grid(n_head, (unsigned)n_tok);
     cudaStream_t st = (cudaStream_t)stream;
-    ZM_ATT_DPL(head_dim, k_attn_prefill<DPL><<<grid, 32 * ZM_ATT_WARPS, 0, st>>>(
-                             q, k_cache, v_cache, n_head, n_kv, head_dim, scale, pos, out));
+    ZM_ATT_DPL(head_dim, zm__launch(k_attn_prefill<DPL>, grid, 32 * ZM_ATT_WARPS, 0, st, q, k_cache, v_cache, n_head, n_kv, head_dim, scale, pos, out));
     return zm__cuda_ck("k_attn_prefill");
 }

@@ -69,8 +69,18 @@ __device__ __forceinline__ float block_sum(float v, float *red) {
  * kernel that normalises uses this, so fused and unfused norms agree bit
  * for bit. */
 __device__ __forceinline__ float block_rms_scale(const float *x, int64_t n, float eps, float *red) {
+    /* eight loads in flight per thread before the first fma: a serial
+     * load-use chain here cost one memory latency per 256 elements */
     float s = 0.f;
-    for (int64_t i = threadIdx.x; i < n; i += ZM_BLOCK) s = __fmaf_rn(x[i], x[i], s);
+    int64_t i = threadIdx.x;
+    for (; i + 7 * ZM_BLOCK < n; i += 8 * ZM_BLOCK) {
+        float v[8];
+#pragma unroll
+        for (int j = 0; j < 8; j++) v[j] = x[i + j * ZM_BLOCK];
+#pragma unroll
+        for (int j = 0; j < 8; j++) s = __fmaf_rn(v[j], v[j], s);
+    }
+    for (; i < n; i += ZM_BLOCK) s = __fmaf_rn(x[i], x[i], s);
     s = block_sum(s, red);
     return rsqrtf(s / (float)n + eps);
 }
@@ -87,22 +97,99 @@ __device__ __forceinline__ float silu_f(float x) { return __fdiv_rn(x, 1.0f + ex
 __device__ __forceinline__ int swz(int b, int j) { return (b << 3) + (j ^ (b & 7)); }
 
 /* Load n (multiple of 32) floats into swizzled shared memory, optionally
- * RMS-normalised with weights nw (scale computed by block_rms_scale). */
+ * RMS-normalised with weights nw (scale computed by block_rms_scale). Four
+ * float4 loads in flight per thread. */
+__device__ __forceinline__ void norm4(float4 &v, float4 w, float scale) {
+    v.x = norm_apply(v.x, scale, w.x);
+    v.y = norm_apply(v.y, scale, w.y);
+    v.z = norm_apply(v.z, scale, w.z);
+    v.w = norm_apply(v.w, scale, w.w);
+}
 __device__ __forceinline__ void load_x_swz(float4 *xs, const float *x, int n, const float *nw,
                                            float eps, float *red) {
     float scale = 1.f;
     if (nw) scale = block_rms_scale(x, n, eps, red);
-    for (int i = threadIdx.x; i < n / 4; i += ZM_BLOCK) {
-        float4 v = reinterpret_cast<const float4 *>(x)[i];
+    const float4 *x4 = reinterpret_cast<const float4 *>(x), *w4 = reinterpret_cast<const float4 *>(nw);
+    int i = threadIdx.x;
+    for (; i + 3 * ZM_BLOCK < n / 4; i += 4 * ZM_BLOCK) {
+        float4 v[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) v[j] = x4[i + j * ZM_BLOCK];
         if (nw) {
-            float4 w = reinterpret_cast<const float4 *>(nw)[i];
-            v.x = norm_apply(v.x, scale, w.x);
-            v.y = norm_apply(v.y, scale, w.y);
-            v.z = norm_apply(v.z, scale, w.z);
-            v.w = norm_apply(v.w, scale, w.w);
+#pragma unroll
+            for (int j = 0; j < 4; j++) norm4(v[j], w4[i + j * ZM_BLOCK], scale);
         }
+#pragma unroll
+        for (int j = 0; j < 4; j++) xs[swz((i + j * ZM_BLOCK) >> 3, (i + j * ZM_BLOCK) & 7)] = v[j];
+    }
+    for (; i < n / 4; i += ZM_BLOCK) {
+        float4 v = x4[i];
+        if (nw) norm4(v, w4[i], scale);
         xs[swz(i >> 3, i & 7)] = v;
     }
+}
+/* k vectors of n floats each, contiguous in x, into k swizzled slots of n/4
+ * float4 (slot j at xs + j*n/4) in one pass: all loads of a thread in flight
+ * together instead of one slot after another. */
+__device__ __forceinline__ void load_slots_swz(float4 *xs, const float *x, int k, int n) {
+    const float4 *x4 = reinterpret_cast<const float4 *>(x);
+    const int per = n / 4, tot = k * per;
+    int i = threadIdx.x;
+    for (; i + 3 * ZM_BLOCK < tot; i += 4 * ZM_BLOCK) {
+        float4 v[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) v[j] = x4[i + j * ZM_BLOCK];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int e = i + j * ZM_BLOCK, s = e / per, c = e - s * per;
+            xs[s * per + swz(c >> 3, c & 7)] = v[j];
+        }
+    }
+    for (; i < tot; i += ZM_BLOCK) {
+        const int s = i / per, c = i - s * per;
+        xs[s * per + swz(c >> 3, c & 7)] = x4[i];
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Programmatic dependent launch (sm_90). A kernel launched with the PDL
+// attribute may start while its predecessor still runs; it must call
+// pdl_wait() before it reads anything an earlier kernel wrote or writes
+// anything an earlier kernel reads. pdl_wait() returns once the predecessor
+// has completed and its writes are visible; pdl_launch() lets the successor
+// start. Every decode kernel calls both first thing (after prefetching its
+// static weights), so the chain stays ordered: each kernel completes only
+// after its own wait, hence after all earlier kernels. Without the attribute
+// both are no-ops.
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+#define ZM_PDL_ENTRY() (pdl_wait(), pdl_launch())
+
+/* Host side: PDL on unless ZMLX_CUDA_PDL=0 (checked once). */
+int zm__pdl_enabled(void);
+/* Launch with the PDL attribute when enabled; same arguments as <<<>>>. */
+template <typename... KArgs, typename... Args>
+static inline void zm__launch(void (*kern)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
+                              Args... args) {
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute at[1];
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = st;
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = zm__pdl_enabled() ? 1 : 0;
+    (void)cudaLaunchKernelEx(&cfg, kern, ((KArgs)args)...);
 }
 
 // ---------------------------------------------------------------------------
@@ -247,6 +334,35 @@ __device__ __forceinline__ float row_dot(const void *q, const uint16_t *d, int64
     }
     if (b < nb) acc += Blk<DT>::dot(Blk<DT>::load(q, d, row_blk + b), xs, b);
     return acc;
+}
+
+/* Two rows of the same shape (gate and up) at once: all their loads issued
+ * before any dot, each accumulator summed in row_dot's order (so g and u
+ * equal two row_dot calls bit for bit). */
+template <int DT>
+__device__ __forceinline__ void row_dot2(const void *qa, const uint16_t *da, const void *qb, const uint16_t *db,
+                                         int64_t row_blk, int nb, const float4 *xs, int sub, int lpr, float &ya,
+                                         float &yb) {
+    float a = 0.f, c = 0.f;
+    int b = sub;
+    for (; b + lpr < nb; b += 2 * lpr) {
+        typename Blk<DT>::raw a0 = Blk<DT>::load(qa, da, row_blk + b);
+        typename Blk<DT>::raw a1 = Blk<DT>::load(qa, da, row_blk + b + lpr);
+        typename Blk<DT>::raw c0 = Blk<DT>::load(qb, db, row_blk + b);
+        typename Blk<DT>::raw c1 = Blk<DT>::load(qb, db, row_blk + b + lpr);
+        a += Blk<DT>::dot(a0, xs, b);
+        a += Blk<DT>::dot(a1, xs, b + lpr);
+        c += Blk<DT>::dot(c0, xs, b);
+        c += Blk<DT>::dot(c1, xs, b + lpr);
+    }
+    if (b < nb) {
+        typename Blk<DT>::raw a0 = Blk<DT>::load(qa, da, row_blk + b);
+        typename Blk<DT>::raw c0 = Blk<DT>::load(qb, db, row_blk + b);
+        a += Blk<DT>::dot(a0, xs, b);
+        c += Blk<DT>::dot(c0, xs, b);
+    }
+    ya = a;
+    yb = c;
 }
 
 /* Fire-and-forget L2 prefetch of [p, p+bytes) by the calling thread (sm_90

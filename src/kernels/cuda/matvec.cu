@@ -7,6 +7,8 @@
  * vector sits in swizzled shared memory (common.cuh).
  * Checked against float64 references in tests/test_cuda_ops.c. */
 #include "kernels/cuda/common.cuh"
+#include <stdlib.h>
+#include <string.h>
 
 // ---------------------------------------------------------------------------
 // Types
@@ -33,6 +35,8 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, c
     extern __shared__ float4 xs[];
     __shared__ float red[32];
     const int64_t start = (int64_t)blockIdx.x * chunk, end = min(start + chunk, total);
+    /* the weights are static: ask for them before waiting on the
+     * predecessor (PDL), so their fetch overlaps its tail */
     if (threadIdx.x < s.n) {
         const int i = threadIdx.x;
         int64_t b0 = 0;
@@ -43,6 +47,7 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, c
             if (s.d[i]) prefetch_l2(s.d[i] + (lo - b0) * nb, (hi - lo) * nb * 2);
         }
     }
+    ZM_PDL_ENTRY();
     load_x_swz(xs, x, nb * 32, nw, eps, red);
     __syncthreads();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -63,6 +68,7 @@ template <int DT>
 __global__ void __launch_bounds__(ZM_BLOCK) k_matmul(const void *q, const uint16_t *d, int64_t rows,
                                                      int nb, int lpr, const float *x,
                                                      const float *res, float *y) {
+    ZM_PDL_ENTRY();
     extern __shared__ float4 xs[];
     const int64_t t = blockIdx.y, cols = (int64_t)nb * 32;
     load_x_swz(xs, x + t * cols, nb * 32, nullptr, 0.f, nullptr);
@@ -87,6 +93,7 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     k_expert(const void *qg, const uint16_t *dg, const void *qu, const uint16_t *du, int64_t rows,
              int nb, int lpr, const int32_t *ids, int k, const float *x, int x_per_slot,
              const float *nw, float eps, float *y, int64_t chunk) {
+    ZM_PDL_ENTRY();
     extern __shared__ float4 xs[];
     __shared__ float red[32];
     __shared__ int32_t sid[64];
@@ -112,7 +119,7 @@ __global__ void __launch_bounds__(ZM_BLOCK)
         }
     }
     if (x_per_slot) {
-        for (int j = 0; j < k; j++) load_x_swz(xs + (int64_t)j * cols / 4, x + (int64_t)j * cols, cols, nullptr, 0.f, nullptr);
+        load_slots_swz(xs, x, k, cols);
     } else {
         load_x_swz(xs, x, cols, nw, eps, red);
     }
@@ -127,8 +134,8 @@ __global__ void __launch_bounds__(ZM_BLOCK)
         const float4 *xj = x_per_slot ? xs + (int64_t)j * cols / 4 : xs;
         float g = 0.f, u = 0.f;
         if (ok) {
-            g = row_dot<DT>(qg, dg, rb, nb, xj, sub, lpr);
-            if (SWIGLU) u = row_dot<DT>(qu, du, rb, nb, xj, sub, lpr);
+            if (SWIGLU) row_dot2<DT>(qg, dg, qu, du, rb, nb, xj, sub, lpr, g, u);
+            else g = row_dot<DT>(qg, dg, rb, nb, xj, sub, lpr);
         }
         g = group_sum(g, lpr);
         if (SWIGLU) u = group_sum(u, lpr);
@@ -141,11 +148,12 @@ __global__ void __launch_bounds__(ZM_BLOCK)
  * (bit-identical to the stock chain expert_matvec -> mul -> sum -> add).
  * Block b owns rows [b*CR, b*CR+CR) of every expert; warp w takes slots
  * w, w+8, ...; the k dots meet in shared memory and are summed in order. */
-#define ZM_COMBINE_ROWS 16
+#define ZM_COMBINE_ROWS 8
 template <int DT>
 __global__ void __launch_bounds__(ZM_BLOCK)
     k_combine(const void *q, const uint16_t *d, int64_t rows, int nb, int lpr, const int32_t *ids,
               const float *w, int k, const float *h, const float *res, float *y) {
+    ZM_PDL_ENTRY();
     extern __shared__ float4 xs[];
     __shared__ int32_t sid[64];
     __shared__ float sw[64];
@@ -167,7 +175,7 @@ __global__ void __launch_bounds__(ZM_BLOCK)
         prefetch_l2((const char *)q + rb * BlkBytes<DT>::v, n * BlkBytes<DT>::v);
         if (d) prefetch_l2(d + rb, n * 2);
     }
-    for (int j = 0; j < k; j++) load_x_swz(xs + (int64_t)j * cols / 4, h + (int64_t)j * cols, cols, nullptr, 0.f, nullptr);
+    load_slots_swz(xs, h, k, cols);
     __syncthreads();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr;
@@ -192,6 +200,27 @@ __global__ void __launch_bounds__(ZM_BLOCK)
 
 // ---------------------------------------------------------------------------
 // Launchers
+int zm__pdl_enabled(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("ZMLX_CUDA_PDL");
+        on = !(e && !strcmp(e, "0"));
+    }
+    return on;
+}
+
+/* Blocks per SM of the matrix-vector grids (ZMLX_CUDA_BPS, default 4): more
+ * blocks, fewer rows per warp, fewer dependent load rounds per thread. */
+static int blocks_per_sm(void) {
+    static int b = 0;
+    if (!b) {
+        const char *e = getenv("ZMLX_CUDA_BPS");
+        b = e ? atoi(e) : 4;
+        if (b < 1 || b > 16) b = 4;
+    }
+    return b;
+}
+
 extern "C" zm_status zm_gpu_kernels_init(void) {
     (void)zm__sm_count();
     return zm__cuda_ck("zm_gpu_kernels_init");
@@ -213,7 +242,7 @@ static const uint16_t *d_at(const zm_gpu_mat *W, int64_t blk) { return W->d ? W-
 /* Contiguous chunks of items per block: about two blocks per SM, each chunk
  * a multiple of the rows a warp takes per pass. */
 static void plan_chunks(int64_t total, int gpw, int *grid, int64_t *chunk) {
-    int64_t g = 2 * (int64_t)zm__sm_count();
+    int64_t g = blocks_per_sm() * (int64_t)zm__sm_count();
     int64_t c = (total + g - 1) / g;
     c = (c + gpw - 1) / gpw * gpw;
     if (c < 1) c = 1;
@@ -240,7 +269,7 @@ static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x
     size_t smem = cols * 4;
     ZM_DISPATCH_DT(dt, {
         ZM_TRY(smem_ok(k_matvec<DT>, smem, "matvec"));
-        k_matvec<DT><<<grid, ZM_BLOCK, smem, st>>>(s, nb, lpr, x, nw, eps, total, chunk);
+        zm__launch(k_matvec<DT>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
     });
     return zm__cuda_ck("k_matvec");
 }
@@ -286,7 +315,7 @@ extern "C" zm_status zm_gpu_matmul(const zm_gpu_mat *W, int64_t mat, int64_t n_t
     cudaStream_t st = (cudaStream_t)stream;
     ZM_DISPATCH_DT(W->dtype, {
         ZM_TRY(smem_ok(k_matmul<DT>, smem, "matmul"));
-        k_matmul<DT><<<grid, ZM_BLOCK, smem, st>>>(q_at(W, blk), d_at(W, blk), W->rows, nb, lpr, x, res, y);
+        zm__launch(k_matmul<DT>, grid, ZM_BLOCK, smem, st, q_at(W, blk), d_at(W, blk), W->rows, nb, lpr, x, res, y);
     });
     return zm__cuda_ck("k_matmul");
 }
@@ -311,10 +340,10 @@ static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const i
     ZM_DISPATCH_DT(G->dtype, {
         if (U) {
             ZM_TRY(smem_ok(k_expert<DT, true>, smem, what));
-            k_expert<DT, true><<<grid, ZM_BLOCK, smem, st>>>(G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
+            zm__launch(k_expert<DT, true>, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
         } else {
             ZM_TRY(smem_ok(k_expert<DT, false>, smem, what));
-            k_expert<DT, false><<<grid, ZM_BLOCK, smem, st>>>(G->q, G->d, nullptr, nullptr, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
+            zm__launch(k_expert<DT, false>, grid, ZM_BLOCK, smem, st, G->q, G->d, nullptr, nullptr, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
         }
     });
     return zm__cuda_ck(what);
@@ -348,7 +377,7 @@ extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_
     cudaStream_t st = (cudaStream_t)stream;
     ZM_DISPATCH_DT(D->dtype, {
         ZM_TRY(smem_ok(k_combine<DT>, smem, "gather_qmm_combine"));
-        k_combine<DT><<<dim3((unsigned)g, (unsigned)n_tok), ZM_BLOCK, smem, st>>>(D->q, D->d, D->rows, nb, lpr, ids, w, k, h, res, y);
+        zm__launch(k_combine<DT>, dim3((unsigned)g, (unsigned)n_tok), ZM_BLOCK, smem, st, D->q, D->d, D->rows, nb, lpr, ids, w, k, h, res, y);
     });
     return zm__cuda_ck("k_combine");
 }

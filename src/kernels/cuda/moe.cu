@@ -9,11 +9,12 @@
 // ---------------------------------------------------------------------------
 // Warp routines: lane l holds elements l, l+32, ... (up to 32 each, n <= 1024).
 #define ZM_WMAX 32
-__device__ __forceinline__ void warp_softmax(const float *x, int n, float v[ZM_WMAX]) {
+template <int NPL> /* elements per lane: n <= 32 * NPL; more lanes' slots only add -inf / 0 */
+__device__ __forceinline__ void warp_softmax(const float *x, int n, float v[NPL]) {
     const int lane = threadIdx.x & 31;
     float m = -INFINITY;
 #pragma unroll
-    for (int i = 0; i < ZM_WMAX; i++) {
+    for (int i = 0; i < NPL; i++) {
         int c = lane + 32 * i;
         v[i] = c < n ? x[c] : -INFINITY;
         m = fmaxf(m, v[i]);
@@ -21,25 +22,26 @@ __device__ __forceinline__ void warp_softmax(const float *x, int n, float v[ZM_W
     m = warp_max(m);
     float s = 0.f;
 #pragma unroll
-    for (int i = 0; i < ZM_WMAX; i++) {
+    for (int i = 0; i < NPL; i++) {
         int c = lane + 32 * i;
         v[i] = c < n ? expf(v[i] - m) : 0.f;
         s = __fadd_rn(s, v[i]);
     }
     s = warp_sum(s);
 #pragma unroll
-    for (int i = 0; i < ZM_WMAX; i++) v[i] = __fdiv_rn(v[i], s);
+    for (int i = 0; i < NPL; i++) v[i] = __fdiv_rn(v[i], s);
 }
 
 /* k rounds of warp argmax (ties: lower index); chosen entries become -inf.
  * Every lane ends with the same ids/vals. Entries past n must be -inf. */
-__device__ __forceinline__ void warp_topk(float v[ZM_WMAX], int k, int32_t *ids, float *vals) {
+template <int NPL>
+__device__ __forceinline__ void warp_topk(float v[NPL], int k, int32_t *ids, float *vals) {
     const int lane = threadIdx.x & 31;
     for (int j = 0; j < k; j++) {
         float bv = -INFINITY;
         int bi = 0x7fffffff;
 #pragma unroll
-        for (int i = 0; i < ZM_WMAX; i++) {
+        for (int i = 0; i < NPL; i++) {
             int c = lane + 32 * i;
             if (v[i] > bv) { bv = v[i]; bi = c; }
         }
@@ -52,7 +54,7 @@ __device__ __forceinline__ void warp_topk(float v[ZM_WMAX], int k, int32_t *ids,
         ids[j] = bi;
         vals[j] = bv;
 #pragma unroll
-        for (int i = 0; i < ZM_WMAX; i++)
+        for (int i = 0; i < NPL; i++)
             if (lane + 32 * i == bi) v[i] = -INFINITY;
     }
 }
@@ -66,16 +68,18 @@ __device__ __forceinline__ void renorm_seq(const float *in, int k, float *out) {
 
 // ---------------------------------------------------------------------------
 // Kernels
+template <int NPL>
 __global__ void k_topk_gating_softmax(const float *logits, int n, int k, int renorm, int32_t *ids,
                                       float *w) {
-    float v[ZM_WMAX];
+    ZM_PDL_ENTRY();
+    float v[NPL];
     __shared__ int32_t sid[32];
     __shared__ float sv[32];
     logits += (int64_t)blockIdx.x * n;
     ids += (int64_t)blockIdx.x * k;
     w += (int64_t)blockIdx.x * k;
-    warp_softmax(logits, n, v);
-    warp_topk(v, k, sid, sv); /* all lanes write identical values */
+    warp_softmax<NPL>(logits, n, v);
+    warp_topk<NPL>(v, k, sid, sv); /* all lanes write identical values */
     __syncwarp();
     if (threadIdx.x == 0) {
         if (renorm) renorm_seq(sv, k, w);
@@ -86,17 +90,20 @@ __global__ void k_topk_gating_softmax(const float *logits, int n, int k, int ren
 
 /* Row softmax: warp per row when n <= 1024 (same routine as the fused
  * gating), else a block per row. */
+template <int NPL>
 __global__ void k_softmax_warp(const float *x, int64_t rows, int n, float *y) {
+    ZM_PDL_ENTRY();
     const int64_t r = (int64_t)blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5);
     if (r >= rows) return;
-    float v[ZM_WMAX];
-    warp_softmax(x + r * n, n, v);
+    float v[NPL];
+    warp_softmax<NPL>(x + r * n, n, v);
     const int lane = threadIdx.x & 31;
 #pragma unroll
-    for (int i = 0; i < ZM_WMAX; i++)
+    for (int i = 0; i < NPL; i++)
         if (lane + 32 * i < n) y[r * n + lane + 32 * i] = v[i];
 }
 __global__ void k_softmax_block(const float *x, int64_t n, float *y) {
+    ZM_PDL_ENTRY();
     __shared__ float red[32];
     const float *xr = x + blockIdx.x * n;
     float *yr = y + blockIdx.x * n;
@@ -114,30 +121,34 @@ __global__ void k_softmax_block(const float *x, int64_t n, float *y) {
     for (int64_t i = threadIdx.x; i < n; i += ZM_BLOCK) yr[i] = __fdiv_rn(expf(xr[i] - m), s);
 }
 
+template <int NPL>
 __global__ void k_topk(const float *x, int64_t rows, int n, int k, float *val, int32_t *idx) {
+    ZM_PDL_ENTRY();
     const int64_t r = (int64_t)blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5);
     if (r >= rows) return;
     const int lane = threadIdx.x & 31;
-    float v[ZM_WMAX];
+    float v[NPL];
     int32_t ids[32];
     float vals[32];
 #pragma unroll
-    for (int i = 0; i < ZM_WMAX; i++) {
+    for (int i = 0; i < NPL; i++) {
         int c = lane + 32 * i;
         v[i] = c < n ? x[r * n + c] : -INFINITY;
     }
-    warp_topk(v, k, ids, vals);
+    warp_topk<NPL>(v, k, ids, vals);
     if (lane == 0)
         for (int j = 0; j < k; j++) { val[r * k + j] = vals[j]; idx[r * k + j] = ids[j]; }
 }
 
 __global__ void k_normalize_sum(const float *x, int64_t rows, int n, float *y) {
+    ZM_PDL_ENTRY();
     const int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (r < rows) renorm_seq(x + r * n, n, y + r * n);
 }
 
 __global__ void k_moe_combine(const float *e, const float *w, int k, int64_t n, const float *res,
                               float *y) {
+    ZM_PDL_ENTRY();
     const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, t = blockIdx.y;
     if (c >= n) return;
     e += t * k * n;
@@ -151,20 +162,28 @@ __global__ void k_moe_combine(const float *e, const float *w, int k, int64_t n, 
 
 // ---------------------------------------------------------------------------
 // Entry points
+#define ZM_NPL(n, ...)                                                                             \
+    if (n <= 32) { constexpr int NPL = 1; __VA_ARGS__; }                                            \
+    else if (n <= 64) { constexpr int NPL = 2; __VA_ARGS__; }                                       \
+    else if (n <= 128) { constexpr int NPL = 4; __VA_ARGS__; }                                      \
+    else if (n <= 256) { constexpr int NPL = 8; __VA_ARGS__; }                                      \
+    else if (n <= 512) { constexpr int NPL = 16; __VA_ARGS__; }                                     \
+    else { constexpr int NPL = 32; __VA_ARGS__; }
+
 extern "C" zm_status zm_gpu_topk_gating_softmax(const float *logits, int64_t rows, int n, int k,
                                                  int renorm, int32_t *ids, float *w, void *stream) {
     if (rows < 1 || rows > 65535) return zm__err(ZM_ERR_RANGE, "topk_gating_softmax: %lld rows", (long long)rows);
     if (n < 1 || n > 32 * ZM_WMAX) return zm__err(ZM_ERR_RANGE, "topk_gating_softmax: %d experts (1..1024)", n);
     if (k < 1 || k > 32 || k > n) return zm__err(ZM_ERR_RANGE, "topk_gating_softmax: k = %d of %d", k, n);
-    k_topk_gating_softmax<<<(unsigned)rows, 32, 0, (cudaStream_t)stream>>>(logits, n, k, renorm, ids, w);
+    ZM_NPL(n, zm__launch(k_topk_gating_softmax<NPL>, (unsigned)rows, 32, 0, (cudaStream_t)stream, logits, n, k, renorm, ids, w));
     return zm__cuda_ck("k_topk_gating_softmax");
 }
 
 extern "C" zm_status zm_gpu_softmax(const float *x, int64_t rows, int64_t n, float *y, void *stream) {
     if (rows < 1 || n < 1) return zm__err(ZM_ERR_SHAPE, "softmax: empty");
     cudaStream_t st = (cudaStream_t)stream;
-    if (n <= 32 * ZM_WMAX) k_softmax_warp<<<(unsigned)((rows + 7) / 8), 256, 0, st>>>(x, rows, (int)n, y);
-    else k_softmax_block<<<(unsigned)rows, ZM_BLOCK, 0, st>>>(x, n, y);
+    if (n <= 32 * ZM_WMAX) { ZM_NPL(n, zm__launch(k_softmax_warp<NPL>, (unsigned)((rows + 7) / 8), 256, 0, st, x, rows, (int)n, y)); }
+    else zm__launch(k_softmax_block, (unsigned)rows, ZM_BLOCK, 0, st, x, n, y);
     return zm__cuda_ck("k_softmax");
 }
 
@@ -172,34 +191,36 @@ extern "C" zm_status zm_gpu_topk_rows(const float *x, int64_t rows, int64_t n, i
                                   int32_t *idx, void *stream) {
     if (rows < 1 || n < 1 || n > 32 * ZM_WMAX) return zm__err(ZM_ERR_RANGE, "topk: rows of %lld (1..1024)", (long long)n);
     if (k < 1 || k > 32 || k > n) return zm__err(ZM_ERR_RANGE, "topk: k = %d of %lld", k, (long long)n);
-    k_topk<<<(unsigned)((rows + 7) / 8), 256, 0, (cudaStream_t)stream>>>(x, rows, (int)n, k, val, idx);
+    ZM_NPL(n, zm__launch(k_topk<NPL>, (unsigned)((rows + 7) / 8), 256, 0, (cudaStream_t)stream, x, rows, (int)n, k, val, idx));
     return zm__cuda_ck("k_topk");
 }
 
 extern "C" zm_status zm_gpu_normalize_sum(const float *x, int64_t rows, int64_t n, float *y, void *stream) {
     if (rows < 1 || n < 1) return zm__err(ZM_ERR_SHAPE, "normalize_sum: empty");
-    k_normalize_sum<<<(unsigned)((rows + 127) / 128), 128, 0, (cudaStream_t)stream>>>(x, rows, (int)n, y);
+    zm__launch(k_normalize_sum, (unsigned)((rows + 127) / 128), 128, 0, (cudaStream_t)stream, x, rows, (int)n, y);
     return zm__cuda_ck("k_normalize_sum");
 }
 
 extern "C" zm_status zm_gpu_moe_combine(const float *e, const float *w, int64_t n_tok, int k,
                                          int64_t n, const float *res, float *y, void *stream) {
     if (k < 1 || n < 1 || n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_SHAPE, "moe_combine: empty");
-    k_moe_combine<<<dim3((unsigned)((n + 255) / 256), (unsigned)n_tok), 256, 0, (cudaStream_t)stream>>>(e, w, k, n, res, y);
+    zm__launch(k_moe_combine, dim3((unsigned)((n + 255) / 256), (unsigned)n_tok), 256, 0, (cudaStream_t)stream, e, w, k, n, res, y);
     return zm__cuda_ck("k_moe_combine");
 }
 
 __global__ void k_swiglu(const float *g, const float *u, int64_t n, float *y) {
+    ZM_PDL_ENTRY();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) y[i] = __fmul_rn(silu_f(g[i]), u[i]);
 }
 extern "C" zm_status zm_gpu_swiglu(const float *g, const float *u, int64_t n, float *y, void *stream) {
     if (n < 1) return zm__err(ZM_ERR_SHAPE, "swiglu: empty");
-    k_swiglu<<<(unsigned)((n + 255) / 256), 256, 0, (cudaStream_t)stream>>>(g, u, n, y);
+    zm__launch(k_swiglu, (unsigned)((n + 255) / 256), 256, 0, (cudaStream_t)stream, g, u, n, y);
     return zm__cuda_ck("k_swiglu");
 }
 
 __global__ void k_take(const float *x, int64_t rows, int64_t n, const int32_t *ids, int k, float *y) {
+    ZM_PDL_ENTRY();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= rows * k) return;
     const int64_t r = i / k;
@@ -208,6 +229,6 @@ __global__ void k_take(const float *x, int64_t rows, int64_t n, const int32_t *i
 extern "C" zm_status zm_gpu_take(const float *x, int64_t rows, int64_t n, const int32_t *ids, int k,
                                   float *y, void *stream) {
     if (rows < 1 || n < 1 || k < 1) return zm__err(ZM_ERR_SHAPE, "take: empty");
-    k_take<<<(unsigned)((rows * k + 255) / 256), 256, 0, (cudaStream_t)stream>>>(x, rows, n, ids, k, y);
+    zm__launch(k_take, (unsigned)((rows * k + 255) / 256), 256, 0, (cudaStream_t)stream, x, rows, n, ids, k, y);
     return zm__cuda_ck("k_take");
 }

@@ -19,6 +19,7 @@ __device__ __forceinline__ void rope_pair(float *x, int i, int half, float pos, 
 // Kernels
 __global__ void __launch_bounds__(ZM_BLOCK) k_rmsnorm(const float *x, const float *w, int64_t n,
                                                       float eps, float *y) {
+    ZM_PDL_ENTRY();
     __shared__ float red[32];
     const float *xr = x + blockIdx.x * n;
     float *yr = y + blockIdx.x * n;
@@ -29,6 +30,7 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_rmsnorm(const float *x, const floa
 __global__ void __launch_bounds__(ZM_BLOCK) k_add_rmsnorm(const float *a, const float *b,
                                                           const float *w, int64_t n, float eps,
                                                           float *sum, float *y) {
+    ZM_PDL_ENTRY();
     __shared__ float red[32];
     a += blockIdx.x * n;
     b += blockIdx.x * n;
@@ -43,6 +45,7 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_add_rmsnorm(const float *a, const 
 /* Block per (token, head); x, y: [n_tok][n_head][d]; y may alias x. */
 __global__ void k_rope(const float *x, int n_head, int d, int n_rot, const int32_t *pos,
                        const float *inv_freq, float *y) {
+    ZM_PDL_ENTRY();
     __shared__ float xh[1024];
     const int64_t t = blockIdx.x / n_head;
     const float *xr = x + (int64_t)blockIdx.x * d;
@@ -60,6 +63,7 @@ __global__ void k_rope(const float *x, int n_head, int d, int n_rot, const int32
 __global__ void __launch_bounds__(ZM_BLOCK)
     k_qk_norm_rope(const float *x, const float *w, int n_head, int d, int n_rot, float eps,
                    const int32_t *pos, const float *inv_freq, float *y, float *cache) {
+    ZM_PDL_ENTRY();
     __shared__ float red[32];
     __shared__ float xh[1024];
     const int64_t t = blockIdx.x / n_head, h = blockIdx.x % n_head;
@@ -84,6 +88,7 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     k_qkv_norm_rope(const float *xq, const float *wq, float *yq, int hq, const float *xk, const float *wk,
                     float *yk, float *kc, int hk, const float *v, float *vc, int d, int n_rot, float eps,
                     const int32_t *pos, const float *inv_freq) {
+    ZM_PDL_ENTRY();
     __shared__ float red[32];
     __shared__ float xh[1024];
     const int b = blockIdx.x, p = pos[0];
@@ -110,6 +115,7 @@ __global__ void __launch_bounds__(ZM_BLOCK)
 
 __global__ void k_kv_store(const float *x, int64_t n_tok, int64_t row_len, const int32_t *pos,
                            float *cache) {
+    ZM_PDL_ENTRY();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n_tok * row_len) return;
     const int64_t t = i / row_len, c = i % row_len;
@@ -120,6 +126,7 @@ __global__ void k_kv_store(const float *x, int64_t n_tok, int64_t row_len, const
 template <int DT>
 __global__ void k_embedding(const void *q, const uint16_t *d, int64_t cols, const int32_t *ids,
                             int64_t n, float *out) {
+    ZM_PDL_ENTRY();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n * cols) return;
     const int64_t t = i / cols, c = i % cols, row = ids[t];
@@ -142,15 +149,41 @@ __global__ void k_embedding(const void *q, const uint16_t *d, int64_t cols, cons
 }
 
 __global__ void __launch_bounds__(1024) k_argmax(const float *x, int64_t n, int32_t *idx) {
+    ZM_PDL_ENTRY();
     __shared__ float sv[32];
     __shared__ int si[32];
     const float *xr = x + blockIdx.x * n;
     float bv = -INFINITY;
     int bi = 0x7fffffff;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-        const float v = xr[i];
-        if (v > bv || (bi == 0x7fffffff && !(v != v))) { bv = v; bi = (int)i; } /* first max */
+#define ZM_ARGMAX_STEP(v, i) if ((v) > bv || (bi == 0x7fffffff && !((v) != (v)))) { bv = (v); bi = (int)(i); } /* first max */
+    int64_t i0 = 0;
+    if (n % 4 == 0 && ((uintptr_t)xr & 15) == 0) {
+        /* float4 loads, four in flight per thread: each thread still sees
+         * its indices in increasing order, so "first max" is kept */
+        const float4 *x4 = reinterpret_cast<const float4 *>(xr);
+        const int64_t n4 = n / 4, B = blockDim.x;
+        int64_t i = threadIdx.x;
+        for (; i + 3 * B < n4; i += 4 * B) {
+            float4 v[4];
+#pragma unroll
+            for (int j = 0; j < 4; j++) v[j] = __ldg(x4 + i + j * B);
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const int64_t e = 4 * (i + j * B);
+                ZM_ARGMAX_STEP(v[j].x, e) ZM_ARGMAX_STEP(v[j].y, e + 1) ZM_ARGMAX_STEP(v[j].z, e + 2) ZM_ARGMAX_STEP(v[j].w, e + 3)
+            }
+        }
+        for (; i < n4; i += B) {
+            const float4 v = __ldg(x4 + i);
+            ZM_ARGMAX_STEP(v.x, 4 * i) ZM_ARGMAX_STEP(v.y, 4 * i + 1) ZM_ARGMAX_STEP(v.z, 4 * i + 2) ZM_ARGMAX_STEP(v.w, 4 * i + 3)
+        }
+        i0 = n;
     }
+    for (int64_t i = i0 + threadIdx.x; i < n; i += blockDim.x) {
+        const float v = xr[i];
+        ZM_ARGMAX_STEP(v, i)
+    }
+#undef ZM_ARGMAX_STEP
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) {
         float ov = __shfl_xor_sync(0xffffffffu, bv, o);
@@ -176,6 +209,7 @@ __global__ void __launch_bounds__(1024) k_argmax(const float *x, int64_t n, int3
 
 __global__ void k_binary(int op, const float *a, const float *b, int64_t n, int64_t nb, int mode,
                          float *y) {
+    ZM_PDL_ENTRY();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     const float x = a[i], z = b[mode == 0 ? i % nb : i / (n / nb)];
@@ -190,6 +224,7 @@ __global__ void k_binary(int op, const float *a, const float *b, int64_t n, int6
 }
 
 __global__ void k_unary(int op, const float *x, int64_t n, float scale, float *y) {
+    ZM_PDL_ENTRY();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     const float v = x[i];
@@ -209,6 +244,7 @@ __global__ void k_unary(int op, const float *x, int64_t n, float scale, float *y
 /* Sum over the middle axis of [outer][n][inner] in order (0 + x0 + x1 + ...),
  * like the fused combine and the routing renormalisation. */
 __global__ void k_sum_axis(const float *x, int64_t outer, int64_t n, int64_t inner, float *y) {
+    ZM_PDL_ENTRY();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= outer * inner) return;
     const int64_t o = i / inner, c = i % inner;
@@ -220,6 +256,7 @@ __global__ void k_sum_axis(const float *x, int64_t outer, int64_t n, int64_t inn
 
 struct Shape4 { int64_t a[4], bs[4]; };
 __global__ void k_binary_nd(int op, const float *a, Shape4 sh, const float *b, int64_t n, float *y) {
+    ZM_PDL_ENTRY();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     int64_t rem = i, bi = 0;
@@ -240,14 +277,17 @@ __global__ void k_binary_nd(int op, const float *a, Shape4 sh, const float *b, i
 }
 
 __global__ void k_gather_rows(const float *x, int64_t n, const int32_t *idx, int k, float *y) {
+    ZM_PDL_ENTRY();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (int64_t)k * n) return;
     const int64_t j = i / n, c = i % n;
     y[i] = x[(int64_t)idx[j] * n + c];
 }
 
-__global__ void k_add_i32(int32_t *p, int by) { p[0] += by; }
+__global__ void k_add_i32(int32_t *p, int by) {
+    ZM_PDL_ENTRY(); p[0] += by; }
 __global__ void k_copy_i32(int32_t *d, const int32_t *s, int64_t n) {
+    ZM_PDL_ENTRY();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) d[i] = s[i];
 }
@@ -259,14 +299,14 @@ static unsigned blocks_for(int64_t n, int t) { return (unsigned)((n + t - 1) / t
 extern "C" zm_status zm_gpu_rmsnorm(const float *x, const float *w, int64_t rows, int64_t n,
                                      float eps, float *y, void *stream) {
     if (rows < 1 || n < 1) return zm__err(ZM_ERR_SHAPE, "rmsnorm: empty");
-    k_rmsnorm<<<(unsigned)rows, ZM_BLOCK, 0, (cudaStream_t)stream>>>(x, w, n, eps, y);
+    zm__launch(k_rmsnorm, (unsigned)rows, ZM_BLOCK, 0, (cudaStream_t)stream, x, w, n, eps, y);
     return zm__cuda_ck("k_rmsnorm");
 }
 
 extern "C" zm_status zm_gpu_add_rmsnorm(const float *a, const float *b, const float *w, int64_t rows,
                                          int64_t n, float eps, float *sum, float *y, void *stream) {
     if (n < 1 || rows < 1) return zm__err(ZM_ERR_SHAPE, "add_rmsnorm: empty");
-    k_add_rmsnorm<<<(unsigned)rows, ZM_BLOCK, 0, (cudaStream_t)stream>>>(a, b, w, n, eps, sum, y);
+    zm__launch(k_add_rmsnorm, (unsigned)rows, ZM_BLOCK, 0, (cudaStream_t)stream, a, b, w, n, eps, sum, y);
     return zm__cuda_ck("k_add_rmsnorm");
 }
 
@@ -279,7 +319,7 @@ static zm_status rope_check(int64_t n_tok, int n_head, int d, int n_rot, const c
 extern "C" zm_status zm_gpu_rope(const float *x, int64_t n_tok, int n_head, int head_dim, int n_rot,
                                   const int32_t *pos, const float *inv_freq, float *y, void *stream) {
     ZM_TRY(rope_check(n_tok, n_head, head_dim, n_rot, "rope"));
-    k_rope<<<(unsigned)(n_tok * n_head), 64, 0, (cudaStream_t)stream>>>(x, n_head, head_dim, n_rot, pos, inv_freq, y);
+    zm__launch(k_rope, (unsigned)(n_tok * n_head), 64, 0, (cudaStream_t)stream, x, n_head, head_dim, n_rot, pos, inv_freq, y);
     return zm__cuda_ck("k_rope");
 }
 
@@ -288,8 +328,7 @@ extern "C" zm_status zm_gpu_qk_norm_rope(const float *x, const float *w, int64_t
                                           const float *inv_freq, float *y, float *cache,
                                           void *stream) {
     ZM_TRY(rope_check(n_tok, n_head, head_dim, n_rot, "qk_norm_rope"));
-    k_qk_norm_rope<<<(unsigned)(n_tok * n_head), ZM_BLOCK, 0, (cudaStream_t)stream>>>(
-        x, w, n_head, head_dim, n_rot, eps, pos, inv_freq, y, cache);
+    zm__launch(k_qk_norm_rope, (unsigned)(n_tok * n_head), ZM_BLOCK, 0, (cudaStream_t)stream, x, w, n_head, head_dim, n_rot, eps, pos, inv_freq, y, cache);
     return zm__cuda_ck("k_qk_norm_rope");
 }
 
@@ -301,7 +340,7 @@ extern "C" zm_status zm_gpu_qkv_norm_rope(const float *xq, const float *wq, floa
     ZM_TRY(rope_check(1, hq, head_dim, n_rot, "qkv_norm_rope"));
     ZM_TRY(rope_check(1, hk, head_dim, n_rot, "qkv_norm_rope"));
     const int nb = hq + hk + (v && v_cache ? hk : 0);
-    k_qkv_norm_rope<<<(unsigned)nb, ZM_BLOCK, 0, (cudaStream_t)stream>>>(xq, wq, yq, hq, xk, wk, yk, k_cache, hk, v, v_cache,
+    zm__launch(k_qkv_norm_rope, (unsigned)nb, ZM_BLOCK, 0, (cudaStream_t)stream, xq, wq, yq, hq, xk, wk, yk, k_cache, hk, v, v_cache,
                                                                           head_dim, n_rot, eps, pos, inv_freq);
     return zm__cuda_ck("k_qkv_norm_rope");
 }
@@ -310,7 +349,7 @@ extern "C" zm_status zm_gpu_kv_store(const float *x, int64_t n_tok, int64_t row_
                                       float *cache, void *stream) {
     int64_t n = n_tok * row_len;
     if (n < 1) return zm__err(ZM_ERR_SHAPE, "kv_store: empty");
-    k_kv_store<<<blocks_for(n, 256), 256, 0, (cudaStream_t)stream>>>(x, n_tok, row_len, pos, cache);
+    zm__launch(k_kv_store, blocks_for(n, 256), 256, 0, (cudaStream_t)stream, x, n_tok, row_len, pos, cache);
     return zm__cuda_ck("k_kv_store");
 }
 
@@ -320,11 +359,11 @@ extern "C" zm_status zm_gpu_embedding(const zm_gpu_mat *E, const int32_t *ids, i
     cudaStream_t st = (cudaStream_t)stream;
     unsigned g = blocks_for(n * E->cols, 256);
     switch (E->dtype) {
-    case ZM_F32: k_embedding<ZM_F32><<<g, 256, 0, st>>>(E->q, E->d, E->cols, ids, n, out); break;
-    case ZM_F16: k_embedding<ZM_F16><<<g, 256, 0, st>>>(E->q, E->d, E->cols, ids, n, out); break;
-    case ZM_BF16: k_embedding<ZM_BF16><<<g, 256, 0, st>>>(E->q, E->d, E->cols, ids, n, out); break;
-    case ZM_Q4_0: k_embedding<ZM_Q4_0><<<g, 256, 0, st>>>(E->q, E->d, E->cols, ids, n, out); break;
-    case ZM_Q8_0: k_embedding<ZM_Q8_0><<<g, 256, 0, st>>>(E->q, E->d, E->cols, ids, n, out); break;
+    case ZM_F32: zm__launch(k_embedding<ZM_F32>, g, 256, 0, st, E->q, E->d, E->cols, ids, n, out); break;
+    case ZM_F16: zm__launch(k_embedding<ZM_F16>, g, 256, 0, st, E->q, E->d, E->cols, ids, n, out); break;
+    case ZM_BF16: zm__launch(k_embedding<ZM_BF16>, g, 256, 0, st, E->q, E->d, E->cols, ids, n, out); break;
+    case ZM_Q4_0: zm__launch(k_embedding<ZM_Q4_0>, g, 256, 0, st, E->q, E->d, E->cols, ids, n, out); break;
+    case ZM_Q8_0: zm__launch(k_embedding<ZM_Q8_0>, g, 256, 0, st, E->q, E->d, E->cols, ids, n, out); break;
     default: return zm__err(ZM_ERR_DTYPE, "embedding: dtype %s", zm_dtype_name(E->dtype));
     }
     return zm__cuda_ck("k_embedding");
@@ -332,7 +371,7 @@ extern "C" zm_status zm_gpu_embedding(const zm_gpu_mat *E, const int32_t *ids, i
 
 extern "C" zm_status zm_gpu_argmax(const float *x, int64_t rows, int64_t n, int32_t *idx, void *stream) {
     if (rows < 1 || n < 1) return zm__err(ZM_ERR_SHAPE, "argmax: empty");
-    k_argmax<<<(unsigned)rows, 1024, 0, (cudaStream_t)stream>>>(x, n, idx);
+    zm__launch(k_argmax, (unsigned)rows, 1024, 0, (cudaStream_t)stream, x, n, idx);
     return zm__cuda_ck("k_argmax");
 }
 
@@ -340,14 +379,14 @@ extern "C" zm_status zm_gpu_binary(int op, const float *a, const float *b, int64
                                     int b_mode, float *y, void *stream) {
     if (op < 0 || op > 3) return zm__err(ZM_ERR_INVALID, "binary: op %d", op);
     if (n < 1 || nb < 1 || n % nb) return zm__err(ZM_ERR_SHAPE, "binary: %lld elements vs %lld", (long long)n, (long long)nb);
-    k_binary<<<blocks_for(n, 256), 256, 0, (cudaStream_t)stream>>>(op, a, b, n, nb, b_mode, y);
+    zm__launch(k_binary, blocks_for(n, 256), 256, 0, (cudaStream_t)stream, op, a, b, n, nb, b_mode, y);
     return zm__cuda_ck("k_binary");
 }
 
 extern "C" zm_status zm_gpu_unary(int op, const float *x, int64_t n, float scale, float *y, void *stream) {
     if (op < 0 || op > 6) return zm__err(ZM_ERR_INVALID, "unary: op %d", op);
     if (n < 1) return zm__err(ZM_ERR_SHAPE, "unary: empty");
-    k_unary<<<blocks_for(n, 256), 256, 0, (cudaStream_t)stream>>>(op, x, n, scale, y);
+    zm__launch(k_unary, blocks_for(n, 256), 256, 0, (cudaStream_t)stream, op, x, n, scale, y);
     return zm__cuda_ck("k_unary");
 }
 
@@ -358,7 +397,7 @@ extern "C" zm_status zm_gpu_sum_rows(const float *x, int64_t rows, int64_t n, fl
 extern "C" zm_status zm_gpu_sum_axis(const float *x, int64_t outer, int64_t n, int64_t inner, float *y,
                                       void *stream) {
     if (outer < 1 || n < 1 || inner < 1) return zm__err(ZM_ERR_SHAPE, "sum_axis: empty");
-    k_sum_axis<<<blocks_for(outer * inner, 256), 256, 0, (cudaStream_t)stream>>>(x, outer, n, inner, y);
+    zm__launch(k_sum_axis, blocks_for(outer * inner, 256), 256, 0, (cudaStream_t)stream, x, outer, n, inner, y);
     return zm__cuda_ck("k_sum_axis");
 }
 
@@ -375,24 +414,24 @@ extern "C" zm_status zm_gpu_binary_nd(int op, const float *a, const int64_t a_sh
         st *= b_shape[d];
         n *= a_shape[d];
     }
-    k_binary_nd<<<blocks_for(n, 256), 256, 0, (cudaStream_t)stream>>>(op, a, sh, b, n, y);
+    zm__launch(k_binary_nd, blocks_for(n, 256), 256, 0, (cudaStream_t)stream, op, a, sh, b, n, y);
     return zm__cuda_ck("k_binary_nd");
 }
 
 extern "C" zm_status zm_gpu_gather_rows(const float *x, int64_t n, const int32_t *idx, int k,
                                          float *y, void *stream) {
     if (k < 1 || n < 1) return zm__err(ZM_ERR_SHAPE, "gather_rows: empty");
-    k_gather_rows<<<blocks_for((int64_t)k * n, 256), 256, 0, (cudaStream_t)stream>>>(x, n, idx, k, y);
+    zm__launch(k_gather_rows, blocks_for((int64_t)k * n, 256), 256, 0, (cudaStream_t)stream, x, n, idx, k, y);
     return zm__cuda_ck("k_gather_rows");
 }
 
 extern "C" zm_status zm_gpu_add_i32(int32_t *p, int by, void *stream) {
-    k_add_i32<<<1, 1, 0, (cudaStream_t)stream>>>(p, by);
+    zm__launch(k_add_i32, 1, 1, 0, (cudaStream_t)stream, p, by);
     return zm__cuda_ck("k_add_i32");
 }
 
 extern "C" zm_status zm_gpu_copy_i32(int32_t *dst, const int32_t *src, int64_t n, void *stream) {
     if (n < 1) return zm__err(ZM_ERR_SHAPE, "copy_i32: empty");
-    k_copy_i32<<<blocks_for(n, 256), 256, 0, (cudaStream_t)stream>>>(dst, src, n);
+    zm__launch(k_copy_i32, blocks_for(n, 256), 256, 0, (cudaStream_t)stream, dst, src, n);
     return zm__cuda_ck("k_copy_i32");
 }
