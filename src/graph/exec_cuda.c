@@ -311,7 +311,7 @@ static int overlaps(const cuda_exec *e, int a, int b) {
  * of r's buffer (the same __fadd_rn as k_add_rmsnorm), and every reader of
  * the normed half folds the norm into its input read (block_rms_scale and
  * norm_apply, as k_add_rmsnorm). Returns P (and *other), or -1. */
-static int addnorm_producer(const cuda_exec *e, const int *uses, int r, int *other) {
+static int addnorm_producer(const cuda_exec *e, const int *uses, const char *fold, int r, int *other) {
     const zm_graph *g = e->g;
     const zm_node *n = &g->nodes[r];
     if (n->op != ZM_OP_ADD_RMSNORM || rows_of(&g->nodes[n->src[0]]) != 1 || last_dim(n) % 32) return -1;
@@ -339,8 +339,10 @@ static int addnorm_producer(const cuda_exec *e, const int *uses, int r, int *oth
         const zm_node *p = &g->nodes[P];
         if (P == o || o > P || uses[P] != 1) continue;
         int ok = 0;
-        if (p->op == ZM_OP_MATMUL && rows_of(p) == 1)
-            ok = !overlaps(e, r, p->src[1]);
+        if (p->op == ZM_OP_MATMUL && rows_of(p) == 1) {
+            const int f = folded_norm(g, fold, p->src[1]); /* what P really reads */
+            ok = !overlaps(e, r, f >= 0 ? norm_input(g, f) : p->src[1]);
+        }
         else if (p->op == ZM_OP_GATHER_QMM_COMBINE && p->n_src == 4 && g->nodes[p->src[2]].shape[0] == 1)
             ok = !overlaps(e, r, p->src[1]) && !overlaps(e, r, p->src[2]) && !overlaps(e, r, p->src[3]);
         if (!ok) continue;
@@ -368,7 +370,7 @@ static zm_status lower(cuda_exec *e, const int *uses) {
     if (fuse)
         for (int i = 0; i < N; i++) {
             fold[i] = (char)norm_foldable(g, e->plan, i);
-            int o = -1, P = addnorm_producer(e, uses, i, &o);
+            int o = -1, P = addnorm_producer(e, uses, fold, i, &o);
             if (P >= 0 && an_out[P] < 0) { fold[i] = 1; an_res[P] = o; an_out[P] = i; }
         }
     for (int i = 0; i < N; i++) {
