@@ -646,6 +646,49 @@ static void test_embedding_argmax(void) {
     }
 }
 
+/* Router matvec + gating in one launch: logits, ids and weights must equal
+ * zm_gpu_matvec then zm_gpu_topk_gating_softmax bit for bit, and the
+ * counter must be left at zero (run twice). */
+static void test_router_gate(void) {
+    NEED_GPU();
+    const int shapes[][3] = {{128, 2048, 8}, {8, 64, 2}, {60, 1056, 4}, {256, 512, 8}, {1024, 256, 32}};
+    for (int di = 0; di < 5; di++)
+        for (int si = 0; si < 5; si++) {
+            zm_dtype t = all_dt[di];
+            const int n = shapes[si][0], cols = shapes[si][1], k = shapes[si][2];
+            wmat w;
+            wmat_make(&w, t, 1, n, cols);
+            float *x = rnd(cols, 1.0), *g = rnd(cols, 0.3);
+            for (int i = 0; i < cols; i++) g[i] += 1.0f;
+            float *dx = dev_f32(x, cols), *dg = dev_f32(g, cols), *dl = dev_poison(n), *dl2 = dev_poison(n);
+            float *dw = dev_poison(k), *dw2 = dev_poison(k);
+            int32_t *di_ = dup_h2d(NULL, k * 4), *di2 = dup_h2d(NULL, k * 4), zero = 0;
+            int *dc = (int *)dup_h2d(&zero, 4);
+            for (int rep = 0; rep < 2; rep++)
+                ZT_OK(zm_gpu_router_gate(&w.dev, dx, dg, 1e-6f, dl, dc, k, 1, di_, dw, NULL));
+            ZT_OK(zm_gpu_matvec(&w.dev, 0, dx, dg, 1e-6f, NULL, dl2, NULL));
+            ZT_OK(zm_gpu_topk_gating_softmax(dl2, 1, n, k, 1, di2, dw2, NULL));
+            float *l = get_f32(dl, n), *l2 = get_f32(dl2, n), *wa = get_f32(dw, k), *wb = get_f32(dw2, k);
+            int32_t ia[32], ib[32];
+            int cnt = -1;
+            ZT_OK(zm_cuda_memcpy_d2h(ia, di_, k * 4));
+            ZT_OK(zm_cuda_memcpy_d2h(ib, di2, k * 4));
+            ZT_OK(zm_cuda_memcpy_d2h(&cnt, dc, 4));
+            char what[96];
+            snprintf(what, sizeof what, "router_gate %s %dx%d k=%d", zm_dtype_name(t), n, cols, k);
+            same_bits(what, l, l2, n);
+            same_bits(what, wa, wb, k);
+            for (int j = 0; j < k; j++) ZT_CHECK(ia[j] == ib[j], "%s: slot %d id %d vs %d", what, j, ia[j], ib[j]);
+            ZT_CHECK(cnt == 0, "%s: counter left at %d", what, cnt);
+            free(l); free(l2); free(wa); free(wb); free(x); free(g);
+            zm_cuda_free(dx); zm_cuda_free(dg); zm_cuda_free(dl); zm_cuda_free(dl2); zm_cuda_free(dw); zm_cuda_free(dw2);
+            zm_cuda_free(di_); zm_cuda_free(di2); zm_cuda_free(dc);
+            wmat_free(&w);
+            if (zt_failed_now()) return;
+        }
+    ZT_CHECK(zm_gpu_router_gate(NULL, NULL, NULL, 0, NULL, NULL, 2, 1, NULL, NULL, NULL) == ZM_ERR_INVALID, "no matrix refused");
+}
+
 static void test_bad_input(void) {
     NEED_GPU();
     zm_gpu_mat m;
@@ -665,6 +708,7 @@ int main(void) {
     ZT_RUN(test_matmul);
     ZT_RUN(test_experts);
     ZT_RUN(test_routing);
+    ZT_RUN(test_router_gate);
     ZT_RUN(test_moe_combine_small_ops);
     ZT_RUN(test_norms);
     ZT_RUN(test_rope_qknorm);

@@ -2,7 +2,7 @@
  * and the prefill and decode speeds (decode also as GB/s of the weight bytes
  * each token must read, active experts only).
  *   zmlx run -m FILE (--prompt-ids 1,2,3 | -p TEXT) -n N [--threads T]
- *            [--ctx N] [--device cpu|cuda] [--dump-graph]
+ *            [--ctx N] [--device cpu|cuda] [--patch] [--dump-graph]
  * Checked end to end by tests/test_model.c (same library calls) and by the
  * llama.cpp cross-check (tests/crosscheck/). */
 #include "core/cuda.h"
@@ -11,6 +11,7 @@
 #include "models/model_priv.h"
 #include "tools/cli.h"
 #include "tools/prompt.h"
+#include "zmlx/patch.h"
 #include "zmlx/zmlx.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,7 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: zmlx run -m FILE (--prompt-ids 1,2,3 | -p TEXT) [-n N] [--threads T] [--ctx N]\n"
-               "                [--device cpu|cuda] [--dump-graph]\n"
+               "                [--device cpu|cuda] [--patch] [--dump-graph]\n"
                "  -m FILE          GGUF model (qwen3moe)\n"
                "  --prompt-ids L   comma-separated token ids\n"
                "  -p TEXT          prompt text (needs the tokenizer)\n"
@@ -26,6 +27,7 @@ static void usage(FILE *f) {
                "  --threads T      CPU threads (default $ZMLX_THREADS or all cores)\n"
                "  --ctx N          KV cache positions (default min(context_length, 4096))\n"
                "  --device D       cpu or cuda (default: cuda when a GPU answers)\n"
+               "  --patch          run the patched graph (zm_patch, the model family's defaults)\n"
                "  --profile        time every op of the decode graph and print the split\n"
                "  --dump-graph     print the decode graph, one node per line, and exit\n");
 }
@@ -33,7 +35,7 @@ static void usage(FILE *f) {
 int zm_cmd_run(int argc, char **argv) {
     const char *C = "run", *path = NULL, *text = NULL;
     int32_t *ids = NULL;
-    int n_ids = 0, dump = 0, rc = 1, dev_set = 0;
+    int n_ids = 0, dump = 0, rc = 1, dev_set = 0, patch = 0;
     long long n_gen = 16, threads = 0, n_ctx = 0;
     zm_model_opts mo = {0};
     zm_model *m = NULL;
@@ -43,6 +45,7 @@ int zm_cmd_run(int argc, char **argv) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); free(ids); return 0; }
         else if (!strcmp(a, "--dump-graph")) dump = 1;
+        else if (!strcmp(a, "--patch")) patch = 1;
         else if (!strcmp(a, "--profile")) mo.profile = 1;
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (!(path = zm_cli_arg(C, argc, argv, &i))) goto out; }
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) { if (!(text = zm_cli_arg(C, argc, argv, &i))) goto out; }
@@ -77,6 +80,7 @@ int zm_cmd_run(int argc, char **argv) {
     mo.n_ctx = n_ctx;
     st = zm_model_load(&m, path, &mo);
     if (st != ZM_OK) { rc = zm_cli_fail(C, "load", st); goto done; }
+    if (patch && (st = zm_patch(m, NULL, NULL)) != ZM_OK) { rc = zm_cli_fail(C, "patch", st); goto done; }
     if ((st = zm_session_new(&s, m)) != ZM_OK) { rc = zm_cli_fail(C, "session", st); goto done; }
     if (dump) {
         zm_graph_dump(zm__session_decode_graph(s), stdout);

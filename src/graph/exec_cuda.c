@@ -56,7 +56,7 @@ typedef struct {
     cuda_slot *s;
 } cuda_state;
 
-enum { L_NODE = 0, L_MULTI }; /* launch kinds */
+enum { L_NODE = 0, L_MULTI, L_ROUTER }; /* launch kinds */
 typedef struct {
     int kind, node;
     int n_multi, multi[3];  /* L_MULTI: MATMUL node ids sharing x */
@@ -66,6 +66,7 @@ typedef struct {
     int out_node;           /* node whose buffer receives the result */
     int cache_node;         /* KV_WRITE folded into QK_NORM_ROPE, or -1 */
     int k_node, k_cache, v_write; /* second QK_NORM_ROPE (k) + its KV_WRITE, V's KV_WRITE */
+    int gate_node;          /* L_ROUTER: the TOPK_GATING_SOFTMAX of this MATMUL's logits */
 } launch;
 
 typedef struct {
@@ -80,6 +81,9 @@ typedef struct {
     float *ones;           /* RMS_NORM without weight */
     void *attn_ws;
     float *scratch;        /* TOPK values */
+    char *reloc;           /* nodes written early by a fused epilogue: own buffer */
+    int *gate_counter;     /* L_ROUTER's last-block counter (zero between launches) */
+    void *reloc_buf;
     launch *L;
     int nl;
     cudaGraph_t graph;
@@ -92,8 +96,8 @@ typedef struct {
 
 // ---------------------------------------------------------------------------
 // Profile (process-wide, ZMLX_CUDA_PROFILE=1): total ms and calls per op.
-static double prof_ms[ZM_OP_COUNT + 1];
-static long prof_n[ZM_OP_COUNT + 1];
+static double prof_ms[ZM_OP_COUNT + 2]; /* + matmul_multi, router_gate */
+static long prof_n[ZM_OP_COUNT + 2];
 
 void zm__cuda_profile_reset(void) {
     memset(prof_ms, 0, sizeof prof_ms);
@@ -101,11 +105,11 @@ void zm__cuda_profile_reset(void) {
 }
 void zm__cuda_profile_dump(FILE *f) {
     double tot = 0;
-    for (int i = 0; i <= ZM_OP_COUNT; i++) tot += prof_ms[i];
+    for (int i = 0; i <= ZM_OP_COUNT + 1; i++) tot += prof_ms[i];
     fprintf(f, "%-24s %8s %10s %10s %6s\n", "launch", "calls", "total ms", "us/call", "share");
-    for (int i = 0; i <= ZM_OP_COUNT; i++) {
+    for (int i = 0; i <= ZM_OP_COUNT + 1; i++) {
         if (!prof_n[i]) continue;
-        fprintf(f, "%-24s %8ld %10.3f %10.2f %5.1f%%\n", i == ZM_OP_COUNT ? "matmul_multi" : zm_op_name((zm_op)i), prof_n[i],
+        fprintf(f, "%-24s %8ld %10.3f %10.2f %5.1f%%\n", i == ZM_OP_COUNT ? "matmul_multi" : i > ZM_OP_COUNT ? "router_gate" : zm_op_name((zm_op)i), prof_n[i],
                 prof_ms[i], 1000.0 * prof_ms[i] / (double)prof_n[i], tot > 0 ? 100.0 * prof_ms[i] / tot : 0);
     }
     fprintf(f, "%-24s %8s %10.3f\n", "total", "", tot);
@@ -284,12 +288,23 @@ static int nothing_between(const zm_graph *g, const char *done, int a, int b) {
 
 /* For a consumer's x source: the RMS_NORM folded behind it (directly or via a
  * VIEW), or -1. */
+static int view_root(const zm_graph *g, int x, int64_t *off) {
+    *off = 0;
+    while (g->nodes[x].op == ZM_OP_VIEW) {
+        *off += g->nodes[x].view_offset;
+        x = g->nodes[x].src[0];
+    }
+    return x;
+}
 static int folded_norm(const zm_graph *g, const char *fold, int x) {
     if (fold[x] && g->nodes[x].op == ZM_OP_RMS_NORM) return x;
-    if (g->nodes[x].op != ZM_OP_VIEW || !fold[g->nodes[x].src[0]]) return -1;
-    const int r = g->nodes[x].src[0];
-    if (g->nodes[r].op == ZM_OP_ADD_RMSNORM && g->nodes[x].view_offset == 0) return -1; /* the plain sum */
-    return r;
+    if (g->nodes[x].op != ZM_OP_VIEW) return -1;
+    int64_t off;
+    const int r = view_root(g, x, &off);
+    if (!fold[r]) return -1;
+    if (g->nodes[r].op == ZM_OP_RMS_NORM) return g->nodes[x].src[0] == r && off == 0 ? r : -1;
+    if (g->nodes[r].op == ZM_OP_ADD_RMSNORM) return off == (int64_t)g->nodes[r].nbytes / 2 ? r : -1; /* the normed half */
+    return -1;
 }
 /* The vector a consumer of folded norm r reads (and normalises itself): an
  * RMS_NORM's input, or an ADD_RMSNORM's sum half (at offset 0 of its buffer,
@@ -311,40 +326,42 @@ static int overlaps(const cuda_exec *e, int a, int b) {
  * of r's buffer (the same __fadd_rn as k_add_rmsnorm), and every reader of
  * the normed half folds the norm into its input read (block_rms_scale and
  * norm_apply, as k_add_rmsnorm). Returns P (and *other), or -1. */
-static int addnorm_producer(const cuda_exec *e, const int *uses, const char *fold, int r, int *other) {
+static int addnorm_producer(const cuda_exec *e, const int *uses, int r, int *other) {
     const zm_graph *g = e->g;
     const zm_node *n = &g->nodes[r];
     if (n->op != ZM_OP_ADD_RMSNORM || rows_of(&g->nodes[n->src[0]]) != 1 || last_dim(n) % 32) return -1;
     if (g->nodes[n->src[2]].op != ZM_OP_WEIGHT) return -1;
     for (int o = 0; o < g->n_out; o++) if (g->out[o] == r) return -1;
+    /* readers through VIEW chains: of the sum half anything, of the normed
+     * half only consumers that fold a norm, of r itself or of a part of a
+     * half nothing */
     int seen = 0;
+    const int64_t half = (int64_t)n->nbytes / 2;
     for (int u = r + 1; u < g->n_nodes; u++) {
         const zm_node *m = &g->nodes[u];
         for (int s = 0; s < m->n_src; s++) {
-            if (m->src[s] != r) continue;
-            if (m->op != ZM_OP_VIEW) return -1;
-            if (m->view_offset == 0) continue; /* the sum: read as is */
-            for (int o = 0; o < g->n_out; o++) if (g->out[o] == u) return -1;
-            for (int w = u + 1; w < g->n_nodes; w++)
-                for (int t = 0; t < g->nodes[w].n_src; t++)
-                    if (g->nodes[w].src[t] == u) {
-                        if (!takes_norm(g, w, u)) return -1;
-                        seen++;
-                    }
+            int64_t off;
+            if (view_root(g, m->src[s], &off) != r || m->op == ZM_OP_VIEW) continue;
+            if (m->src[s] == r) return -1;
+            const zm_node *v = &g->nodes[m->src[s]];
+            if ((uint64_t)half != v->nbytes || (off != 0 && off != half)) return -1;
+            for (int o = 0; o < g->n_out; o++) if (g->out[o] == m->src[s] && off) return -1;
+            if (off == 0) continue;
+            if (!takes_norm(g, u, m->src[s])) return -1;
+            seen++;
         }
+    }
+    for (int o = 0; o < g->n_out; o++) {
+        int64_t off;
+        if (view_root(g, g->out[o], &off) == r && off) return -1;
     }
     if (!seen) return -1;
     for (int s = 0; s < 2; s++) {
         const int P = n->src[s], o = n->src[1 - s];
         const zm_node *p = &g->nodes[P];
         if (P == o || o > P || uses[P] != 1) continue;
-        int ok = 0;
-        if (p->op == ZM_OP_MATMUL && rows_of(p) == 1) {
-            const int f = folded_norm(g, fold, p->src[1]); /* what P really reads */
-            ok = !overlaps(e, r, f >= 0 ? norm_input(g, f) : p->src[1]);
-        }
-        else if (p->op == ZM_OP_GATHER_QMM_COMBINE && p->n_src == 4 && g->nodes[p->src[2]].shape[0] == 1)
-            ok = !overlaps(e, r, p->src[1]) && !overlaps(e, r, p->src[2]) && !overlaps(e, r, p->src[3]);
+        int ok = (p->op == ZM_OP_MATMUL && rows_of(p) == 1) ||
+                 (p->op == ZM_OP_GATHER_QMM_COMBINE && p->n_src == 4 && g->nodes[p->src[2]].shape[0] == 1);
         if (!ok) continue;
         for (int i = P + 1; i < r; i++) {
             const zm_op op = g->nodes[i].op;
@@ -370,8 +387,8 @@ static zm_status lower(cuda_exec *e, const int *uses) {
     if (fuse)
         for (int i = 0; i < N; i++) {
             fold[i] = (char)norm_foldable(g, e->plan, i);
-            int o = -1, P = addnorm_producer(e, uses, fold, i, &o);
-            if (P >= 0 && an_out[P] < 0) { fold[i] = 1; an_res[P] = o; an_out[P] = i; }
+            int o = -1, P = addnorm_producer(e, uses, i, &o);
+            if (P >= 0 && an_out[P] < 0) { fold[i] = 1; an_res[P] = o; an_out[P] = i; e->reloc[i] = 1; }
         }
     for (int i = 0; i < N; i++) {
         const zm_node *n = &g->nodes[i];
@@ -380,7 +397,7 @@ static zm_status lower(cuda_exec *e, const int *uses) {
         case ZM_OP_WEIGHT: case ZM_OP_INPUT: case ZM_OP_STATE: case ZM_OP_VIEW: case ZM_OP_NONE: continue;
         default: break;
         }
-        launch l = {L_NODE, i, 0, {0}, -1, -1, -1, i, -1, -1, -1, -1};
+        launch l = {L_NODE, i, 0, {0}, -1, -1, -1, i, -1, -1, -1, -1, -1};
         if (n->op == ZM_OP_MATMUL || n->op == ZM_OP_MATMUL_ID || n->op == ZM_OP_GATHER_QMM_SWIGLU) {
             int xs = n->op == ZM_OP_GATHER_QMM_SWIGLU ? n->src[2] : n->src[1];
             int r = folded_norm(g, fold, xs);
@@ -390,7 +407,21 @@ static zm_status lower(cuda_exec *e, const int *uses) {
             l.res_node = an_res[i];
             l.out_node = an_out[i];
         }
-        if (fuse && n->op == ZM_OP_MATMUL && rows_of(n) == 1) {
+        if (fuse && n->op == ZM_OP_MATMUL && rows_of(n) == 1 && l.res_node < 0 && uses[i] == 1 &&
+            last_dim(n) <= 1024 && g->nodes[n->src[0]].ndim == 2) {
+            /* router: logits read only by the gating right after them */
+            for (int u = i + 1; u < N; u++) {
+                const zm_node *t = &g->nodes[u];
+                if (t->op == ZM_OP_WEIGHT || t->op == ZM_OP_VIEW) continue;
+                if (t->op == ZM_OP_TOPK_GATING_SOFTMAX && t->src[0] == i && t->ip[0] <= 32) {
+                    l.kind = L_ROUTER;
+                    l.gate_node = u;
+                    done[u] = 1;
+                }
+                break;
+            }
+        }
+        if (fuse && n->op == ZM_OP_MATMUL && rows_of(n) == 1 && l.kind == L_NODE) {
             /* residual: the only reader is an ADD of the same shape */
             int is_out = 0;
             for (int o = 0; o < g->n_out; o++) is_out |= g->out[o] == i;
@@ -399,10 +430,11 @@ static zm_status lower(cuda_exec *e, const int *uses) {
                     const zm_node *a = &g->nodes[u];
                     if (a->op != ZM_OP_ADD || (a->src[0] != i && a->src[1] != i)) continue;
                     int other = a->src[0] == i ? a->src[1] : a->src[0];
-                    /* the sum's buffer must not be the input's (the planner
-                     * may give the ADD the input's space, freed after i) */
+                    /* the sum is written while x is read: if the planner
+                     * gave the ADD x's space (freed after i), move it */
                     if (zm_node_numel(&g->nodes[other]) == zm_node_numel(n) && a->src[0] != a->src[1] && other < i &&
-                        nothing_between(g, done, i, u) && !overlaps(e, u, l.x_node >= 0 ? l.x_node : n->src[1])) {
+                        nothing_between(g, done, i, u)) {
+                        if (overlaps(e, u, l.x_node >= 0 ? l.x_node : n->src[1])) e->reloc[u] = 1;
                         l.res_node = other;
                         l.out_node = u;
                         done[u] = 1;
@@ -490,6 +522,12 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
     const float *nw = nn ? e->wt[nn->op == ZM_OP_ADD_RMSNORM ? nn->src[2] : nn->src[1]]->vec : NULL;
     const float eps = nn ? nn->fp[0] : 0.f;
     const int x = l->x_node;
+    if (l->kind == L_ROUTER) {
+        const zm_node *t = &g->nodes[l->gate_node];
+        const int k = t->ip[0];
+        return zm_gpu_router_gate(&e->wt[n->src[0]]->m, F(x >= 0 ? x : n->src[1]), nw, eps, F(id), e->gate_counter, k, t->ip[1],
+                                  (int32_t *)((char *)P(l->gate_node) + 4 * k), F(l->gate_node), st);
+    }
     if (l->kind == L_MULTI) {
         const zm_gpu_mat *W[3];
         float *y[3];
@@ -616,7 +654,7 @@ static zm_status run_profiled(cuda_exec *e) {
         cudaEventSynchronize(b);
         float ms = 0;
         cudaEventElapsedTime(&ms, a, b);
-        int op = (int)e->g->nodes[e->L[i].node].op, k = e->L[i].kind == L_MULTI ? ZM_OP_COUNT : op;
+        int op = (int)e->g->nodes[e->L[i].node].op, k = e->L[i].kind == L_MULTI ? ZM_OP_COUNT : e->L[i].kind == L_ROUTER ? ZM_OP_COUNT + 1 : op;
         prof_ms[k] += ms;
         prof_n[k]++;
         e->prof_s[op] += ms * 1e-3;
@@ -642,11 +680,42 @@ static void exec_free(void *p) {
     zm_cuda_free(e->ones);
     zm_cuda_free(e->attn_ws);
     zm_cuda_free(e->scratch);
+    zm_cuda_free(e->reloc_buf);
+    zm_cuda_free(e->gate_counter);
+    free(e->reloc);
     zm_plan_free(e->plan);
     free(e->ptr);
     free(e->wt);
     free(e->L);
     free(e);
+}
+
+/* A node whose result a fused epilogue writes before the node's own place in
+ * the order (the sum of a folded ADD / ADD_RMSNORM) may have been planned
+ * into the space of an input still being read at that point: such nodes get
+ * a buffer of their own, alive as long as the exec; views are re-resolved. */
+static zm_status relocate(cuda_exec *e) {
+    const zm_graph *g = e->g;
+    int64_t tot = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (e->reloc[i]) tot += ((int64_t)g->nodes[i].nbytes + 255) & ~(int64_t)255;
+    if (!tot) return ZM_OK;
+    ZM_TRY(zm_cuda_malloc(&e->reloc_buf, (size_t)tot));
+    if (e->ctx->opts.poison) ZM_TRY(zm_cuda_memset(e->reloc_buf, 0xff, (size_t)tot));
+    e->bytes += tot;
+    char *p = e->reloc_buf;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const zm_node *n = &g->nodes[i];
+        if (e->reloc[i]) {
+            e->ptr[i] = p;
+            p += ((int64_t)n->nbytes + 255) & ~(int64_t)255;
+        } else if (n->op == ZM_OP_VIEW) {
+            e->ptr[i] = (char *)e->ptr[n->src[0]] + n->view_offset;
+        } else if (n->op == ZM_OP_KV_WRITE) {
+            e->ptr[i] = e->ptr[n->src[0]];
+        }
+    }
+    return ZM_OK;
 }
 
 static zm_status exec_new(void **out, void *ctxp, void *statep, const zm_graph *g) {
@@ -730,7 +799,11 @@ static zm_status exec_new(void **out, void *ctxp, void *statep, const zm_graph *
         if ((st = zm_cuda_memset(e->attn_ws, 0, (size_t)ws)) != ZM_OK) goto fail;
         e->bytes += ws;
     }
+    if ((st = zm_cuda_malloc((void **)&e->gate_counter, 256)) != ZM_OK) goto fail;
+    if ((st = zm_cuda_memset(e->gate_counter, 0, 256)) != ZM_OK) goto fail;
+    if (!(e->reloc = calloc((size_t)g->n_nodes + 1, 1))) { st = zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory"); goto fail; }
     if ((st = lower(e, uses)) != ZM_OK) goto fail;
+    if ((st = relocate(e)) != ZM_OK) goto fail;
     free(uses);
     *out = e;
     return ZM_OK;

@@ -68,19 +68,33 @@ __device__ __forceinline__ float block_sum(float v, float *red) {
  * block (ZM_BLOCK threads, thread i takes elements i, i+256, ...). Every
  * kernel that normalises uses this, so fused and unfused norms agree bit
  * for bit. */
+__device__ __forceinline__ float sumsq4(float4 v, float s) {
+    s = __fmaf_rn(v.x, v.x, s);
+    s = __fmaf_rn(v.y, v.y, s);
+    s = __fmaf_rn(v.z, v.z, s);
+    return __fmaf_rn(v.w, v.w, s);
+}
+/* The sum of squares order every norm uses: with n % 4 == 0 (and x 16-byte
+ * aligned) thread t takes float4 t, t+256, ... (four fmas each, in order),
+ * else element t, t+256, ...; then block_sum. load_x_swz repeats the float4
+ * order from registers, so a fused norm equals the standalone one. */
 __device__ __forceinline__ float block_rms_scale(const float *x, int64_t n, float eps, float *red) {
-    /* eight loads in flight per thread before the first fma: a serial
-     * load-use chain here cost one memory latency per 256 elements */
     float s = 0.f;
-    int64_t i = threadIdx.x;
-    for (; i + 7 * ZM_BLOCK < n; i += 8 * ZM_BLOCK) {
-        float v[8];
+    if (n % 4 == 0 && ((uintptr_t)x & 15) == 0) {
+        const float4 *x4 = reinterpret_cast<const float4 *>(x);
+        const int64_t n4 = n / 4;
+        int64_t i = threadIdx.x;
+        for (; i + 3 * ZM_BLOCK < n4; i += 4 * ZM_BLOCK) { /* four loads in flight */
+            float4 v[4];
 #pragma unroll
-        for (int j = 0; j < 8; j++) v[j] = x[i + j * ZM_BLOCK];
+            for (int j = 0; j < 4; j++) v[j] = x4[i + j * ZM_BLOCK];
 #pragma unroll
-        for (int j = 0; j < 8; j++) s = __fmaf_rn(v[j], v[j], s);
+            for (int j = 0; j < 4; j++) s = sumsq4(v[j], s);
+        }
+        for (; i < n4; i += ZM_BLOCK) s = sumsq4(x4[i], s);
+    } else {
+        for (int64_t i = threadIdx.x; i < n; i += ZM_BLOCK) s = __fmaf_rn(x[i], x[i], s);
     }
-    for (; i < n; i += ZM_BLOCK) s = __fmaf_rn(x[i], x[i], s);
     s = block_sum(s, red);
     return rsqrtf(s / (float)n + eps);
 }
@@ -107,11 +121,42 @@ __device__ __forceinline__ void norm4(float4 &v, float4 w, float scale) {
 }
 __device__ __forceinline__ void load_x_swz(float4 *xs, const float *x, int n, const float *nw,
                                            float eps, float *red) {
+    const float4 *x4 = reinterpret_cast<const float4 *>(x), *w4 = reinterpret_cast<const float4 *>(nw);
+    const int n4 = n / 4, t = threadIdx.x;
+    if (n4 <= 4 * ZM_BLOCK && ((uintptr_t)x & 15) == 0) {
+        /* one pass: x (and the norm weights) loaded once, all in flight; the
+         * sum of squares in block_rms_scale's float4 order */
+        float4 v[4], w[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int i = t + j * ZM_BLOCK;
+            if (i < n4) {
+                v[j] = x4[i];
+                if (nw) w[j] = w4[i];
+            }
+        }
+        if (nw) {
+            float s = 0.f;
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+                if (t + j * ZM_BLOCK < n4) s = sumsq4(v[j], s);
+            s = block_sum(s, red);
+            const float scale = rsqrtf(s / (float)n + eps);
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+                if (t + j * ZM_BLOCK < n4) norm4(v[j], w[j], scale);
+        }
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int i = t + j * ZM_BLOCK;
+            if (i < n4) xs[swz(i >> 3, i & 7)] = v[j];
+        }
+        return;
+    }
     float scale = 1.f;
     if (nw) scale = block_rms_scale(x, n, eps, red);
-    const float4 *x4 = reinterpret_cast<const float4 *>(x), *w4 = reinterpret_cast<const float4 *>(nw);
-    int i = threadIdx.x;
-    for (; i + 3 * ZM_BLOCK < n / 4; i += 4 * ZM_BLOCK) {
+    int i = t;
+    for (; i + 3 * ZM_BLOCK < n4; i += 4 * ZM_BLOCK) {
         float4 v[4];
 #pragma unroll
         for (int j = 0; j < 4; j++) v[j] = x4[i + j * ZM_BLOCK];
@@ -122,7 +167,7 @@ __device__ __forceinline__ void load_x_swz(float4 *xs, const float *x, int n, co
 #pragma unroll
         for (int j = 0; j < 4; j++) xs[swz((i + j * ZM_BLOCK) >> 3, (i + j * ZM_BLOCK) & 7)] = v[j];
     }
-    for (; i < n / 4; i += ZM_BLOCK) {
+    for (; i < n4; i += ZM_BLOCK) {
         float4 v = x4[i];
         if (nw) norm4(v, w4[i], scale);
         xs[swz(i >> 3, i & 7)] = v;

@@ -6,7 +6,7 @@
  * lane walks 32-element blocks sub, sub+lpr, ... with 16-byte loads; the input
  * vector sits in swizzled shared memory (common.cuh).
  * Checked against float64 references in tests/test_cuda_ops.c. */
-#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/gating.cuh"
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,6 +198,44 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     }
 }
 
+/* Router + gating in one launch: block b computes logits rows
+ * [b*per, b*per+per) exactly as k_matvec does (same lanes per row, same
+ * row_dot, same folded norm), writes them, and the last block to finish
+ * (atomic counter, reset by that block) gates them with gate_row, reading
+ * the logits through L2. */
+template <int DT, int NPL>
+__global__ void __launch_bounds__(ZM_BLOCK)
+    k_router_gate(const void *q, const uint16_t *d, int rows, int nb, int lpr, const float *x, const float *nw,
+                  float eps, float *logits, int *counter, int k, int renorm, int32_t *ids, float *w) {
+    extern __shared__ float4 xs[];
+    __shared__ float red[32];
+    __shared__ int last;
+    const int gpw = 32 / lpr, per = (ZM_BLOCK / 32) * gpw;
+    const int start = blockIdx.x * per, end = min(start + per, rows);
+    if (threadIdx.x == 0) {
+        prefetch_l2((const char *)q + (int64_t)start * nb * BlkBytes<DT>::v, (int64_t)(end - start) * nb * BlkBytes<DT>::v);
+        if (d) prefetch_l2(d + (int64_t)start * nb, (int64_t)(end - start) * nb * 2);
+    }
+    ZM_PDL_ENTRY();
+    load_x_swz(xs, x, nb * 32, nw, eps, red);
+    __syncthreads();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int grp = lane / lpr, sub = lane % lpr, row = start + warp * gpw + grp;
+    float acc = row < end ? row_dot<DT>(q, d, (int64_t)row * nb, nb, xs, sub, lpr) : 0.f;
+    acc = group_sum(acc, lpr);
+    if (row < end && sub == 0) logits[row] = acc;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        last = atomicAdd(counter, 1) == (int)gridDim.x - 1;
+        if (last) *counter = 0; /* ready for the next launch */
+    }
+    __syncthreads();
+    if (!last || warp) return;
+    __threadfence();
+    gate_row<NPL, true>(logits, rows, k, renorm, ids, w);
+}
+
 // ---------------------------------------------------------------------------
 // Launchers
 int zm__pdl_enabled(void) {
@@ -380,4 +418,25 @@ extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_
         zm__launch(k_combine<DT>, dim3((unsigned)g, (unsigned)n_tok), ZM_BLOCK, smem, st, D->q, D->d, D->rows, nb, lpr, ids, w, k, h, res, y);
     });
     return zm__cuda_ck("k_combine");
+}
+
+extern "C" zm_status zm_gpu_router_gate(const zm_gpu_mat *W, const float *x, const float *norm_w, float eps,
+                                         float *logits, int *counter, int k, int renorm, int32_t *ids, float *w,
+                                         void *stream) {
+    ZM_TRY(check_mat(W, "zm_gpu_router_gate"));
+    const int n = (int)W->rows;
+    if (W->rows < 1 || W->rows > 32 * ZM_WMAX) return zm__err(ZM_ERR_RANGE, "zm_gpu_router_gate: %lld experts (1..1024)", (long long)W->rows);
+    if (k < 1 || k > 32 || k > n) return zm__err(ZM_ERR_RANGE, "zm_gpu_router_gate: k = %d of %d", k, n);
+    const int nb = (int)(W->cols / 32), lpr = zm__lpr(nb), per = (ZM_BLOCK / 32) * (32 / lpr);
+    const unsigned grid = (unsigned)((n + per - 1) / per);
+    const size_t smem = W->cols * 4;
+    cudaStream_t st = (cudaStream_t)stream;
+    ZM_DISPATCH_DT(W->dtype, {
+        ZM_NPL(n, {
+            ZM_TRY(smem_ok(k_router_gate<DT, NPL>, smem, "router_gate"));
+            zm__launch(k_router_gate<DT, NPL>, grid, ZM_BLOCK, smem, st, W->q, W->d, n, nb, lpr, x, norm_w, eps, logits,
+                       counter, k, renorm, ids, w);
+        });
+    });
+    return zm__cuda_ck("k_router_gate");
 }

@@ -4,67 +4,7 @@
  * (softmax, topk, normalize_sum) and the fused one share the warp routines
  * below, so their probabilities and weights agree bit for bit.
  * Checked against float64 references in tests/test_cuda_ops.c. */
-#include "kernels/cuda/common.cuh"
-
-// ---------------------------------------------------------------------------
-// Warp routines: lane l holds elements l, l+32, ... (up to 32 each, n <= 1024).
-#define ZM_WMAX 32
-template <int NPL> /* elements per lane: n <= 32 * NPL; more lanes' slots only add -inf / 0 */
-__device__ __forceinline__ void warp_softmax(const float *x, int n, float v[NPL]) {
-    const int lane = threadIdx.x & 31;
-    float m = -INFINITY;
-#pragma unroll
-    for (int i = 0; i < NPL; i++) {
-        int c = lane + 32 * i;
-        v[i] = c < n ? x[c] : -INFINITY;
-        m = fmaxf(m, v[i]);
-    }
-    m = warp_max(m);
-    float s = 0.f;
-#pragma unroll
-    for (int i = 0; i < NPL; i++) {
-        int c = lane + 32 * i;
-        v[i] = c < n ? expf(v[i] - m) : 0.f;
-        s = __fadd_rn(s, v[i]);
-    }
-    s = warp_sum(s);
-#pragma unroll
-    for (int i = 0; i < NPL; i++) v[i] = __fdiv_rn(v[i], s);
-}
-
-/* k rounds of warp argmax (ties: lower index); chosen entries become -inf.
- * Every lane ends with the same ids/vals. Entries past n must be -inf. */
-template <int NPL>
-__device__ __forceinline__ void warp_topk(float v[NPL], int k, int32_t *ids, float *vals) {
-    const int lane = threadIdx.x & 31;
-    for (int j = 0; j < k; j++) {
-        float bv = -INFINITY;
-        int bi = 0x7fffffff;
-#pragma unroll
-        for (int i = 0; i < NPL; i++) {
-            int c = lane + 32 * i;
-            if (v[i] > bv) { bv = v[i]; bi = c; }
-        }
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-            float ov = __shfl_xor_sync(0xffffffffu, bv, o);
-            int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-            if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
-        }
-        ids[j] = bi;
-        vals[j] = bv;
-#pragma unroll
-        for (int i = 0; i < NPL; i++)
-            if (lane + 32 * i == bi) v[i] = -INFINITY;
-    }
-}
-
-/* Sequential renormalisation in slot order, shared by both paths. */
-__device__ __forceinline__ void renorm_seq(const float *in, int k, float *out) {
-    float s = 0.f;
-    for (int j = 0; j < k; j++) s = __fadd_rn(s, in[j]);
-    for (int j = 0; j < k; j++) out[j] = __fdiv_rn(in[j], s);
-}
+#include "kernels/cuda/gating.cuh"
 
 // ---------------------------------------------------------------------------
 // Kernels
@@ -72,20 +12,8 @@ template <int NPL>
 __global__ void k_topk_gating_softmax(const float *logits, int n, int k, int renorm, int32_t *ids,
                                       float *w) {
     ZM_PDL_ENTRY();
-    float v[NPL];
-    __shared__ int32_t sid[32];
-    __shared__ float sv[32];
-    logits += (int64_t)blockIdx.x * n;
-    ids += (int64_t)blockIdx.x * k;
-    w += (int64_t)blockIdx.x * k;
-    warp_softmax<NPL>(logits, n, v);
-    warp_topk<NPL>(v, k, sid, sv); /* all lanes write identical values */
-    __syncwarp();
-    if (threadIdx.x == 0) {
-        if (renorm) renorm_seq(sv, k, w);
-        else for (int j = 0; j < k; j++) w[j] = sv[j];
-        for (int j = 0; j < k; j++) ids[j] = sid[j];
-    }
+    gate_row<NPL, false>(logits + (int64_t)blockIdx.x * n, n, k, renorm, ids + (int64_t)blockIdx.x * k,
+                         w + (int64_t)blockIdx.x * k);
 }
 
 /* Row softmax: warp per row when n <= 1024 (same routine as the fused
@@ -162,13 +90,6 @@ __global__ void k_moe_combine(const float *e, const float *w, int k, int64_t n, 
 
 // ---------------------------------------------------------------------------
 // Entry points
-#define ZM_NPL(n, ...)                                                                             \
-    if (n <= 32) { constexpr int NPL = 1; __VA_ARGS__; }                                            \
-    else if (n <= 64) { constexpr int NPL = 2; __VA_ARGS__; }                                       \
-    else if (n <= 128) { constexpr int NPL = 4; __VA_ARGS__; }                                      \
-    else if (n <= 256) { constexpr int NPL = 8; __VA_ARGS__; }                                      \
-    else if (n <= 512) { constexpr int NPL = 16; __VA_ARGS__; }                                     \
-    else { constexpr int NPL = 32; __VA_ARGS__; }
 
 extern "C" zm_status zm_gpu_topk_gating_softmax(const float *logits, int64_t rows, int n, int k,
                                                  int renorm, int32_t *ids, float *w, void *stream) {

@@ -37,7 +37,7 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_add_rmsnorm(const float *a, const 
     sum += blockIdx.x * n;
     y += blockIdx.x * n;
     for (int64_t i = threadIdx.x; i < n; i += ZM_BLOCK) sum[i] = __fadd_rn(a[i], b[i]);
-    /* each thread reads back only what it wrote: no barrier needed */
+    __syncthreads(); /* block_rms_scale reads float4s other threads wrote */
     const float scale = block_rms_scale(sum, n, eps, red);
     for (int64_t i = threadIdx.x; i < n; i += ZM_BLOCK) y[i] = norm_apply(sum[i], scale, w[i]);
 }

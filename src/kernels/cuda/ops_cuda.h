@@ -83,6 +83,13 @@ zm_status zm_gpu_gather_qmm_swiglu(const zm_gpu_mat *G, const zm_gpu_mat *U, con
 zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_t *ids, const float *w,
                                      int64_t n_tok, int k, const float *h, const float *res,
                                      float *y, void *stream);
+/* Router matvec (one token, optional folded RMSNorm) and topk_gating_softmax
+ * in one launch: logits (written to `logits`) bit-identical to
+ * zm_gpu_matvec, ids/weights to zm_gpu_topk_gating_softmax on them.
+ * counter: one device int, zero, left zero. */
+zm_status zm_gpu_router_gate(const zm_gpu_mat *W, const float *x, const float *norm_w, float eps,
+                             float *logits, int *counter, int k, int renorm, int32_t *ids, float *w,
+                             void *stream);
 /* topk_gating_softmax, one warp per row of n logits: p = softmax(row); the
  * k largest (ties: lower index first); w = p of those, renormalised to sum 1
  * when renorm. n <= 1024, k <= 32. ids, w: [rows][k]. */
