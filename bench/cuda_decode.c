@@ -1,6 +1,6 @@
 /* GPU decode benchmark (run by bench/gpu.sh on the device machine):
  *   build/bench/cuda_decode -m FILE [-n 256] [--prefill 512] [--ctx 2048]
- *                           [--device cuda|cpu] [--profile 8]
+ *                           [--device cuda|cpu] [--profile 8] [--fused-only]
  * Loads the model once; runs the stock graph and the patched graph
  * (zm_patch, family defaults) in two sessions sharing the uploaded weights; greedy
  * decode of n tokens after a short prompt, each token timed on the host
@@ -102,7 +102,7 @@ static double prefill_run(zm_session *s, int n, int64_t V) {
 
 int main(int argc, char **argv) {
     const char *path = NULL;
-    int n = 256, prefill = 512, profile = 0;
+    int n = 256, prefill = 512, profile = 0, fused_only = 0;
     long long ctx = 2048;
     zm_device dev = ZM_CUDA;
     for (int i = 1; i < argc; i++) {
@@ -112,7 +112,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--ctx") && i + 1 < argc) ctx = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--profile") && i + 1 < argc) profile = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) dev = strcmp(argv[++i], "cpu") ? ZM_CUDA : ZM_CPU;
-        else { fprintf(stderr, "usage: cuda_decode -m FILE [-n N] [--prefill P] [--ctx C] [--device cuda|cpu] [--profile N]\n"); return 2; }
+        else if (!strcmp(argv[i], "--fused-only")) fused_only = 1; /* for ncu: no stock kernels */
+        else { fprintf(stderr, "usage: cuda_decode -m FILE [-n N] [--prefill P] [--ctx C] [--device cuda|cpu] [--profile N] [--fused-only]\n"); return 2; }
     }
     if (!path || n < 1) { fprintf(stderr, "cuda_decode: -m FILE required\n"); return 2; }
     char gpu[256] = "cpu";
@@ -144,6 +145,15 @@ int main(int argc, char **argv) {
     if (zm_session_new(&sf, m) != ZM_OK) { fprintf(stderr, "cuda_decode: fused session: %s\n", zm_last_error()); return 1; }
     printf("load + upload + 2 sessions: %.1f s\n", zm__now() - t0);
     dec_result rs = {0}, rf = {0};
+    if (fused_only) {
+        if (decode_run(sf, n, &rf) != ZM_OK) { fprintf(stderr, "cuda_decode: decode: %s\n", zm_last_error()); return 1; }
+        printf("fused decode: %.1f tok/s %.3f ms/token\n", rf.tps, rf.med_ms);
+        free(rf.ids);
+        zm_session_free(ss);
+        zm_session_free(sf);
+        zm_model_free(m);
+        return 0;
+    }
     if (decode_run(ss, n, &rs) != ZM_OK || decode_run(sf, n, &rf) != ZM_OK) { fprintf(stderr, "cuda_decode: decode: %s\n", zm_last_error()); return 1; }
     int same = 0;
     for (int i = 0; i < n; i++) same += rs.ids[i] == rf.ids[i];

@@ -23,7 +23,7 @@ echo "$(el) bench q4_0 default (PDL on, 4 blocks/SM), prefill 512, profile"
 timeout 200 $B -m /tmp/q4.gguf -n "$N" --prefill 512 --profile 4 >"$OUT/bench_q4.log" 2>&1
 echo "exit $?"; grep -vE '^(profile|launch|total|[a-z_]+ +[0-9]+ )' "$OUT/bench_q4.log" | tail -8
 sed -n '/^profile/,$p' "$OUT/bench_q4.log"
-for v in "ZMLX_CUDA_PDL=0" "ZMLX_CUDA_BPS=2" "ZMLX_CUDA_BPS=3"; do
+for v in "ZMLX_CUDA_PDL=0" "ZMLX_CUDA_BPS=3" "ZMLX_CUDA_BPS=8"; do
     echo "$(el) bench q4_0 $v"
     env $v timeout 120 $B -m /tmp/q4.gguf -n "$N" --prefill 0 >"$OUT/bench_q4_$v.log" 2>&1
     echo "exit $?"; grep RESULT "$OUT/bench_q4_$v.log"
@@ -33,7 +33,7 @@ done
 if command -v ncu >/dev/null 2>&1; then
     echo "$(el) ncu kernel durations (fused decode)"
     timeout 240 ncu --clock-control none --graph-profiling node --metrics gpu__time_duration.sum --csv \
-        --launch-skip 7000 --launch-count 700 $B -m /tmp/q4.gguf -n 16 --prefill 0 >"$OUT/ncu.csv" 2>"$OUT/ncu.err"
+        --launch-skip 3400 --launch-count 700 $B -m /tmp/q4.gguf -n 16 --prefill 0 --fused-only >"$OUT/ncu.csv" 2>"$OUT/ncu.err"
     echo "ncu exit $? $(wc -l <"$OUT/ncu.csv") lines"; tail -3 "$OUT/ncu.err"
 fi
 echo "$(el) done"

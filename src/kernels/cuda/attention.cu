@@ -12,7 +12,6 @@
 #define ZM_ATT_WARPS 4
 #define ZM_ATT_GMAX 8 /* q heads per kv head */
 #define ZM_ATT_SMAX 320 /* splits per kv head at most */
-#define ZM_ATT_RG 4 /* K/V rows loaded together per warp */
 
 // ---------------------------------------------------------------------------
 // Kernels
@@ -47,13 +46,15 @@ __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
             acc[g][i] = 0.f;
         }
     }
-    /* rows in groups of ZM_ATT_RG per warp: the group's K/V loads are all
-     * issued before the first score (one memory latency per group, not per
-     * row); the online softmax then takes the rows in order as before */
-    for (int64_t tg = t0 + warp; tg < t1; tg += ZM_ATT_RG * ZM_ATT_WARPS) {
-        float kr[ZM_ATT_RG][DPL], vr[ZM_ATT_RG][DPL];
+    /* rows in groups of RG per warp: the group's K/V loads are issued
+     * together, the RG x GMAX partial scores reduced in one interleaved
+     * butterfly (no serial shuffle chain per head), then one online-softmax
+     * step per head for the whole group (max over the group first) */
+    constexpr int RG = DPL <= 4 ? 4 : 2;
+    for (int64_t tg = t0 + warp; tg < t1; tg += RG * ZM_ATT_WARPS) {
+        float kr[RG][DPL], vr[RG][DPL], sc[RG][ZM_ATT_GMAX];
 #pragma unroll
-        for (int r = 0; r < ZM_ATT_RG; r++) {
+        for (int r = 0; r < RG; r++) {
             const int64_t t = tg + (int64_t)r * ZM_ATT_WARPS;
             const int64_t base = (t * n_kv + kvh) * d;
 #pragma unroll
@@ -64,22 +65,41 @@ __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
             }
         }
 #pragma unroll
-        for (int r = 0; r < ZM_ATT_RG; r++) {
-            if (tg + (int64_t)r * ZM_ATT_WARPS >= t1) break;
+        for (int r = 0; r < RG; r++)
 #pragma unroll
             for (int g = 0; g < ZM_ATT_GMAX; g++) {
-                if (g >= G) break;
                 float s = 0.f;
 #pragma unroll
                 for (int i = 0; i < DPL; i++) s = fmaf(qr[g][i], kr[r][i], s);
-                s = warp_sum(s) * scale;
-                const float mn = fmaxf(m[g], s);
-                const float corr = expf(m[g] - mn), p = expf(s - mn);
-                l[g] = l[g] * corr + p;
-#pragma unroll
-                for (int i = 0; i < DPL; i++) acc[g][i] = acc[g][i] * corr + p * vr[r][i];
-                m[g] = mn;
+                sc[r][g] = s;
             }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1)
+#pragma unroll
+            for (int r = 0; r < RG; r++)
+#pragma unroll
+                for (int g = 0; g < ZM_ATT_GMAX; g++) sc[r][g] += __shfl_xor_sync(0xffffffffu, sc[r][g], o);
+        const int nr = (int)min((int64_t)RG, (t1 - tg + ZM_ATT_WARPS - 1) / ZM_ATT_WARPS);
+#pragma unroll
+        for (int g = 0; g < ZM_ATT_GMAX; g++) {
+            if (g >= G) break;
+            float mn = m[g];
+#pragma unroll
+            for (int r = 0; r < RG; r++)
+                if (r < nr) mn = fmaxf(mn, sc[r][g] * scale);
+            const float corr = expf(m[g] - mn);
+            l[g] *= corr;
+#pragma unroll
+            for (int i = 0; i < DPL; i++) acc[g][i] *= corr;
+#pragma unroll
+            for (int r = 0; r < RG; r++) {
+                if (r >= nr) break;
+                const float p = expf(sc[r][g] * scale - mn);
+                l[g] += p;
+#pragma unroll
+                for (int i = 0; i < DPL; i++) acc[g][i] = fmaf(p, vr[r][i], acc[g][i]);
+            }
+            m[g] = mn;
         }
     }
 #pragma unroll

@@ -371,40 +371,48 @@ __device__ __forceinline__ float row_dot(const void *q, const uint16_t *d, int64
                                          const float4 *xs, int sub, int lpr) {
     float acc = 0.f;
     int b = sub;
-    for (; b + lpr < nb; b += 2 * lpr) { /* two blocks in flight */
-        typename Blk<DT>::raw r0 = Blk<DT>::load(q, d, row_blk + b);
-        typename Blk<DT>::raw r1 = Blk<DT>::load(q, d, row_blk + b + lpr);
+    for (; b + 3 * lpr < nb; b += 4 * lpr) { /* four blocks in flight */
+        typename Blk<DT>::raw r[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) r[j] = Blk<DT>::load(q, d, row_blk + b + j * lpr);
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc += Blk<DT>::dot(r[j], xs, b + j * lpr);
+    }
+    if (b + lpr < nb) { /* then two, then one: the sum order stays b ascending */
+        typename Blk<DT>::raw r0 = Blk<DT>::load(q, d, row_blk + b), r1 = Blk<DT>::load(q, d, row_blk + b + lpr);
         acc += Blk<DT>::dot(r0, xs, b);
         acc += Blk<DT>::dot(r1, xs, b + lpr);
+        b += 2 * lpr;
     }
     if (b < nb) acc += Blk<DT>::dot(Blk<DT>::load(q, d, row_blk + b), xs, b);
     return acc;
 }
 
-/* Two rows of the same shape (gate and up) at once: all their loads issued
- * before any dot, each accumulator summed in row_dot's order (so g and u
- * equal two row_dot calls bit for bit). */
+/* Two rows at once (gate and up of one expert, or two rows of a dense
+ * matvec, possibly of different matrices): all their loads issued before
+ * any dot, each accumulator summed in row_dot's order, so ya and yb equal
+ * two row_dot calls bit for bit. */
 template <int DT>
-__device__ __forceinline__ void row_dot2(const void *qa, const uint16_t *da, const void *qb, const uint16_t *db,
-                                         int64_t row_blk, int nb, const float4 *xs, int sub, int lpr, float &ya,
-                                         float &yb) {
+__device__ __forceinline__ void row_dot2(const void *qa, const uint16_t *da, int64_t ra, const void *qb,
+                                         const uint16_t *db, int64_t rb, int nb, const float4 *xa,
+                                         const float4 *xb, int sub, int lpr, float &ya, float &yb) {
     float a = 0.f, c = 0.f;
     int b = sub;
     for (; b + lpr < nb; b += 2 * lpr) {
-        typename Blk<DT>::raw a0 = Blk<DT>::load(qa, da, row_blk + b);
-        typename Blk<DT>::raw a1 = Blk<DT>::load(qa, da, row_blk + b + lpr);
-        typename Blk<DT>::raw c0 = Blk<DT>::load(qb, db, row_blk + b);
-        typename Blk<DT>::raw c1 = Blk<DT>::load(qb, db, row_blk + b + lpr);
-        a += Blk<DT>::dot(a0, xs, b);
-        a += Blk<DT>::dot(a1, xs, b + lpr);
-        c += Blk<DT>::dot(c0, xs, b);
-        c += Blk<DT>::dot(c1, xs, b + lpr);
+        typename Blk<DT>::raw a0 = Blk<DT>::load(qa, da, ra + b);
+        typename Blk<DT>::raw a1 = Blk<DT>::load(qa, da, ra + b + lpr);
+        typename Blk<DT>::raw c0 = Blk<DT>::load(qb, db, rb + b);
+        typename Blk<DT>::raw c1 = Blk<DT>::load(qb, db, rb + b + lpr);
+        a += Blk<DT>::dot(a0, xa, b);
+        a += Blk<DT>::dot(a1, xa, b + lpr);
+        c += Blk<DT>::dot(c0, xb, b);
+        c += Blk<DT>::dot(c1, xb, b + lpr);
     }
     if (b < nb) {
-        typename Blk<DT>::raw a0 = Blk<DT>::load(qa, da, row_blk + b);
-        typename Blk<DT>::raw c0 = Blk<DT>::load(qb, db, row_blk + b);
-        a += Blk<DT>::dot(a0, xs, b);
-        c += Blk<DT>::dot(c0, xs, b);
+        typename Blk<DT>::raw a0 = Blk<DT>::load(qa, da, ra + b);
+        typename Blk<DT>::raw c0 = Blk<DT>::load(qb, db, rb + b);
+        a += Blk<DT>::dot(a0, xa, b);
+        c += Blk<DT>::dot(c0, xb, b);
     }
     ya = a;
     yb = c;

@@ -52,14 +52,22 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, c
     __syncthreads();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr;
-    for (int64_t row = start + warp * gpw + grp; row - grp < end; row += (ZM_BLOCK / 32) * gpw) {
-        const bool ok = row < end;
-        int seg = 0;
-        int64_t r = ok ? row : 0;
+    const int64_t step = (ZM_BLOCK / 32) * gpw;
+    /* two rows per pass (row and row + step): their loads fly together */
+    for (int64_t row = start + warp * gpw + grp; row - grp < end; row += 2 * step) {
+        const int64_t row2 = row + step;
+        const bool ok = row < end, ok2 = row2 < end;
+        int seg = 0, seg2 = 0;
+        int64_t r = ok ? row : 0, r2 = ok2 ? row2 : 0;
         while (seg < s.n - 1 && r >= s.rows[seg]) r -= s.rows[seg++];
-        float acc = ok ? row_dot<DT>(s.q[seg], s.d[seg], r * nb, nb, xs, sub, lpr) : 0.f;
+        while (seg2 < s.n - 1 && r2 >= s.rows[seg2]) r2 -= s.rows[seg2++];
+        float acc = 0.f, acc2 = 0.f;
+        if (ok2) row_dot2<DT>(s.q[seg], s.d[seg], r * nb, s.q[seg2], s.d[seg2], r2 * nb, nb, xs, xs, sub, lpr, acc, acc2);
+        else if (ok) acc = row_dot<DT>(s.q[seg], s.d[seg], r * nb, nb, xs, sub, lpr);
         acc = group_sum(acc, lpr);
+        acc2 = group_sum(acc2, lpr);
         if (ok && sub == 0) s.y[seg][r] = s.res[seg] ? s.res[seg][r] + acc : acc;
+        if (ok2 && sub == 0) s.y[seg2][r2] = s.res[seg2] ? s.res[seg2][r2] + acc2 : acc2;
     }
 }
 
@@ -134,7 +142,7 @@ __global__ void __launch_bounds__(ZM_BLOCK)
         const float4 *xj = x_per_slot ? xs + (int64_t)j * cols / 4 : xs;
         float g = 0.f, u = 0.f;
         if (ok) {
-            if (SWIGLU) row_dot2<DT>(qg, dg, qu, du, rb, nb, xj, sub, lpr, g, u);
+            if (SWIGLU) row_dot2<DT>(qg, dg, rb, qu, du, rb, nb, xj, xj, sub, lpr, g, u);
             else g = row_dot<DT>(qg, dg, rb, nb, xj, sub, lpr);
         }
         g = group_sum(g, lpr);
@@ -277,12 +285,17 @@ static const void *q_at(const zm_gpu_mat *W, int64_t blk) {
 }
 static const uint16_t *d_at(const zm_gpu_mat *W, int64_t blk) { return W->d ? W->d + blk : nullptr; }
 
-/* Contiguous chunks of items per block: about two blocks per SM, each chunk
- * a multiple of the rows a warp takes per pass. */
-static void plan_chunks(int64_t total, int gpw, int *grid, int64_t *chunk) {
-    int64_t g = blocks_per_sm() * (int64_t)zm__sm_count();
+/* Contiguous chunks of items per block: at most as many blocks as fit on
+ * the SMs at once (occupancy, capped by blocks_per_sm()), and at least
+ * min_items per block so no warp idles. */
+template <typename K> static void plan_chunks(K kern, size_t smem, int64_t total, int64_t min_items, int *grid,
+                                              int64_t *chunk) {
+    int occ = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, ZM_BLOCK, smem) != cudaSuccess || occ < 1) occ = 1;
+    if (occ > blocks_per_sm()) occ = blocks_per_sm();
+    int64_t g = (int64_t)occ * zm__sm_count();
     int64_t c = (total + g - 1) / g;
-    c = (c + gpw - 1) / gpw * gpw;
+    c = (c + min_items - 1) / min_items * min_items;
     if (c < 1) c = 1;
     *chunk = c;
     *grid = (int)((total + c - 1) / c);
@@ -303,10 +316,10 @@ static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x
     for (int i = 0; i < s.n; i++) total += s.rows[i];
     int grid;
     int64_t chunk;
-    plan_chunks(total, 32 / lpr, &grid, &chunk);
     size_t smem = cols * 4;
     ZM_DISPATCH_DT(dt, {
         ZM_TRY(smem_ok(k_matvec<DT>, smem, "matvec"));
+        plan_chunks(k_matvec<DT>, smem, total, 2 * (ZM_BLOCK / 32) * (32 / lpr), &grid, &chunk);
         zm__launch(k_matvec<DT>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
     });
     return zm__cuda_ck("k_matvec");
@@ -372,15 +385,18 @@ static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const i
     int nb = (int)(G->cols / 32), lpr = zm__lpr(nb);
     int gx;
     int64_t chunk;
-    plan_chunks((int64_t)k * G->rows, 32 / lpr, &gx, &chunk);
-    dim3 grid(gx, (unsigned)n_tok);
     size_t smem = (size_t)G->cols * 4 * (x_per_slot ? k : 1);
+    const int64_t items = (int64_t)k * G->rows, min_items = (ZM_BLOCK / 32) * (32 / lpr);
     ZM_DISPATCH_DT(G->dtype, {
         if (U) {
             ZM_TRY(smem_ok(k_expert<DT, true>, smem, what));
+            plan_chunks(k_expert<DT, true>, smem, items, min_items, &gx, &chunk);
+            dim3 grid(gx, (unsigned)n_tok);
             zm__launch(k_expert<DT, true>, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
         } else {
             ZM_TRY(smem_ok(k_expert<DT, false>, smem, what));
+            plan_chunks(k_expert<DT, false>, smem, items, min_items, &gx, &chunk);
+            dim3 grid(gx, (unsigned)n_tok);
             zm__launch(k_expert<DT, false>, grid, ZM_BLOCK, smem, st, G->q, G->d, nullptr, nullptr, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
         }
     });
