@@ -152,13 +152,35 @@ __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
         if (lane == 0) sL[g] = Ls;
     }
     __syncthreads();
-    for (int e = threadIdx.x; e < G * d; e += blockDim.x) {
-        const int g = e / d, c = e % d;
-        const int64_t h = kvh * G + g;
-        const float *va = pacc + h * n_split * d + c;
-        float A = 0.f;
-        for (int sp = 0; sp < n_act; sp++) A += __ldcg(va + (int64_t)sp * d) * sf[g][sp];
-        out[h * d + c] = A / sL[g];
+    /* thread takes elements e = tid + j*blockDim (j < EPT) of the G x d
+     * outputs; the split loop runs outside, four splits of all its
+     * elements loaded together (was one dependent L2 load per element) */
+    constexpr int EPT = ZM_ATT_GMAX * 32 * DPL / (32 * ZM_ATT_WARPS);
+    float A[EPT];
+#pragma unroll
+    for (int j = 0; j < EPT; j++) A[j] = 0.f;
+    for (int sp0 = 0; sp0 < n_act; sp0 += 4) {
+        float v[4][EPT];
+#pragma unroll
+        for (int u = 0; u < 4; u++)
+#pragma unroll
+            for (int j = 0; j < EPT; j++) {
+                const int e = threadIdx.x + j * blockDim.x, g = e / d, c = e % d;
+                v[u][j] = (e < G * d && sp0 + u < n_act)
+                              ? __ldcg(pacc + ((int64_t)(kvh * G + g) * n_split + sp0 + u) * d + c) : 0.f;
+            }
+#pragma unroll
+        for (int u = 0; u < 4; u++)
+#pragma unroll
+            for (int j = 0; j < EPT; j++) {
+                const int e = threadIdx.x + j * blockDim.x, g = e / d;
+                if (e < G * d && sp0 + u < n_act) A[j] += v[u][j] * sf[g][sp0 + u];
+            }
+    }
+#pragma unroll
+    for (int j = 0; j < EPT; j++) {
+        const int e = threadIdx.x + j * blockDim.x, g = e / d, c = e % d;
+        if (e < G * d) out[(int64_t)(kvh * G + g) * d + c] = A[j] / sL[g];
     }
 }
 

@@ -1,0 +1,36 @@
+#!/bin/sh
+# One device call: build, GPU tests, the Q4_0 decode benchmark, then ncu
+# sections (speed of light, occupancy, warp stalls, launch stats) for one
+# layer's worth of the fused decode kernels (each replayed alone, L2 flushed).
+# Usage (device machine, repo root): sh bench/gpu_ncu.sh
+. bench/device_env.sh
+S=$(date +%s)
+el() { echo "[$(($(date +%s) - S)) s]"; }
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+echo "$(el) build"
+make -j16 all >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+echo "$(el) GPU tests"
+for t in test_cuda_ops test_cuda_graph; do
+    timeout 240 build/tests/$t >"$OUT/$t.log" 2>&1
+    echo "$t: exit $? $(grep -E '^RESULT|passed' "$OUT/$t.log" | tail -1)"
+    grep -E 'FAIL|fail' "$OUT/$t.log" | head -20
+done
+B=build/bench/cuda_decode
+echo "$(el) synth q4_0"
+build/zmlx synth --arch qwen3moe --preset qwen3-30b-a3b --type q4_0 -o /tmp/q4.gguf >"$OUT/synth_q4.log" 2>&1 || tail -3 "$OUT/synth_q4.log"
+echo "$(el) bench q4_0"
+timeout 200 $B -m /tmp/q4.gguf -n 128 --prefill 512 >"$OUT/bench_q4.log" 2>&1
+echo "exit $?"; grep -E "decode:|fidelity|prefill|RESULT" "$OUT/bench_q4.log"
+for v in "ZMLX_CUDA_PDL=0"; do
+    env $v timeout 120 $B -m /tmp/q4.gguf -n 128 --prefill 0 >"$OUT/bench_q4_nopdl.log" 2>&1
+    echo "$v: $(grep RESULT "$OUT/bench_q4_nopdl.log")"
+done
+echo "$(el) ncu sections"
+timeout 240 ncu --clock-control none --graph-profiling node --section SpeedOfLight --section Occupancy \
+    --section WarpStateStats --section LaunchStats --section MemoryWorkloadAnalysis \
+    -k "regex:k_matvec|k_expert|k_combine|k_router_gate|k_attn_decode|k_qkv_norm_rope" --launch-skip 3500 --launch-count 7 \
+    $B -m /tmp/q4.gguf -n 16 --prefill 0 --fused-only >"$OUT/ncu_sections.txt" 2>"$OUT/ncu.err"
+echo "ncu exit $?"
+timeout 200 ncu --clock-control none --graph-profiling node --metrics gpu__time_duration.sum --csv \
+    --launch-skip 3400 --launch-count 700 $B -m /tmp/q4.gguf -n 16 --prefill 0 --fused-only >"$OUT/ncu.csv" 2>>"$OUT/ncu.err"
+echo "$(el) done"
