@@ -8,6 +8,7 @@
  * Cache layout: [ctx][n_kv][head_dim] f32.
  * Checked against a float64 reference in tests/test_cuda_ops.c. */
 #include "kernels/cuda/common.cuh"
+#include <stdlib.h>
 
 #define ZM_ATT_WARPS 4
 #define ZM_ATT_GMAX 8 /* q heads per kv head */
@@ -136,17 +137,26 @@ __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
     if (!last) return;
     __threadfence();
     /* per head: the max over active splits, each split's factor, the sum */
-    for (int g = warp; g < G; g += ZM_ATT_WARPS) {
+    for (int g = warp; g < G; g += ZM_ATT_WARPS) { /* each lane's splits: one round of loads */
         const int64_t h = kvh * G + g;
-        float M = -INFINITY;
-        for (int sp = lane; sp < n_act; sp += 32) M = fmaxf(M, __ldcg(pm + h * n_split + sp));
+        constexpr int SPL = ZM_ATT_SMAX / 32;
+        float ms[SPL], ls[SPL], M = -INFINITY;
+#pragma unroll
+        for (int i = 0; i < SPL; i++) {
+            const int sp = lane + 32 * i;
+            ms[i] = sp < n_act ? __ldcg(pm + h * n_split + sp) : -INFINITY;
+            ls[i] = sp < n_act ? __ldcg(pl + h * n_split + sp) : 0.f;
+        }
+#pragma unroll
+        for (int i = 0; i < SPL; i++) M = fmaxf(M, ms[i]);
         M = warp_max(M);
         float Ls = 0.f;
-        for (int sp = lane; sp < n_act; sp += 32) {
-            const float ms = __ldcg(pm + h * n_split + sp);
-            const float f = ms == -INFINITY ? 0.f : expf(ms - M);
-            sf[g][sp] = f;
-            Ls += __ldcg(pl + h * n_split + sp) * f;
+#pragma unroll
+        for (int i = 0; i < SPL; i++) {
+            const int sp = lane + 32 * i;
+            const float f = ms[i] == -INFINITY ? 0.f : expf(ms[i] - M);
+            if (sp < n_act) sf[g][sp] = f;
+            Ls += ls[i] * f;
         }
         Ls = warp_sum(Ls);
         if (lane == 0) sL[g] = Ls;
@@ -238,8 +248,15 @@ __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
 // ---------------------------------------------------------------------------
 // Launchers
 static int attn_splits(int n_kv, int64_t max_ctx) {
-    /* enough blocks to cover the SMs twice, at least 32 rows per split */
-    int s = (2 * zm__sm_count() + n_kv - 1) / n_kv;
+    /* enough blocks to cover the SMs once (ZMLX_ATT_SPLITS overrides the
+     * splits per kv head), at least 32 rows per split */
+    static int env = -1;
+    if (env < 0) {
+        const char *e = getenv("ZMLX_ATT_SPLITS");
+        env = e ? atoi(e) : 0;
+        if (env < 0) env = 0;
+    }
+    int s = env ? env : (zm__sm_count() + n_kv - 1) / n_kv;
     int64_t by_len = (max_ctx + 31) / 32;
     if (s > by_len) s = (int)by_len;
     if (s > ZM_ATT_SMAX) s = ZM_ATT_SMAX;
