@@ -28,8 +28,8 @@ struct MvSeg {
  * Block b owns rows [b*chunk, b*chunk+chunk): it first asks L2 for all of its
  * weight bytes (one bulk prefetch per segment), then builds x in shared
  * memory while those loads fly, then computes from L2. */
-template <int DT, int MINB> /* MINB: blocks per SM the register budget must allow */
-__global__ void __launch_bounds__(ZM_BLOCK, MINB) k_matvec(MvSeg s, int nb, int lpr, const float *x,
+template <int DT>
+__global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, const float *x,
                                                      const float *nw, float eps, int64_t total,
                                                      int64_t chunk) {
     extern __shared__ float4 xs[];
@@ -96,8 +96,8 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_matmul(const void *q, const uint16
 /* Per-expert rows: item o = j*rows + r. SWIGLU: h = silu(G.x) * (U.x), else
  * y = G.x. x_per_slot: slot j reads its own x[j] (all k in shared memory).
  * Block b owns items [b*chunk, b*chunk+chunk), prefetched to L2 first. */
-template <int DT, bool SWIGLU, int MINB>
-__global__ void __launch_bounds__(ZM_BLOCK, MINB)
+template <int DT, bool SWIGLU>
+__global__ void __launch_bounds__(ZM_BLOCK)
     k_expert(const void *qg, const uint16_t *dg, const void *qu, const uint16_t *du, int64_t rows,
              int nb, int lpr, const int32_t *ids, int k, const float *x, int x_per_slot,
              const float *nw, float eps, float *y, int64_t chunk) {
@@ -267,17 +267,6 @@ static int blocks_per_sm(void) {
     return b;
 }
 
-/* ZMLX_CUDA_MINB=4: the matvec and expert kernels compiled for 4 blocks per
- * SM (at most 64 registers a thread) instead of the compiler's choice. */
-static int min_blocks(void) {
-    static int m = 0;
-    if (!m) {
-        const char *e = getenv("ZMLX_CUDA_MINB");
-        m = e && atoi(e) == 4 ? 4 : 1;
-    }
-    return m;
-}
-
 extern "C" zm_status zm_gpu_kernels_init(void) {
     (void)zm__sm_count();
     return zm__cuda_ck("zm_gpu_kernels_init");
@@ -329,15 +318,9 @@ static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x
     int64_t chunk;
     size_t smem = cols * 4;
     ZM_DISPATCH_DT(dt, {
-        if (min_blocks() == 4) {
-            ZM_TRY(smem_ok(k_matvec<DT, 4>, smem, "matvec"));
-            plan_chunks(k_matvec<DT, 4>, smem, total, 2 * (ZM_BLOCK / 32) * (32 / lpr), &grid, &chunk);
-            zm__launch(k_matvec<DT, 4>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
-        } else {
-            ZM_TRY(smem_ok(k_matvec<DT, 1>, smem, "matvec"));
-            plan_chunks(k_matvec<DT, 1>, smem, total, 2 * (ZM_BLOCK / 32) * (32 / lpr), &grid, &chunk);
-            zm__launch(k_matvec<DT, 1>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
-        }
+        ZM_TRY(smem_ok(k_matvec<DT>, smem, "matvec"));
+        plan_chunks(k_matvec<DT>, smem, total, 2 * (ZM_BLOCK / 32) * (32 / lpr), &grid, &chunk);
+        zm__launch(k_matvec<DT>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
     });
     return zm__cuda_ck("k_matvec");
 }
@@ -388,13 +371,6 @@ extern "C" zm_status zm_gpu_matmul(const zm_gpu_mat *W, int64_t mat, int64_t n_t
     return zm__cuda_ck("k_matmul");
 }
 
-#define EXPERT_LAUNCH(SW, MB, QU, DU)                                                                          \
-    do {                                                                                                       \
-        ZM_TRY(smem_ok(k_expert<DT, SW, MB>, smem, what));                                                     \
-        plan_chunks(k_expert<DT, SW, MB>, smem, items, min_items, &gx, &chunk);                                \
-        zm__launch(k_expert<DT, SW, MB>, dim3(gx, (unsigned)n_tok), ZM_BLOCK, smem, st, G->q, G->d, QU, DU, G->rows, \
-                   nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);                                         \
-    } while (0)
 static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const int32_t *ids, int64_t n_tok, int k,
                                const float *x, int x_per_slot, const float *nw, float eps, float *y,
                                cudaStream_t st, const char *what) {
@@ -412,10 +388,17 @@ static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const i
     size_t smem = (size_t)G->cols * 4 * (x_per_slot ? k : 1);
     const int64_t items = (int64_t)k * G->rows, min_items = (ZM_BLOCK / 32) * (32 / lpr);
     ZM_DISPATCH_DT(G->dtype, {
-        if (U && min_blocks() == 4) EXPERT_LAUNCH(true, 4, U->q, U->d);
-        else if (U) EXPERT_LAUNCH(true, 1, U->q, U->d);
-        else if (min_blocks() == 4) EXPERT_LAUNCH(false, 4, nullptr, nullptr);
-        else EXPERT_LAUNCH(false, 1, nullptr, nullptr);
+        if (U) {
+            ZM_TRY(smem_ok(k_expert<DT, true>, smem, what));
+            plan_chunks(k_expert<DT, true>, smem, items, min_items, &gx, &chunk);
+            dim3 grid(gx, (unsigned)n_tok);
+            zm__launch(k_expert<DT, true>, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
+        } else {
+            ZM_TRY(smem_ok(k_expert<DT, false>, smem, what));
+            plan_chunks(k_expert<DT, false>, smem, items, min_items, &gx, &chunk);
+            dim3 grid(gx, (unsigned)n_tok);
+            zm__launch(k_expert<DT, false>, grid, ZM_BLOCK, smem, st, G->q, G->d, nullptr, nullptr, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
+        }
     });
     return zm__cuda_ck(what);
 }
