@@ -25,11 +25,14 @@ for v in "ZMLX_CUDA_PDL=0"; do
     env $v timeout 120 $B -m /tmp/q4.gguf -n 128 --prefill 0 >"$OUT/bench_q4_nopdl.log" 2>&1
     echo "$v: $(grep RESULT "$OUT/bench_q4_nopdl.log")"
 done
-echo "$(el) ncu sections"
-timeout 240 ncu --clock-control none --graph-profiling node --section SpeedOfLight --section Occupancy \
-    --section WarpStateStats --section LaunchStats --section MemoryWorkloadAnalysis \
-    -k "regex:k_matvec|k_expert|k_combine|k_router_gate|k_attn_decode|k_qkv_norm_rope" --launch-skip 3500 --launch-count 7 \
-    $B -m /tmp/q4.gguf -n 16 --prefill 0 --fused-only >"$OUT/ncu_sections.txt" 2>"$OUT/ncu.err"
+echo "$(el) ncu stall breakdown"
+M=gpu__time_duration.sum,sm__cycles_active.avg,gpc__cycles_elapsed.max,smsp__inst_executed.sum,dram__bytes_read.sum,lts__t_bytes.sum
+for r in long_scoreboard short_scoreboard barrier membar wait lg_throttle mio_throttle math_pipe_throttle no_instruction drain sleeping misc dispatch_stall not_selected selected branch_resolving tex_throttle imc_miss; do
+    M="$M,smsp__average_warps_issue_stalled_${r}_per_issue_active.ratio"
+done
+timeout 240 ncu --clock-control none --graph-profiling node --metrics "$M" --csv \
+    -k "regex:k_matvec|k_expert|k_combine|k_router_gate|k_attn_decode|k_qkv_norm_rope" --launch-skip 3500 --launch-count 14 \
+    $B -m /tmp/q4.gguf -n 16 --prefill 0 --fused-only >"$OUT/ncu_stalls.csv" 2>"$OUT/ncu.err"
 echo "ncu exit $?"
 timeout 200 ncu --clock-control none --graph-profiling node --metrics gpu__time_duration.sum --csv \
     --launch-skip 3400 --launch-count 700 $B -m /tmp/q4.gguf -n 16 --prefill 0 --fused-only >"$OUT/ncu.csv" 2>>"$OUT/ncu.err"

@@ -112,7 +112,7 @@ __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
     }
     __syncthreads();
     /* merge the warps: thread handles (g, dim) pairs; idle splits write nothing */
-    for (int e = threadIdx.x; e < G * d && split < n_act; e += blockDim.x) {
+    for (int e = threadIdx.x; e < G * d; e += blockDim.x) {
         const int g = e / d, c = e % d;
         float M = -INFINITY;
         for (int w = 0; w < ZM_ATT_WARPS; w++) M = fmaxf(M, sm[w][g]);
@@ -122,15 +122,20 @@ __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
             Ls += sl[w][g] * f;
             A += sacc[w][g][c] * f;
         }
+        if (n_act == 1) { /* the only split: the merge below would give A / Ls exactly */
+            out[(int64_t)(kvh * G + g) * d + c] = A / Ls;
+            continue;
+        }
         const int64_t hs = (int64_t)(kvh * G + g) * n_split + split;
         pacc[hs * d + c] = A;
         if (c == 0) { pm[hs] = M; pl[hs] = Ls; }
     }
+    if (n_act == 1) return;
     __threadfence();
     __syncthreads();
     if (threadIdx.x == 0) {
         const int done = atomicAdd(&counter[kvh], 1);
-        last = done == n_split - 1;
+        last = done == n_act - 1;
         if (last) counter[kvh] = 0; /* ready for the next launch */
     }
     __syncthreads();
