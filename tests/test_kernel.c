@@ -231,6 +231,56 @@ static void test_large_threaded(void) {
     zm_kernel_free(k);
 }
 
+/* exp is the prelude's own polynomial (src/jit/prelude.h), not libm: its
+ * error in ulps over the whole float range, JIT and interpreter, with the
+ * ends where 2^n is split (subnormal results, the last finite values). */
+static void test_exp_ulps(void) {
+    float *x = malloc(sizeof(float) * 700000);
+    int64_t n = 0;
+    if (!x) return;
+    for (uint32_t u = 0; u <= 0x42D10000u; u += 4093) { /* -0 .. -104.5 */
+        union { uint32_t u; float f; } v = {u | 0x80000000u};
+        x[n++] = v.f;
+    }
+    for (uint32_t u = 0; u <= 0x42B20000u; u += 4093) { /* 0 .. 89 */
+        union { uint32_t u; float f; } v = {u};
+        x[n++] = v.f;
+    }
+    const float edge[] = {-87.3365f, -103.2789f, 88.7228317f, 88.7228394f, 88.72f, 1.0f, -INFINITY, INFINITY, NAN};
+    for (int i = 0; i < (int)(sizeof edge / sizeof edge[0]); i++) x[n++] = edge[i];
+    for (int interp = 0; interp < 2; interp++) {
+        zm_kernel *k = NULL;
+        zm_kernel_opts o;
+        memset(&o, 0, sizeof o);
+        o.force_interpreter = interp;
+        ZT_OK(zm_elementwise(&k, "exp", "exp(x)", &o));
+        zm_tensor *in = kt_make(ZM_F32, 1, &n, x), *out = kt_out(ZM_F32, 1, &n);
+        float *y = NULL;
+        if (k && in && out && zm_kernel_call(k, &out, 1, (const zm_tensor *const *)&in, 1) == ZM_OK) y = kt_read(out);
+        ZT_CHECK(y != NULL, "exp: call failed");
+        double worst = 0;
+        int64_t wi = 0;
+        for (int64_t i = 0; y && i < n; i++) {
+            double ref = exp((double)x[i]);
+            float rf = (float)ref;
+            if (isnan(x[i]) || isinf(rf) || rf == 0) { /* NaN, overflow, underflow: exactly */
+                ZT_CHECK(isnan(x[i]) ? isnan(y[i]) : y[i] == rf, "exp(%.9g) = %.9g, want %.9g", (double)x[i], (double)y[i], (double)rf);
+                continue;
+            }
+            double ulp = fabs((double)nextafterf(rf, INFINITY) - (double)rf), e = fabs((double)y[i] - ref) / ulp;
+            if (e > worst) worst = e, wi = i;
+        }
+        ZT_CHECK(worst <= 3.0, "exp (%s) %.2f ulp at x = %.9g", interp ? "interpreter" : "jit", worst, (double)x[wi]);
+        printf("  exp (%s): %lld values, max error %.2f ulp at x = %.9g\n", interp ? "interpreter" : "jit", (long long)n, worst,
+               (double)x[wi]);
+        free(y);
+        zm_tensor_free(in);
+        zm_tensor_free(out);
+        zm_kernel_free(k);
+    }
+    free(x);
+}
+
 /* Strided views on the CPU: every other column in, a transposed view out. */
 static void test_strided_views(void) {
     zm_kernel *k = NULL;
@@ -325,6 +375,7 @@ int main(void) {
     ZT_RUN(test_gradients);
     ZT_RUN(test_broadcast_params);
     ZT_RUN(test_large_threaded);
+    ZT_RUN(test_exp_ulps);
     ZT_RUN(test_strided_views);
     ZT_RUN(test_sources);
     ZT_RUN(test_bad_input);
