@@ -30,6 +30,7 @@ __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
     const int64_t chunk = max((L + n_split - 1) / n_split, (int64_t)32);
     const int n_act = (int)((L + chunk - 1) / chunk);
     const int64_t t0 = (int64_t)split * chunk, t1 = min(L, t0 + chunk);
+    if (split >= n_act) return; /* idle split: not counted below either */
     __shared__ float sm[ZM_ATT_WARPS][ZM_ATT_GMAX], sl[ZM_ATT_WARPS][ZM_ATT_GMAX];
     __shared__ float sacc[ZM_ATT_WARPS][ZM_ATT_GMAX][32 * DPL];
     __shared__ int last;
@@ -111,7 +112,7 @@ __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
         for (int i = 0; i < DPL; i++) sacc[warp][g][lane + 32 * i] = acc[g][i];
     }
     __syncthreads();
-    /* merge the warps: thread handles (g, dim) pairs; idle splits write nothing */
+    /* merge the warps: thread handles (g, dim) pairs */
     for (int e = threadIdx.x; e < G * d; e += blockDim.x) {
         const int g = e / d, c = e % d;
         float M = -INFINITY;
