@@ -611,6 +611,58 @@ static void test_attention(void) {
     ZT_CHECK(zm_gpu_attention_decode(NULL, NULL, NULL, 6, 4, 64, 10, 1.0f, NULL, NULL, NULL, NULL) == ZM_ERR_SHAPE, "6 heads over 4 kv refused");
 }
 
+/* Attention with q/k norm + rope + cache stores folded in must equal
+ * qkv_norm_rope (into the caches) then attention_decode, bit for bit: the
+ * output and both whole caches, over single- and multi-split positions
+ * with one workspace (its counters must reset). */
+static void test_attention_qkn(void) {
+    NEED_GPU();
+    const int cfg[][5] = {{32, 4, 128, 700, 128}, {16, 2, 64, 90, 64}, {8, 8, 128, 40, 64}, {4, 1, 32, 300, 32}};
+    for (int ci = 0; ci < 4; ci++) {
+        const int nh = cfg[ci][0], nkv = cfg[ci][1], d = cfg[ci][2], ctx = cfg[ci][3], nrot = cfg[ci][4];
+        const int64_t cn = (int64_t)ctx * nkv * d;
+        float *kc = rnd(cn, 1.0), *vc = rnd(cn, 1.0), *wq = rnd(d, 0.3), *wk = rnd(d, 0.3), tab[64];
+        for (int k = 0; k < nrot / 2; k++) tab[k] = (float)pow(1e6, -2.0 * k / nrot);
+        float *dk1 = dev_f32(kc, cn), *dv1 = dev_f32(vc, cn), *dk2 = dev_f32(kc, cn), *dv2 = dev_f32(vc, cn);
+        float *dwq = dev_f32(wq, d), *dwk = dev_f32(wk, d), *dtab = dev_f32(tab, nrot / 2);
+        int64_t wsb = zm_gpu_attention_ws_bytes(nh, nkv, d, ctx);
+        void *ws1 = dup_h2d(NULL, (size_t)wsb), *ws2 = dup_h2d(NULL, (size_t)wsb);
+        ZT_OK(zm_cuda_memset(ws1, 0, (size_t)wsb));
+        ZT_OK(zm_cuda_memset(ws2, 0, (size_t)wsb));
+        int32_t *dpos = dup_h2d(NULL, 4);
+        const int poss[] = {0, 1, 31, ctx / 2, ctx - 1, 5};
+        for (int pi = 0; pi < 6; pi++) {
+            const int p = poss[pi];
+            ZT_OK(zm_cuda_memcpy_h2d(dpos, &p, 4));
+            float *xq = rnd(nh * d, 2.0), *xk = rnd(nkv * d, 2.0), *xv = rnd(nkv * d, 1.0);
+            float *dxq = dev_f32(xq, nh * d), *dxk = dev_f32(xk, nkv * d), *dxv = dev_f32(xv, nkv * d);
+            float *dyq = dev_poison(nh * d), *dyk = dev_poison(nkv * d), *do1 = dev_poison(nh * d), *do2 = dev_poison(nh * d);
+            const float scale = (float)(1.0 / sqrt(d)), eps = 1e-6f;
+            ZT_OK(zm_gpu_qkv_norm_rope(dxq, dwq, dyq, nh, dxk, dwk, dyk, dk1, nkv, dxv, dv1, d, nrot, eps, dpos, dtab, NULL));
+            ZT_OK(zm_gpu_attention_decode(dyq, dk1, dv1, nh, nkv, d, ctx, scale, dpos, ws1, do1, NULL));
+            zm_gpu_qkn qkn = {dxq, dwq, dxk, dwk, dxv, dk2, dv2, eps, nrot, dtab};
+            ZT_OK(zm_gpu_attention_decode_qkn(&qkn, nh, nkv, d, ctx, scale, dpos, ws2, do2, NULL));
+            float *o1 = get_f32(do1, nh * d), *o2 = get_f32(do2, nh * d);
+            float *k1 = get_f32(dk1, cn), *k2 = get_f32(dk2, cn), *v1 = get_f32(dv1, cn), *v2 = get_f32(dv2, cn);
+            char what[96];
+            snprintf(what, sizeof what, "attention_qkn h%d kv%d d%d rot%d pos %d: out", nh, nkv, d, nrot, p);
+            same_bits(what, o1, o2, nh * d);
+            same_bits("attention_qkn: k cache", k1, k2, cn);
+            same_bits("attention_qkn: v cache", v1, v2, cn);
+            free(xq); free(xk); free(xv); free(o1); free(o2); free(k1); free(k2); free(v1); free(v2);
+            zm_cuda_free(dxq); zm_cuda_free(dxk); zm_cuda_free(dxv); zm_cuda_free(dyq); zm_cuda_free(dyk);
+            zm_cuda_free(do1); zm_cuda_free(do2);
+            if (zt_failed_now()) break;
+        }
+        free(kc); free(vc); free(wq); free(wk);
+        zm_cuda_free(dk1); zm_cuda_free(dv1); zm_cuda_free(dk2); zm_cuda_free(dv2); zm_cuda_free(dwq); zm_cuda_free(dwk);
+        zm_cuda_free(dtab); zm_cuda_free(ws1); zm_cuda_free(ws2); zm_cuda_free(dpos);
+        if (zt_failed_now()) return;
+    }
+    zm_gpu_qkn bad = {0};
+    ZT_CHECK(zm_gpu_attention_decode_qkn(&bad, 8, 2, 64, 10, 1.0f, NULL, NULL, NULL, NULL) == ZM_ERR_INVALID, "missing inputs refused");
+}
+
 static void test_embedding_argmax(void) {
     NEED_GPU();
     for (int di = 0; di < 5; di++) {
@@ -713,6 +765,7 @@ int main(void) {
     ZT_RUN(test_norms);
     ZT_RUN(test_rope_qknorm);
     ZT_RUN(test_attention);
+    ZT_RUN(test_attention_qkn);
     ZT_RUN(test_embedding_argmax);
     ZT_RUN(test_bad_input);
     return zt_finish();

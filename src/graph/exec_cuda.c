@@ -56,7 +56,7 @@ typedef struct {
     cuda_slot *s;
 } cuda_state;
 
-enum { L_NODE = 0, L_MULTI, L_ROUTER }; /* launch kinds */
+enum { L_NODE = 0, L_MULTI, L_ROUTER, L_ATTN }; /* launch kinds */
 typedef struct {
     int kind, node;
     int n_multi, multi[3];  /* L_MULTI: MATMUL node ids sharing x */
@@ -66,7 +66,8 @@ typedef struct {
     int out_node;           /* node whose buffer receives the result */
     int cache_node;         /* KV_WRITE folded into QK_NORM_ROPE, or -1 */
     int k_node, k_cache, v_write; /* second QK_NORM_ROPE (k) + its KV_WRITE, V's KV_WRITE */
-    int gate_node;          /* L_ROUTER: the TOPK_GATING_SOFTMAX of this MATMUL's logits */
+    int gate_node;          /* L_ROUTER: the TOPK_GATING_SOFTMAX of this MATMUL's logits;
+                               L_ATTN: the ATTENTION that takes this q/k norm+rope in */
 } launch;
 
 typedef struct {
@@ -491,6 +492,22 @@ static zm_status lower(cuda_exec *e, const int *uses) {
                 done[j] = 1;
                 if (kc >= 0) { l.k_cache = kc; done[kc] = 1; }
                 if (vw >= 0) { l.v_write = vw; done[vw] = 1; }
+                /* the attention right after, reading only these: fold all in */
+                int a = -1;
+                for (int u = j + 1; u < N && a < 0; u++) {
+                    const zm_op op = g->nodes[u].op;
+                    if (op == ZM_OP_ATTENTION) a = u;
+                    else if (op != ZM_OP_WEIGHT && op != ZM_OP_VIEW && op != ZM_OP_STATE && !done[u]) break;
+                }
+                const zm_node *an = a >= 0 ? &g->nodes[a] : NULL;
+                if (an && kc >= 0 && vw >= 0 && an->shape[0] == 1 && an->src[0] == i && an->src[1] == kc && an->src[2] == vw &&
+                    an->src[3] == n->src[2] && uses[i] == 1 && uses[j] == 1 && uses[kc] == 1 && uses[vw] == 1 &&
+                    n->ip[0] == ZM_ROPE_NEOX && n->shape[2] <= 128 && n->shape[2] % 4 == 0 &&
+                    g->nodes[kc].shape[2] == g->nodes[vw].shape[2] && !getenv("ZMLX_CUDA_NO_QKN")) {
+                    l.kind = L_ATTN;
+                    l.gate_node = a;
+                    done[a] = 1;
+                }
             }
         }
         e->L[e->nl++] = l;
@@ -527,6 +544,14 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
         const int k = t->ip[0];
         return zm_gpu_router_gate(&e->wt[n->src[0]]->m, F(x >= 0 ? x : n->src[1]), nw, eps, F(id), e->gate_counter, k, t->ip[1],
                                   (int32_t *)((char *)P(l->gate_node) + 4 * k), F(l->gate_node), st);
+    }
+    if (l->kind == L_ATTN) { /* q/k norm + rope + cache stores + attention */
+        const zm_node *k = &g->nodes[l->k_node], *a = &g->nodes[l->gate_node], *kc = &g->nodes[a->src[1]];
+        const zm_node *vw = &g->nodes[l->v_write];
+        zm_gpu_qkn qkn = {F(n->src[0]), e->wt[n->src[1]]->vec, F(k->src[0]), e->wt[k->src[1]]->vec, F(vw->src[1]),
+                          F(l->k_cache), F(l->v_write), n->fp[0], n->ip[1], e->inv_freq[id]};
+        return zm_gpu_attention_decode_qkn(&qkn, (int)n->shape[1], (int)kc->shape[1], (int)kc->shape[2], kc->shape[0], a->fp[0],
+                                           I(n->src[2]), e->attn_ws, F(l->gate_node), st);
     }
     if (l->kind == L_MULTI) {
         const zm_gpu_mat *W[3];
@@ -654,7 +679,7 @@ static zm_status run_profiled(cuda_exec *e) {
         cudaEventSynchronize(b);
         float ms = 0;
         cudaEventElapsedTime(&ms, a, b);
-        int op = (int)e->g->nodes[e->L[i].node].op, k = e->L[i].kind == L_MULTI ? ZM_OP_COUNT : e->L[i].kind == L_ROUTER ? ZM_OP_COUNT + 1 : op;
+        int op = (int)e->g->nodes[e->L[i].node].op, k = e->L[i].kind == L_MULTI ? ZM_OP_COUNT : e->L[i].kind == L_ROUTER ? ZM_OP_COUNT + 1 : e->L[i].kind == L_ATTN ? (int)ZM_OP_ATTENTION : op;
         prof_ms[k] += ms;
         prof_n[k]++;
         e->prof_s[op] += ms * 1e-3;

@@ -20,7 +20,7 @@ template <int DPL> /* dims per lane: head_dim <= 32 * DPL */
 __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
     k_attn_decode(const float *q, const float *kc, const float *vc, int n_head, int n_kv, int d,
                   int n_split, float scale, const int32_t *pos, float *pm, float *pl, float *pacc,
-                  int *counter, float *out) {
+                  int *counter, float *out, zm_gpu_qkn qkn) {
     ZM_PDL_ENTRY();
     const int kvh = blockIdx.x, split = blockIdx.y, G = n_head / n_kv;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -36,7 +36,41 @@ __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
     __shared__ int last;
     __shared__ float sf[ZM_ATT_GMAX][ZM_ATT_SMAX], sL[ZM_ATT_GMAX];
 
+    __shared__ float qh[ZM_ATT_GMAX + 1][128]; /* normed + roped q heads, then k */
+    if (qkn.xq) {
+        /* q/k norm + rope folded in (d <= 128, d % 4 == 0): warp w takes
+         * items w, w+4, ...: q heads of this kv head, then (in the split that
+         * holds the new row only) its k head, normalised and roped into
+         * shared memory; that split also stores k and v at row p. One warp
+         * per head: its warp_sum equals block_rms_scale's block_sum when
+         * only the first 32 threads hold data, so every bit matches
+         * k_qkv_norm_rope. */
+        const int p = (int)(L - 1);
+        const bool owner = p >= t0 && p < t1;
+        for (int it = warp; it <= G; it += ZM_ATT_WARPS) {
+            const bool isk = it == G;
+            if (isk && !owner) continue;
+            const float *xr = isk ? qkn.xk + (int64_t)kvh * d : qkn.xq + (int64_t)(kvh * G + it) * d;
+            const float *w = isk ? qkn.wk : qkn.wq;
+            float s = lane < d / 4 ? sumsq4(reinterpret_cast<const float4 *>(xr)[lane], 0.f) : 0.f;
+            s = warp_sum(s);
+            const float sc = rsqrtf(s / (float)d + qkn.eps);
+            float *h = qh[it];
+            for (int i = lane; i < d; i += 32) h[i] = norm_apply(xr[i], sc, w[i]);
+            __syncwarp();
+            for (int i = lane; i < qkn.n_rot / 2; i += 32) rope_pair(h, i, qkn.n_rot / 2, (float)p, qkn.inv_freq);
+            __syncwarp();
+            if (isk)
+                for (int i = lane; i < d; i += 32) {
+                    qkn.k_cache[((int64_t)p * n_kv + kvh) * d + i] = h[i];
+                    qkn.v_cache[((int64_t)p * n_kv + kvh) * d + i] = qkn.xv[(int64_t)kvh * d + i];
+                }
+        }
+        __syncthreads(); /* the q heads, and row p of the caches, for every warp */
+    }
+    const float *qb = qkn.xq ? &qh[0][0] : q + (int64_t)kvh * G * d; /* head g at qb + g * qstride */
     float qr[ZM_ATT_GMAX][DPL], acc[ZM_ATT_GMAX][DPL], m[ZM_ATT_GMAX], l[ZM_ATT_GMAX];
+    const int qstride = qkn.xq ? 128 : d;
 #pragma unroll
     for (int g = 0; g < ZM_ATT_GMAX; g++) {
         m[g] = -INFINITY;
@@ -44,7 +78,7 @@ __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
 #pragma unroll
         for (int i = 0; i < DPL; i++) {
             const int c = lane + 32 * i;
-            qr[g][i] = (g < G && c < d) ? q[(int64_t)(kvh * G + g) * d + c] : 0.f;
+            qr[g][i] = (g < G && c < d) ? qb[g * qstride + c] : 0.f;
             acc[g][i] = 0.f;
         }
     }
@@ -301,8 +335,29 @@ extern "C" zm_status zm_gpu_attention_decode(const float *q, const float *k_cach
     float *pm = (float *)((char *)ws + 256), *pl = pm + (int64_t)n_head * S, *pacc = pl + (int64_t)n_head * S;
     dim3 grid(n_kv, S);
     cudaStream_t st = (cudaStream_t)stream;
-    ZM_ATT_DPL(head_dim, zm__launch(k_attn_decode<DPL>, grid, 32 * ZM_ATT_WARPS, 0, st, q, k_cache, v_cache, n_head, n_kv, head_dim, S, scale, pos, pm, pl, pacc, counter, out));
+    zm_gpu_qkn none = {};
+    ZM_ATT_DPL(head_dim, zm__launch(k_attn_decode<DPL>, grid, 32 * ZM_ATT_WARPS, 0, st, q, k_cache, v_cache, n_head, n_kv, head_dim, S, scale, pos, pm, pl, pacc, counter, out, none));
     return zm__cuda_ck("k_attn_decode");
+}
+
+extern "C" zm_status zm_gpu_attention_decode_qkn(const zm_gpu_qkn *qkn, int n_head, int n_kv, int head_dim,
+                                                  int64_t max_ctx, float scale, const int32_t *pos, void *ws,
+                                                  float *out, void *stream) {
+    ZM_TRY(attn_check(n_head, n_kv, head_dim));
+    if (!qkn || !qkn->xq || !qkn->wq || !qkn->xk || !qkn->wk || !qkn->xv || !qkn->k_cache || !qkn->v_cache || !qkn->inv_freq)
+        return zm__err(ZM_ERR_INVALID, "attention_qkn: missing input");
+    if (head_dim > 128 || head_dim % 4) return zm__err(ZM_ERR_UNSUPPORTED, "attention_qkn: head_dim %d (<= 128, multiple of 4)", head_dim);
+    if (qkn->n_rot < 2 || qkn->n_rot > head_dim || qkn->n_rot % 2) return zm__err(ZM_ERR_SHAPE, "attention_qkn: n_rot %d", qkn->n_rot);
+    if (n_kv > 64) return zm__err(ZM_ERR_UNSUPPORTED, "attention: %d kv heads (max 64)", n_kv);
+    if (max_ctx < 1) return zm__err(ZM_ERR_RANGE, "attention: max_ctx %lld", (long long)max_ctx);
+    const int S = attn_splits(n_kv, max_ctx);
+    int *counter = (int *)ws;
+    float *pm = (float *)((char *)ws + 256), *pl = pm + (int64_t)n_head * S, *pacc = pl + (int64_t)n_head * S;
+    dim3 grid(n_kv, S);
+    cudaStream_t st = (cudaStream_t)stream;
+    ZM_ATT_DPL(head_dim, zm__launch(k_attn_decode<DPL>, grid, 32 * ZM_ATT_WARPS, 0, st, (const float *)nullptr, (const float *)qkn->k_cache,
+                                    (const float *)qkn->v_cache, n_head, n_kv, head_dim, S, scale, pos, pm, pl, pacc, counter, out, *qkn));
+    return zm__cuda_ck("k_attn_decode_qkn");
 }
 
 extern "C" zm_status zm_gpu_attention_prefill(const float *q, const float *k_cache,

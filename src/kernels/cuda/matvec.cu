@@ -213,13 +213,13 @@ __global__ void __launch_bounds__(ZM_BLOCK)
  * the logits through L2. */
 template <int DT, int NPL>
 __global__ void __launch_bounds__(ZM_BLOCK)
-    k_router_gate(const void *q, const uint16_t *d, int rows, int nb, int lpr, const float *x, const float *nw,
-                  float eps, float *logits, int *counter, int k, int renorm, int32_t *ids, float *w) {
+    k_router_gate(const void *q, const uint16_t *d, int rows, int nb, int lpr, int per, const float *x,
+                  const float *nw, float eps, float *logits, int *counter, int k, int renorm, int32_t *ids, float *w) {
     extern __shared__ float4 xs[];
     __shared__ float red[32];
     __shared__ int last;
-    const int gpw = 32 / lpr, per = (ZM_BLOCK / 32) * gpw;
-    const int start = blockIdx.x * per, end = min(start + per, rows);
+    const int gpw = 32 / lpr;
+    const int start = blockIdx.x * per, end = min(start + per, rows); /* per <= 8 * gpw */
     if (threadIdx.x == 0) {
         prefetch_l2((const char *)q + (int64_t)start * nb * BlkBytes<DT>::v, (int64_t)(end - start) * nb * BlkBytes<DT>::v);
         if (d) prefetch_l2(d + (int64_t)start * nb, (int64_t)(end - start) * nb * 2);
@@ -443,14 +443,19 @@ extern "C" zm_status zm_gpu_router_gate(const zm_gpu_mat *W, const float *x, con
     const int n = (int)W->rows;
     if (W->rows < 1 || W->rows > 32 * ZM_WMAX) return zm__err(ZM_ERR_RANGE, "zm_gpu_router_gate: %lld experts (1..1024)", (long long)W->rows);
     if (k < 1 || k > 32 || k > n) return zm__err(ZM_ERR_RANGE, "zm_gpu_router_gate: k = %d of %d", k, n);
-    const int nb = (int)(W->cols / 32), lpr = zm__lpr(nb), per = (ZM_BLOCK / 32) * (32 / lpr);
+    /* rows spread over all SMs (a block per row group when there are more
+     * SMs than rows): the weights stream through many SMs at once */
+    const int nb = (int)(W->cols / 32), lpr = zm__lpr(nb), gpw = 32 / lpr;
+    int per = (n + zm__sm_count() - 1) / zm__sm_count();
+    per = (per + gpw - 1) / gpw * gpw;
+    if (per > (ZM_BLOCK / 32) * gpw) per = (ZM_BLOCK / 32) * gpw;
     const unsigned grid = (unsigned)((n + per - 1) / per);
     const size_t smem = W->cols * 4;
     cudaStream_t st = (cudaStream_t)stream;
     ZM_DISPATCH_DT(W->dtype, {
         ZM_NPL(n, {
             ZM_TRY(smem_ok(k_router_gate<DT, NPL>, smem, "router_gate"));
-            zm__launch(k_router_gate<DT, NPL>, grid, ZM_BLOCK, smem, st, W->q, W->d, n, nb, lpr, x, norm_w, eps, logits,
+            zm__launch(k_router_gate<DT, NPL>, grid, ZM_BLOCK, smem, st, W->q, W->d, n, nb, lpr, per, x, norm_w, eps, logits,
                        counter, k, renorm, ids, w);
         });
     });

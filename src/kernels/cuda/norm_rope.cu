@@ -7,13 +7,6 @@
 
 // ---------------------------------------------------------------------------
 // Device routines shared by the stock and the fused kernels
-__device__ __forceinline__ void rope_pair(float *x, int i, int half, float pos, const float *inv_freq) {
-    float s, c;
-    sincosf(__fmul_rn(pos, inv_freq[i]), &s, &c);
-    const float x0 = x[i], x1 = x[i + half];
-    x[i] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
-    x[i + half] = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
-}
 
 // ---------------------------------------------------------------------------
 // Kernels

@@ -143,6 +143,21 @@ zm_status zm_gpu_attention_decode(const float *q, const float *k_cache, const fl
                                    int n_head, int n_kv, int head_dim, int64_t max_ctx,
                                    float scale, const int32_t *pos, void *ws, float *out,
                                    void *stream);
+/* Decode attention with the q/k RMSNorm + NeoX RoPE and the k/v cache
+ * store of the new position folded in: xq [n_head][d], xk and xv [n_kv][d]
+ * are the raw projections; the result, the cache rows and every bit equal
+ * zm_gpu_qkv_norm_rope (into the caches) followed by zm_gpu_attention_decode.
+ * head_dim <= 128 and a multiple of 4. */
+typedef struct {
+    const float *xq, *wq, *xk, *wk, *xv; /* raw q/k/v, q and k norm weights */
+    float *k_cache, *v_cache;             /* written at row pos[0] */
+    float eps;
+    int n_rot;
+    const float *inv_freq;
+} zm_gpu_qkn;
+zm_status zm_gpu_attention_decode_qkn(const zm_gpu_qkn *qkn, int n_head, int n_kv, int head_dim,
+                                      int64_t max_ctx, float scale, const int32_t *pos, void *ws,
+                                      float *out, void *stream);
 /* Causal attention for n_tok queries (prefill): query t attends to cache rows
  * 0..pos[t]. q/out: [n_tok][n_head][d]. */
 zm_status zm_gpu_attention_prefill(const float *q, const float *k_cache, const float *v_cache,
