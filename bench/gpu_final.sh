@@ -1,17 +1,24 @@
 #!/bin/sh
-# The closing device call: bench/gpu.sh (build, GPU tests, tiny + Q4_0 + Q8_0
-# decode, prefill, profile), attention split-count variants on Q4_0, then
-# the whole test suite with the GPU. Usage: sh bench/gpu_final.sh
+# The closing device call: build with CUDA, the whole test suite with the
+# GPU, then the Qwen3-30B-A3B-shaped decode benchmark (stock vs patched,
+# fidelity, prefill) for Q4_0 and Q8_0. Usage: sh bench/gpu_final.sh
 . bench/device_env.sh
-sh bench/gpu.sh 256 2>&1 | tail -40
 S=$(date +%s)
-build/zmlx synth --arch qwen3moe --preset qwen3-30b-a3b --type q4_0 -o /tmp/q4.gguf >/dev/null 2>&1
-for v in 8 66; do
-    ZMLX_ATT_SPLITS=$v timeout 120 build/bench/cuda_decode -m /tmp/q4.gguf -n 128 --prefill 0 >"$OUT/bench_q4_splits$v.log" 2>&1
-    echo "ZMLX_ATT_SPLITS=$v: $(grep RESULT "$OUT/bench_q4_splits$v.log")"
-done
-rm -f /tmp/q4.gguf
-echo "[+$(($(date +%s) - S)) s] whole suite"
+el() { echo "[$(($(date +%s) - S)) s]"; }
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+make -j16 all >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+echo "$(el) whole suite"
+(build/zmlx synth --arch qwen3moe --preset qwen3-30b-a3b --type q4_0 -o /tmp/q4.gguf >/dev/null 2>&1; echo done >/tmp/q4.done) &
 ZT_TIMEOUT=240 sh tests/run.sh build >"$OUT/tests.log" 2>&1
 grep -E "FAIL|CRASH|passed" "$OUT/tests.log" | tail -15
-echo "[+$(($(date +%s) - S)) s] done"
+while [ ! -f /tmp/q4.done ]; do sleep 1; done
+echo "$(el) bench q4_0"
+(build/zmlx synth --arch qwen3moe --preset qwen3-30b-a3b --type q8_0 -o /tmp/q8.gguf >/dev/null 2>&1; echo done >/tmp/q8.done) &
+timeout 150 build/bench/cuda_decode -m /tmp/q4.gguf -n 256 --prefill 512 >"$OUT/bench_q4.log" 2>&1
+grep -E "device:|decode:|fidelity|prefill|memory|RESULT" "$OUT/bench_q4.log"
+rm -f /tmp/q4.gguf
+while [ ! -f /tmp/q8.done ]; do sleep 1; done
+echo "$(el) bench q8_0"
+timeout 150 build/bench/cuda_decode -m /tmp/q8.gguf -n 256 --prefill 512 >"$OUT/bench_q8.log" 2>&1
+grep -E "decode:|fidelity|prefill|memory|RESULT" "$OUT/bench_q8.log"
+echo "$(el) done"
