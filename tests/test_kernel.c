@@ -369,7 +369,39 @@ static void test_bad_input(void) {
     zm_kernel_free(NULL);
 }
 
+/* A root that reaches the input only through zero-derivative ops (sign,
+ * floor, ceil, comparisons, where's condition) has the VJP 0 everywhere;
+ * one that also reaches it through a smooth path keeps that path's term. */
+static void test_grad_zero_paths(void) {
+    const char *zero = "floor(x) + ceil(2 * x) + sign(x) * y + (x > y) + where(x < 0, y, 2 * y)";
+    zm_kernel *k = NULL, *gx = NULL, *gy = NULL;
+    ZT_OK(zm_elementwise(&k, "zp", zero, NULL));
+    if (!k) return;
+    ZT_OK(zm_kernel_grad(&gx, k, 0));
+    ZT_OK(zm_kernel_grad(&gy, k, 1));
+    int64_t n = 64;
+    float x[64], y[64], g[64];
+    zt_fill_uniform(x, n, -3, 3);
+    zt_fill_uniform(y, n, -3, 3);
+    zt_fill_uniform(g, n, 0.5, 2);
+    zm_tensor *in[3] = {kt_make(ZM_F32, 1, &n, x), kt_make(ZM_F32, 1, &n, y), kt_make(ZM_F32, 1, &n, g)};
+    zm_tensor *ox = kt_out(ZM_F32, 1, &n), *oy = kt_out(ZM_F32, 1, &n);
+    if (gx) ZT_OK(zm_kernel_call(gx, &ox, 1, (const zm_tensor *const *)in, 3));
+    if (gy) ZT_OK(zm_kernel_call(gy, &oy, 1, (const zm_tensor *const *)in, 3));
+    float *rx = kt_read(ox), *ry = kt_read(oy);
+    for (int64_t i = 0; i < n && rx && ry; i++) {
+        ZT_CHECK(rx[i] == 0.0f, "d/dx of %s at x=%g: %g, want 0", zero, x[i], rx[i]);
+        const double want = g[i] * ((x[i] > 0) - (x[i] < 0) + (x[i] < 0 ? 1 : 2));
+        ZT_CHECK(fabs(ry[i] - want) <= 1e-6 * fabs(want) + 1e-6, "d/dy at x=%g: %g, want %g", x[i], ry[i], want);
+    }
+    free(rx); free(ry);
+    for (int q = 0; q < 3; q++) zm_tensor_free(in[q]);
+    zm_tensor_free(ox); zm_tensor_free(oy);
+    zm_kernel_free(gx); zm_kernel_free(gy); zm_kernel_free(k);
+}
+
 int main(void) {
+    ZT_RUN(test_grad_zero_paths);
     ZT_RUN(test_expressions);
     ZT_RUN(test_mixed_dtypes);
     ZT_RUN(test_gradients);

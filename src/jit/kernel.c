@@ -204,33 +204,6 @@ static zm_status zm__ir_copy(zm_ir *dst, const zm_ir *src) {
     return ZM_OK;
 }
 
-/* Does any path from root to input `wrt` carry a derivative? Paths through
- * sign, floor, ceil, comparisons and where's condition carry none; when no
- * path does, the VJP is the constant 0 (zm_ir_grad is not asked then). */
-static int zm__grad_reaches(const zm_ir *ir, int32_t root, int wrt) {
-    uint8_t *live = calloc((size_t)ir->n + 1, 1);
-    if (!live) return 1;
-    live[root] = 1;
-    int found = 0;
-    for (int32_t i = root; i >= 0; i--) {
-        if (!live[i]) continue;
-        const zm_ir_node *nd = &ir->nodes[i];
-        switch (nd->op) {
-        case ZM_IR_INPUT: found |= nd->index == wrt; continue;
-        case ZM_IR_SIGN: case ZM_IR_FLOOR: case ZM_IR_CEIL: case ZM_IR_LT: case ZM_IR_LE: case ZM_IR_GT:
-        case ZM_IR_GE: case ZM_IR_EQ: case ZM_IR_NE: continue;
-        case ZM_IR_WHERE: live[nd->b] = live[nd->c] = 1; continue;
-        default: break;
-        }
-        int ar = zm_ir_op_arity(nd->op);
-        if (ar >= 1 && nd->a >= 0) live[nd->a] = 1;
-        if (ar >= 2 && nd->b >= 0) live[nd->b] = 1;
-        if (ar >= 3 && nd->c >= 0) live[nd->c] = 1;
-    }
-    free(live);
-    return found;
-}
-
 zm_status zm_kernel_grad(zm_kernel **out, const zm_kernel *k, int input) {
     if (!out) return zm__err(ZM_ERR_INVALID, "zm_kernel_grad: out is NULL");
     *out = NULL;
@@ -259,9 +232,9 @@ zm_status zm_kernel_grad(zm_kernel **out, const zm_kernel *k, int input) {
     zm_status s = zm__ir_copy(&g->ir, &k->ir);
     int32_t seed = -1;
     if (s == ZM_OK && (seed = zm_ir_leaf(&g->ir, ZM_IR_INPUT, k->n_in)) < 0) s = ZM_ERR_NOMEM;
-    if (s == ZM_OK && !zm__grad_reaches(&g->ir, k->root, input)) {
-        if ((g->root = zm_ir_const(&g->ir, 0.0)) < 0) s = ZM_ERR_NOMEM;
-    } else if (s == ZM_OK) s = zm_ir_grad(&g->ir, k->root, input, seed, &g->root);
+    /* paths through zero-derivative ops (sign, floor, comparisons, where's
+     * condition) carry no adjoint: zm_ir_grad returns the constant 0 then */
+    if (s == ZM_OK) s = zm_ir_grad(&g->ir, k->root, input, seed, &g->root);
     if (s == ZM_OK) {
         size_t n = strlen(k->text) + 64;
         g->text = malloc(n);
