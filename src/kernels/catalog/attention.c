@@ -18,6 +18,15 @@ static const float *zm__kv(const zm__attn_ctx *c, const float *base, int64_t b, 
     return base + ((pg * c->page + i % c->page) * c->Hkv + h) * c->D;
 }
 
+static float zm__attn_score(const zm__attn_ctx *c, const float *q, int64_t b, int64_t i, int64_t h) {
+    const float *k = zm__kv(c, c->k, b, i, h);
+    float d = 0;
+    for (int64_t j = 0; j < c->D; j++) d += q[j] * k[j];
+    return d * c->scale;
+}
+
+/* Two passes over the keys (the max, then the weights), each score computed
+ * the same way both times: no scratch buffer, so nothing can fail here. */
 static void zm__attn_rows(void *cv, int64_t r0, int64_t r1) {
     const zm__attn_ctx *c = cv;
     for (int64_t r = r0; r < r1; r++) { /* r = b * Hq + hq */
@@ -25,25 +34,16 @@ static void zm__attn_rows(void *cv, int64_t r0, int64_t r1) {
         int64_t st = c->window > 0 && L > c->window ? L - c->window : 0;
         const float *q = c->q + r * c->D;
         float *o = c->out + r * c->D, m = c->sinks ? c->sinks[hq] : -INFINITY, den = 0;
-        float *s = malloc(sizeof(float) * (size_t)(L - st + 1));
-        if (!s) return;
-        for (int64_t i = st; i < L; i++) {
-            const float *k = zm__kv(c, c->k, b, i, h);
-            float d = 0;
-            for (int64_t j = 0; j < c->D; j++) d += q[j] * k[j];
-            s[i - st] = d * c->scale;
-            m = fmaxf(m, s[i - st]);
-        }
+        for (int64_t i = st; i < L; i++) m = fmaxf(m, zm__attn_score(c, q, b, i, h));
         for (int64_t j = 0; j < c->D; j++) o[j] = 0;
         for (int64_t i = st; i < L; i++) {
-            float p = expf(s[i - st] - m);
+            float p = expf(zm__attn_score(c, q, b, i, h) - m);
             den += p;
             const float *v = zm__kv(c, c->v, b, i, h);
             for (int64_t j = 0; j < c->D; j++) o[j] += p * v[j];
         }
         if (c->sinks) den += expf(c->sinks[hq] - m);
         for (int64_t j = 0; j < c->D; j++) o[j] /= den;
-        free(s);
     }
 }
 
