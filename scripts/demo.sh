@@ -34,8 +34,12 @@ if "$Z" kernel --help >/dev/null 2>&1; then
     t0=$(date +%s%N); "$Z" kernel "$MISH * 1.0001" --eval x=1 >/dev/null; t1=$(date +%s%N)
     "$Z" kernel "$MISH * 1.0001" --eval x=1 >/dev/null; t2=$(date +%s%N)
     echo "   first process $(( (t1 - t0) / 1000000 )) ms, second process $(( (t2 - t1) / 1000000 )) ms (no compile)"
-    echo "-- on all CPU cores against memcpy of the same bytes (--bench):"
-    "$Z" kernel "$MISH" --bench --n 8388608
+    # 2^28 elements (2 GiB of buffers, past any cache) where memory allows
+    N=8388608
+    AVAIL_KB=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)
+    if [ "${AVAIL_KB:-0}" -gt 6000000 ]; then N=268435456; fi
+    echo "-- on all CPU cores against memcpy of the same bytes (--bench, $N elements):"
+    "$Z" kernel "$MISH" --bench --n "$N"
     if "$Z" kernel "x" --eval x=1 --device cuda >/dev/null 2>&1; then
         echo "-- on the GPU (NVRTC, 2^28 elements) against cudaMemcpy device-to-device:"
         "$Z" kernel "$MISH" --bench --device cuda
