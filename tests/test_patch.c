@@ -314,6 +314,40 @@ static void test_smart_drops_slowed(void) {
     zm_model_free(m);
 }
 
+/* zmlx run --patch: the CLI decodes the patched graph (its dump shows the
+ * fused ops, the stock dump none) and gives the same greedy ids. */
+static int slurp(const char *path, char *buf, size_t cap) {
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+    if (f) fclose(f);
+    buf[n] = 0;
+    return f != NULL;
+}
+static void test_cli_run_patch(void) {
+    static char a[1 << 18], b[1 << 18];
+    char cmd[1024], out[300];
+    snprintf(out, sizeof out, "%s/cli.txt", dir);
+    snprintf(cmd, sizeof cmd, "./build/zmlx run -m %s --device cpu --patch --dump-graph > %s 2>&1", q4_path, out);
+    ZT_CHECK(system(cmd) == 0 && slurp(out, a, sizeof a), "run --patch --dump-graph failed: %s", a);
+    snprintf(cmd, sizeof cmd, "./build/zmlx run -m %s --device cpu --dump-graph > %s 2>&1", q4_path, out);
+    ZT_CHECK(system(cmd) == 0 && slurp(out, b, sizeof b), "run --dump-graph failed: %s", b);
+    ZT_CHECK(strstr(a, "gather_qmm_swiglu") && strstr(a, "add_rmsnorm"), "patched dump lacks the fused ops");
+    ZT_CHECK(!strstr(b, "gather_qmm_swiglu"), "stock dump has fused ops");
+    const char *runs[2] = {"--patch ", ""};
+    char *ids[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "./build/zmlx run -m %s --device cpu %s--prompt-ids 1,2,3 -n 12 2>/dev/null > %s", q4_path, runs[k], out);
+        ZT_CHECK(system(cmd) == 0 && slurp(out, ids[k], sizeof a), "run %sfailed", runs[k]);
+    }
+    /* the first line of stdout is the generated ids */
+    char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
+    if (ea) *ea = 0;
+    if (eb) *eb = 0;
+    ZT_CHECK(a[0] && !strcmp(a, b), "patched ids '%s' vs stock '%s'", a, b);
+    snprintf(cmd, sizeof cmd, "./build/zmlx run -m %s --device cpu --patch --bogus > %s 2>&1", q4_path, out);
+    ZT_CHECK(system(cmd) != 0, "unknown option accepted");
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/zt_patch_%d", (int)getpid());
     snprintf(f32_path, sizeof f32_path, "%s/tiny-f32.gguf", dir);
@@ -337,6 +371,7 @@ int main(void) {
     ZT_RUN(test_validate_pass);
     ZT_RUN(test_selection);
     ZT_RUN(test_smart_drops_slowed);
+    ZT_RUN(test_cli_run_patch);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) return 1;
     return zt_finish();
