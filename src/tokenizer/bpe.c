@@ -53,42 +53,11 @@ zm_status zm__pretok_compile(zm_pretok p, pcre2_code **out) {
 
 // ---- merges ----------------------------------------------------------------
 typedef struct { int32_t id, prev, next; } sym;
-typedef struct { uint32_t rank; int32_t pos; } cand;
-
-static int cand_less(cand a, cand b) { return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos); }
-
-static void heap_push(cand *h, int64_t *n, cand c) {
-    int64_t i = (*n)++;
-    while (i > 0) {
-        int64_t p = (i - 1) / 2;
-        if (!cand_less(c, h[p])) break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = c;
-}
-
-static cand heap_pop(cand *h, int64_t *n) {
-    cand top = h[0], last = h[--*n];
-    int64_t i = 0;
-    for (;;) {
-        int64_t l = 2 * i + 1, m = i;
-        cand best = last;
-        if (l < *n && cand_less(h[l], best)) { m = l; best = h[l]; }
-        if (l + 1 < *n && cand_less(h[l + 1], best)) m = l + 1;
-        if (m == i) break;
-        h[i] = h[m];
-        i = m;
-    }
-    if (*n) h[i] = last;
-    return top;
-}
-
-static void try_pair(const zm_tokenizer *t, const sym *s, int32_t pos, cand *h, int64_t *nh) {
+static void try_pair(const zm_tokenizer *t, const sym *s, int32_t pos, zm__tok_cand *h, int64_t *nh) {
     if (pos < 0 || s[pos].next < 0) return;
     int32_t res;
     uint32_t r = zm__tok_merge_find(t, s[pos].id, s[s[pos].next].id, &res);
-    if (r != UINT32_MAX) heap_push(h, nh, (cand){r, pos});
+    if (r != UINT32_MAX) zm__tok_heap_push(h, nh, (zm__tok_cand){(double)r, pos, r});
 }
 
 /* One pre-token: bytes -> byte tokens -> merges. */
@@ -108,7 +77,7 @@ static zm_status bpe_word(const zm_tokenizer *t, const uint8_t *w, size_t n, zm_
         return zm__ids_push(out, id);
     }
     sym *s = malloc(sizeof *s * n);
-    cand *h = malloc(sizeof *h * (n * 3 + 1)); /* n - 1 initial pairs + 2 per merge */
+    zm__tok_cand *h = malloc(sizeof *h * (n * 3 + 1)); /* n - 1 initial pairs + 2 per merge */
     if (!s || !h) { free(s); free(h); return zm__err(ZM_ERR_NOMEM, "tokenizer: out of memory for a %zu-byte word", n); }
     for (size_t i = 0; i < n; i++) {
         s[i].id = t->byte_tok[w[i]] >= 0 ? t->byte_tok[w[i]] : t->unk;
@@ -122,12 +91,12 @@ static zm_status bpe_word(const zm_tokenizer *t, const uint8_t *w, size_t n, zm_
     int64_t nh = 0;
     for (size_t i = 0; i + 1 < n; i++) try_pair(t, s, (int32_t)i, h, &nh);
     while (nh) {
-        cand c = heap_pop(h, &nh);
+        zm__tok_cand c = zm__tok_heap_pop(h, &nh);
         sym *a = &s[c.pos];
         if (a->id < 0 || a->next < 0) continue; /* merged away since */
         int32_t res;
         /* ranks are unique per pair, so an equal rank means the same pair */
-        if (zm__tok_merge_find(t, a->id, s[a->next].id, &res) != c.rank) continue;
+        if (zm__tok_merge_find(t, a->id, s[a->next].id, &res) != c.aux) continue;
         sym *b = &s[a->next];
         a->id = res;
         a->next = b->next;

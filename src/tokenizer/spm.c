@@ -9,42 +9,11 @@
 #include <string.h>
 
 typedef struct { uint32_t start, len; int32_t prev, next; } sym;
-typedef struct { float score; int32_t pos; uint32_t len; } cand;
-
-static int cand_better(cand a, cand b) { return a.score > b.score || (a.score == b.score && a.pos < b.pos); }
-
-static void heap_push(cand *h, int64_t *n, cand c) {
-    int64_t i = (*n)++;
-    while (i > 0) {
-        int64_t p = (i - 1) / 2;
-        if (!cand_better(c, h[p])) break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = c;
-}
-
-static cand heap_pop(cand *h, int64_t *n) {
-    cand top = h[0], last = h[--*n];
-    int64_t i = 0;
-    for (;;) {
-        int64_t l = 2 * i + 1, m = i;
-        cand best = last;
-        if (l < *n && cand_better(h[l], best)) { m = l; best = h[l]; }
-        if (l + 1 < *n && cand_better(h[l + 1], best)) m = l + 1;
-        if (m == i) break;
-        h[i] = h[m];
-        i = m;
-    }
-    if (*n) h[i] = last;
-    return top;
-}
-
-static void try_pair(const zm_tokenizer *t, const char *x, const sym *s, int32_t pos, cand *h, int64_t *nh) {
+static void try_pair(const zm_tokenizer *t, const char *x, const sym *s, int32_t pos, zm__tok_cand *h, int64_t *nh) {
     if (pos < 0 || s[pos].next < 0) return;
     uint32_t len = s[pos].len + s[s[pos].next].len;
     int32_t id = zm_tokenizer_find(t, x + s[pos].start, len);
-    if (id >= 0) heap_push(h, nh, (cand){t->score[id], pos, len});
+    if (id >= 0) zm__tok_heap_push(h, nh, (zm__tok_cand){-(double)t->score[id], pos, len}); /* best score first */
 }
 
 zm_status zm__spm_encode(const zm_tokenizer *t, const char *text, size_t n, zm__ids *out) {
@@ -55,7 +24,7 @@ zm_status zm__spm_encode(const zm_tokenizer *t, const char *text, size_t n, zm__
     size_t xn = n + 2 * spaces;
     char *x = malloc(xn);
     sym *s = malloc(sizeof *s * xn);
-    cand *h = malloc(sizeof *h * (xn * 3 + 1));
+    zm__tok_cand *h = malloc(sizeof *h * (xn * 3 + 1));
     if (!x || !s || !h) { free(x); free(s); free(h); return zm__err(ZM_ERR_NOMEM, "tokenizer: out of memory for %zu bytes", n); }
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -74,9 +43,9 @@ zm_status zm__spm_encode(const zm_tokenizer *t, const char *text, size_t n, zm__
     int64_t nh = 0;
     for (int32_t i = 0; i + 1 < ns; i++) try_pair(t, x, s, i, h, &nh);
     while (nh) {
-        cand c = heap_pop(h, &nh);
+        zm__tok_cand c = zm__tok_heap_pop(h, &nh);
         sym *a = &s[c.pos];
-        if (!a->len || a->next < 0 || a->len + s[a->next].len != c.len) continue; /* stale */
+        if (!a->len || a->next < 0 || a->len + s[a->next].len != c.aux) continue; /* stale */
         sym *b = &s[a->next];
         a->len += b->len;
         a->next = b->next;

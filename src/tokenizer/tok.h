@@ -52,6 +52,11 @@ static inline const char *zm__tok_str(const zm_tokenizer *t, int32_t id, size_t 
 
 uint64_t zm__tok_hash(const char *s, size_t n);
 /* Merge lookup: rank or UINT32_MAX, *result the merged id. */
+/* Merge candidates (heap.c): min-heap by key, then pos. aux: the BPE rank
+ * or the SentencePiece merged length, for the staleness check. */
+typedef struct { double key; int32_t pos; uint32_t aux; } zm__tok_cand;
+void zm__tok_heap_push(zm__tok_cand *h, int64_t *n, zm__tok_cand c);
+zm__tok_cand zm__tok_heap_pop(zm__tok_cand *h, int64_t *n);
 uint32_t zm__tok_merge_find(const zm_tokenizer *t, int32_t l, int32_t r, int32_t *result);
 
 /* GPT-2 byte <-> unicode: byte b is shown as code point zm__b2u(b). */
