@@ -362,40 +362,7 @@ void zm__matvec_table_vnni(zm__mv_table *t) {
 }
 
 #else /* not x86-64: only the scalar path exists */
-/* ggml's AVX2 quantize_row_q8_0: same rounding as quantize_x_scalar. */
-TA2 static void quantize_x_avx2(zm__q8x *out, const float *x, int64_t n) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    for (int64_t i = 0; i < n / 32; i++, x += 32) {
-        __m256 v[4], m = _mm256_setzero_ps();
-        for (int k = 0; k < 4; k++) {
-            v[k] = _mm256_loadu_ps(x + 8 * k);
-            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
-        }
-        __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        float amax = _mm_cvtss_f32(m4), id = amax != 0.0f ? 127.0f / amax : 0.0f;
-        __m256i q[4];
-        for (int k = 0; k < 4; k++)
-            q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], _mm256_set1_ps(id)),
-                                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        /* sum of q, then pack 32 int32 -> 32 int8 in order */
-        __m256i s8 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
-        __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
-        __m256i p8 = _mm256_packs_epi16(p16a, p16b);
-        /* packs work per 128-bit lane: restore element order */
-        p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256((__m256i *)out[i].q, p8);
-        out[i].s = _mm_cvtsi128_si32(s4);
-        out[i].d = _cvtsh_ss(_cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT));
-    }
-}
-
-void zm__matvec_table_avx2(zm__mv_table *t) {
-    t->quantize_x = quantize_x_avx2; (void)t; }
+void zm__matvec_table_avx2(zm__mv_table *t) { (void)t; }
 void zm__matvec_table_avx512(zm__mv_table *t) { (void)t; }
 void zm__matvec_table_vnni(zm__mv_table *t) { (void)t; }
 #endif
