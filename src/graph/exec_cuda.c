@@ -8,7 +8,11 @@
  * an RMS_NORM read only by matrix-vector products is folded into their input
  * read; a MATMUL whose only reader is a residual ADD writes the sum; up to
  * three MATMULs sharing one input go in one launch; a KV_WRITE of a
- * QK_NORM_ROPE result is stored by that kernel. The first run() captures the
+ * QK_NORM_ROPE result is stored by that kernel; an ADD_RMSNORM fed by a
+ * 1-row MATMUL or a GATHER_QMM_COMBINE is folded (the producer writes the
+ * sum, the readers normalise it); a router MATMUL and its
+ * TOPK_GATING_SOFTMAX are one launch; q/k QK_NORM_ROPE, both KV_WRITEs and
+ * the ATTENTION after them are one launch. The first run() captures the
  * launches into a CUDA graph, every later run() replays it: the position and
  * the token ids are inputs in device memory, so nothing is rebuilt per token
  * and nothing waits on the host except get_output (the sampled id).
@@ -287,8 +291,7 @@ static int nothing_between(const zm_graph *g, const char *done, int a, int b) {
     return 1;
 }
 
-/* For a consumer's x source: the RMS_NORM folded behind it (directly or via a
- * VIEW), or -1. */
+/* The node a VIEW chain starts from, and the chain's byte offset into it. */
 static int view_root(const zm_graph *g, int x, int64_t *off) {
     *off = 0;
     while (g->nodes[x].op == ZM_OP_VIEW) {
@@ -297,6 +300,8 @@ static int view_root(const zm_graph *g, int x, int64_t *off) {
     }
     return x;
 }
+/* For a consumer's x source: the RMS_NORM folded behind it (directly or via a
+ * VIEW), or the folded ADD_RMSNORM whose normed half it views; else -1. */
 static int folded_norm(const zm_graph *g, const char *fold, int x) {
     if (fold[x] && g->nodes[x].op == ZM_OP_RMS_NORM) return x;
     if (g->nodes[x].op != ZM_OP_VIEW) return -1;
@@ -327,7 +332,7 @@ static int overlaps(const cuda_exec *e, int a, int b) {
  * of r's buffer (the same __fadd_rn as k_add_rmsnorm), and every reader of
  * the normed half folds the norm into its input read (block_rms_scale and
  * norm_apply, as k_add_rmsnorm). Returns P (and *other), or -1. */
-static int addnorm_producer(const cuda_exec *e, const int *uses, int r, int *other) {
+static int addnorm_producer(const cuda_exec *e, const int *uses, const char *done, int r, int *other) {
     const zm_graph *g = e->g;
     const zm_node *n = &g->nodes[r];
     if (n->op != ZM_OP_ADD_RMSNORM || rows_of(&g->nodes[n->src[0]]) != 1 || last_dim(n) % 32) return -1;
@@ -361,14 +366,9 @@ static int addnorm_producer(const cuda_exec *e, const int *uses, int r, int *oth
         const int P = n->src[s], o = n->src[1 - s];
         const zm_node *p = &g->nodes[P];
         if (P == o || o > P || uses[P] != 1) continue;
-        int ok = (p->op == ZM_OP_MATMUL && rows_of(p) == 1) ||
-                 (p->op == ZM_OP_GATHER_QMM_COMBINE && p->n_src == 4 && g->nodes[p->src[2]].shape[0] == 1);
-        if (!ok) continue;
-        for (int i = P + 1; i < r; i++) {
-            const zm_op op = g->nodes[i].op;
-            if (op != ZM_OP_WEIGHT && op != ZM_OP_VIEW && op != ZM_OP_INPUT && op != ZM_OP_STATE) ok = 0;
-        }
-        if (!ok) continue;
+        const int ok = (p->op == ZM_OP_MATMUL && rows_of(p) == 1) ||
+                       (p->op == ZM_OP_GATHER_QMM_COMBINE && p->n_src == 4 && g->nodes[p->src[2]].shape[0] == 1);
+        if (!ok || !nothing_between(g, done, P, r)) continue;
         *other = o;
         return P;
     }
@@ -388,7 +388,7 @@ static zm_status lower(cuda_exec *e, const int *uses) {
     if (fuse)
         for (int i = 0; i < N; i++) {
             fold[i] = (char)norm_foldable(g, e->plan, i);
-            int o = -1, P = addnorm_producer(e, uses, i, &o);
+            int o = -1, P = addnorm_producer(e, uses, done, i, &o);
             if (P >= 0 && an_out[P] < 0) { fold[i] = 1; an_res[P] = o; an_out[P] = i; e->reloc[i] = 1; }
         }
     for (int i = 0; i < N; i++) {
