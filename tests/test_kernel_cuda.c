@@ -3,8 +3,9 @@
  * machine. With a GPU: the 36 expressions on f32/f16/bf16 (grid-stride and
  * 4-wide vector paths), broadcasting, gradients, the five row-wise ops at
  * widths 1, 7, 4096 and 151936, an async call on a stream, and the CUBIN
- * disk cache (hit in a second kernel object, corrupted entry rebuilt), all
- * against float64 references. GPU tests count as skipped where no GPU
+ * disk cache (hit in a second kernel object, corrupted entry rebuilt), a
+ * kernel built and launched from fresh threads, all against float64
+ * references. GPU tests count as skipped where no GPU
  * answers. Run: build/tests/test_kernel_cuda */
 #include "core/cuda.h"
 #include "harness.h"
@@ -12,6 +13,7 @@
 #include "kernel_cases.h"
 #include "kernel_util.h"
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -327,6 +329,58 @@ static void test_cuda_cache(void) {
     if (system(cmd) != 0) printf("  (could not remove %s)\n", dir);
 }
 
+/* A thread that makes one zm_kernel_call and keeps its status and message
+ * (the last-error text is per thread; checks are made on the main thread). */
+typedef struct {
+    zm_kernel *k;
+    zm_tensor *in, *out;
+    zm_status s;
+    char err[512];
+} thread_call;
+static void *thread_call_run(void *arg) {
+    thread_call *c = arg;
+    c->s = zm_kernel_call(c->k, &c->out, 1, (const zm_tensor *const *)&c->in, 1);
+    snprintf(c->err, sizeof c->err, "%s", c->s == ZM_OK ? "" : zm_last_error());
+    return NULL;
+}
+
+/* The first CUDA work on a fresh thread is a driver-API call: round 0 loads
+ * the module there (cuModuleLoadData), round 1 launches the loaded variant
+ * from another fresh thread (cuLaunchKernel). Both need the context current on
+ * that very thread; before zm_cuda_init bound each thread, both failed with
+ * "invalid device context". Tensors are made and read on the main thread. */
+static void test_cuda_new_thread(void) {
+    if (!zm_cuda_available()) { zt_skip("no GPU"); return; }
+    zm_kernel *k = NULL;
+    ZT_OK(zm_elementwise(&k, "thr", "x * 3 - 0.5", NULL));
+    if (!k) return;
+    int64_t n = 5000;
+    float *x = malloc(sizeof(float) * (size_t)n);
+    double *ref = malloc(sizeof(double) * (size_t)n);
+    zt_fill_uniform(x, n, -2, 2);
+    zm_tensor *in = dev_make(ZM_F32, 1, &n, x);
+    for (int64_t i = 0; i < n; i++) ref[i] = (double)x[i] * 3 - 0.5;
+    for (int round = 0; round < 2; round++) {
+        thread_call c = {k, in, dev_out(ZM_F32, 1, &n), ZM_OK, ""};
+        pthread_t th;
+        if (!c.in || !c.out || pthread_create(&th, NULL, thread_call_run, &c) != 0) {
+            ZT_CHECK(0, "round %d: no device tensors or no thread", round);
+            zm_tensor_free(c.out);
+            break;
+        }
+        pthread_join(th, NULL);
+        ZT_CHECK(c.s == ZM_OK, "round %d (%s) on a new thread: %s", round, round ? "launch" : "build + launch", c.err);
+        ZT_CHECK(k->n_cuda == 1, "round %d: %d CUDA variants (want 1, built once)", round, k->n_cuda);
+        float *y = c.s == ZM_OK ? dev_read(c.out) : NULL;
+        if (y) kt_close(round ? "new thread, launch only" : "new thread, build + launch", y, ref, n, 2e-6, 1e-2);
+        free(y);
+        zm_tensor_free(c.out);
+    }
+    free(x); free(ref);
+    zm_tensor_free(in);
+    zm_kernel_free(k);
+}
+
 int main(void) {
     ZT_RUN(test_nvrtc_compiles_all_variants);
     ZT_RUN(test_cuda_expressions);
@@ -334,5 +388,6 @@ int main(void) {
     ZT_RUN(test_cuda_rowwise);
     ZT_RUN(test_cuda_async_and_bad);
     ZT_RUN(test_cuda_cache);
+    ZT_RUN(test_cuda_new_thread);
     return zt_finish();
 }

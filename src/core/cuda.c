@@ -1,7 +1,11 @@
 /* CUDA device layer: the runtime API behind zm_status, and the driver API
  * dlopen'ed for NVRTC modules. Without ZM_HAVE_CUDA every entry point says
- * ZM_ERR_NO_DEVICE. GPU behaviour is checked by tests/test_cuda_core.c on the
- * device machine; on CPU-only machines those tests count as skipped. */
+ * ZM_ERR_NO_DEVICE. The device is picked once per process, but made current
+ * on every thread that calls in (the driver API used for NVRTC modules sees
+ * only the calling thread's context). GPU behaviour is checked by
+ * tests/test_cuda_ops.c and tests/test_kernel_cuda.c (a kernel built and
+ * launched from fresh threads) on the device machine; on CPU-only machines
+ * those tests count as skipped. */
 #include "core/cuda.h"
 #include "core/internal.h"
 #include <stdio.h>
@@ -14,8 +18,15 @@
 
 // ---------------------------------------------------------------------------
 static int zm__cuda_state; /* 0 unknown, 1 ok, -1 none */
+static int zm__cuda_dev;   /* the device picked by the probe */
 static char zm__cuda_why[256];
 static pthread_once_t zm__cuda_once = PTHREAD_ONCE_INIT;
+/* Set once this thread has the primary context of zm__cuda_dev current. The
+ * runtime API would bind a context lazily on its own (but to device 0 unless
+ * this thread chose another); the driver API (cuModuleLoadData,
+ * cuLaunchKernel) never does and fails with "invalid device context" on a
+ * thread where only some other thread ran cudaSetDevice. */
+static _Thread_local int zm__cuda_bound;
 
 static void zm__cuda_probe(void) {
     int n = 0;
@@ -38,12 +49,23 @@ static void zm__cuda_probe(void) {
         zm__cuda_state = -1;
         return;
     }
+    zm__cuda_dev = dev;
+    zm__cuda_bound = 1; /* the probing thread is bound by the calls above */
     zm__cuda_state = 1;
 }
 
 zm_status zm_cuda_init(void) {
     pthread_once(&zm__cuda_once, zm__cuda_probe);
     if (zm__cuda_state != 1) return zm__err(ZM_ERR_NO_DEVICE, "%s", zm__cuda_why);
+    if (!zm__cuda_bound) {
+        /* cudaSetDevice makes the primary context current (cuCtxSetCurrent);
+         * cudaFree(0) makes sure it is initialised, as in the probe. */
+        cudaError_t e = cudaSetDevice(zm__cuda_dev);
+        if (e == cudaSuccess) e = cudaFree(0);
+        if (e != cudaSuccess)
+            return zm__err(ZM_ERR_CUDA, "cudaSetDevice(%d) on a new thread: %s", zm__cuda_dev, cudaGetErrorString(e));
+        zm__cuda_bound = 1;
+    }
     return ZM_OK;
 }
 
@@ -66,7 +88,9 @@ zm_status zm_cuda_malloc(void **p, size_t n) {
     }
     return ZM_OK;
 }
-void zm_cuda_free(void *p) { if (p) cudaFree(p); }
+/* Freeing needs the owning context current too; a pointer exists only after
+ * a successful init, so binding here cannot fail for a new reason. */
+void zm_cuda_free(void *p) { if (p && zm_cuda_init() == ZM_OK) cudaFree(p); }
 zm_status zm_cuda_memcpy_h2d(void *d, const void *s, size_t n) { ZM__INIT(); return zm__ck(cudaMemcpy(d, s, n, cudaMemcpyHostToDevice), "cudaMemcpy h2d"); }
 zm_status zm_cuda_memcpy_d2h(void *d, const void *s, size_t n) { ZM__INIT(); return zm__ck(cudaMemcpy(d, s, n, cudaMemcpyDeviceToHost), "cudaMemcpy d2h"); }
 zm_status zm_cuda_memcpy_d2d(void *d, const void *s, size_t n) { ZM__INIT(); return zm__ck(cudaMemcpy(d, s, n, cudaMemcpyDeviceToDevice), "cudaMemcpy d2d"); }
@@ -85,7 +109,7 @@ zm_status zm_cuda_stream_new(zm_stream *s) {
     *s = st;
     return ZM_OK;
 }
-void zm_cuda_stream_free(zm_stream s) { if (s) cudaStreamDestroy((cudaStream_t)s); }
+void zm_cuda_stream_free(zm_stream s) { if (s && zm_cuda_init() == ZM_OK) cudaStreamDestroy((cudaStream_t)s); }
 zm_status zm_cuda_stream_sync(zm_stream s) { ZM__INIT(); return zm__ck(cudaStreamSynchronize((cudaStream_t)s), "cudaStreamSynchronize"); }
 zm_status zm_cuda_sync(void) { ZM__INIT(); return zm__ck(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
 zm_status zm_cuda_check_launch(const char *what) { return zm__ck(cudaGetLastError(), what); }

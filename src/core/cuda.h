@@ -11,7 +11,11 @@
 
 typedef void *zm_stream; /* cudaStream_t; NULL is the legacy default stream */
 
-zm_status zm_cuda_init(void);                   /* picks device 0 (or $ZMLX_CUDA_DEVICE) once */
+/* Picks device 0 (or $ZMLX_CUDA_DEVICE) once per process and makes its primary
+ * context current on the calling thread (once per thread). Every entry point
+ * below calls it; code that reaches CUDA some other way (a <<<>>> launch, the
+ * driver table) must call it first on that thread. */
+zm_status zm_cuda_init(void);
 zm_status zm_cuda_malloc(void **p, size_t n);
 void zm_cuda_free(void *p);                     /* NULL-safe */
 zm_status zm_cuda_memcpy_h2d(void *dst, const void *src, size_t n);

@@ -28,7 +28,11 @@ zm_status zm__numel(const char *op, const char *what, const zm_tensor *t, int64_
 zm_status zm__no_cuda(const char *op);
 
 #ifdef ZM_HAVE_CUDA
-#define ZM_CUDA_CALL(op, call) return (call)
+/* zm_cuda_init first: it makes the library's device current on this thread,
+ * so a <<<>>> launch from a fresh thread runs on that device, not on the
+ * runtime's default device 0. */
+#define ZM_CUDA_CALL(op, call) \
+    do { ZM_TRY(zm_cuda_init()); return (call); } while (0)
 #else
 #define ZM_CUDA_CALL(op, call) return zm__no_cuda(op)
 #endif
