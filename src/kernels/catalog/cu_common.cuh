@@ -67,9 +67,10 @@ static inline unsigned zm_grid(int64_t n, int block) {
 __device__ __forceinline__ float silu_f(float x) { return x / (1.0f + expf(-x)); }
 __device__ __forceinline__ float gelu_f(float x) { return 0.5f * x * erfcf(-x * 0.70710678118654752f); }
 
-// Philox4x32-10; same stream as zm__philox_u01 in common.h.
-__device__ __forceinline__ float philox_u01(uint64_t seed, uint64_t i) {
-    uint64_t blk = i >> 2;
+// Philox4x32-10 (Salmon et al. 2011): the 4 words of counter block `blk`
+// (counter {blk lo, blk hi, 0, 0}) under key `seed`. The one copy of the
+// rounds on the GPU; the twin of zm__philox in common.h, bit for bit.
+__device__ __forceinline__ uint4 philox_block(uint64_t seed, uint64_t blk) {
     uint32_t c0 = (uint32_t)blk, c1 = (uint32_t)(blk >> 32), c2 = 0, c3 = 0;
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
 #pragma unroll
@@ -80,6 +81,20 @@ __device__ __forceinline__ float philox_u01(uint64_t seed, uint64_t i) {
         c1 = lo1; c3 = lo0; c0 = n0; c2 = n2;
         k0 += 0x9E3779B9u; k1 += 0xBB67AE85u;
     }
-    uint32_t sel = (i & 3) == 0 ? c0 : (i & 3) == 1 ? c1 : (i & 3) == 2 ? c2 : c3;
-    return (float)(sel >> 8) * (1.0f / 16777216.0f);
+    return make_uint4(c0, c1, c2, c3);
+}
+// A word's top 24 bits as a uniform in [0, 1), exact in float.
+__device__ __forceinline__ float philox_word_u01(uint32_t w) { return (float)(w >> 8) * (1.0f / 16777216.0f); }
+
+// Uniform number i of the stream; same as zm__philox_u01 in common.h.
+__device__ __forceinline__ float philox_u01(uint64_t seed, uint64_t i) {
+    uint4 c = philox_block(seed, i >> 2);
+    uint32_t even = i & 2 ? c.z : c.x, odd = i & 2 ? c.w : c.y; // selects, not branches: i & 3 differs across a warp
+    return philox_word_u01(i & 1 ? odd : even);
+}
+// Uniforms 4q..4q+3 from one block: a quarter of the work of 4 philox_u01.
+__device__ __forceinline__ void philox_u01x4(uint64_t seed, uint64_t q, float u[4]) {
+    uint4 c = philox_block(seed, q);
+    u[0] = philox_word_u01(c.x); u[1] = philox_word_u01(c.y);
+    u[2] = philox_word_u01(c.z); u[3] = philox_word_u01(c.w);
 }

@@ -58,12 +58,13 @@ __global__ void __launch_bounds__(256) k_norm_f32v(int kind, float *out, float *
         int64_t i = threadIdx.x + (int64_t)j * 256;
         if (i >= C4) { v[j] = make_float4(0.f, 0.f, 0.f, 0.f); continue; }
         float4 a = ((const float4 *)(x + o))[i];
-        if (p > 0) {
-            uint64_t e = (uint64_t)(o + 4 * i);
-            a.x = philox_u01(seed, e) >= p ? a.x * keep : 0.f;
-            a.y = philox_u01(seed, e + 1) >= p ? a.y * keep : 0.f;
-            a.z = philox_u01(seed, e + 2) >= p ? a.z * keep : 0.f;
-            a.w = philox_u01(seed, e + 3) >= p ? a.w * keep : 0.f;
+        if (p > 0) { // C % 4 == 0, so elements o + 4i .. +3 are exactly Philox block (o + 4i) / 4
+            float u[4];
+            philox_u01x4(seed, (uint64_t)(o + 4 * i) >> 2, u);
+            a.x = u[0] >= p ? a.x * keep : 0.f;
+            a.y = u[1] >= p ? a.y * keep : 0.f;
+            a.z = u[2] >= p ? a.z * keep : 0.f;
+            a.w = u[3] >= p ? a.w * keep : 0.f;
         }
         if (res) { float4 r = ((const float4 *)(res + o))[i]; a.x += r.x; a.y += r.y; a.z += r.z; a.w += r.w; }
         if (sum) ((float4 *)(sum + o))[i] = a;

@@ -36,27 +36,12 @@ __global__ void k_glu_grad(T *dg, int64_t dgrs, T *du, int64_t durs, const T *ga
     }
 }
 
-// One Philox block gives the 4 uniforms of elements 4q..4q+3: one call per thread.
-__device__ __forceinline__ void philox4(uint64_t seed, uint64_t blk, float u[4]) {
-    uint32_t c0 = (uint32_t)blk, c1 = (uint32_t)(blk >> 32), c2 = 0, c3 = 0;
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-#pragma unroll
-    for (int r = 0; r < 10; r++) {
-        uint32_t lo0 = 0xD2511F53u * c0, hi0 = __umulhi(0xD2511F53u, c0);
-        uint32_t lo1 = 0xCD9E8D57u * c2, hi1 = __umulhi(0xCD9E8D57u, c2);
-        uint32_t n0 = hi1 ^ c1 ^ k0, n2 = hi0 ^ c3 ^ k1;
-        c1 = lo1; c3 = lo0; c0 = n0; c2 = n2;
-        k0 += 0x9E3779B9u; k1 += 0xBB67AE85u;
-    }
-    u[0] = (float)(c0 >> 8) * (1.0f / 16777216.0f); u[1] = (float)(c1 >> 8) * (1.0f / 16777216.0f);
-    u[2] = (float)(c2 >> 8) * (1.0f / 16777216.0f); u[3] = (float)(c3 >> 8) * (1.0f / 16777216.0f);
-}
 template <typename T>
 __global__ void k_dropout(T *out, const T *x, int64_t n, float p, uint64_t seed) {
     float keep = 1.f / (1.f - p), u[4];
-    int64_t nq = (n + 3) / 4;
+    int64_t nq = (n + 3) / 4; // one Philox block (4 uniforms) per thread and step
     for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < nq; q += (int64_t)gridDim.x * blockDim.x) {
-        philox4(seed, (uint64_t)q, u);
+        philox_u01x4(seed, (uint64_t)q, u);
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             int64_t i = 4 * q + j;
