@@ -1,6 +1,7 @@
 /* GPU decode benchmark (run by bench/gpu.sh on the device machine):
  *   build/bench/cuda_decode -m FILE [-n 256] [--prefill 512] [--ctx 2048]
  *                           [--device cuda|cpu] [--profile 8] [--fused-only]
+ *                           [--ab "VAR=V,VAR2=W;VAR=U;-"]
  * Loads the model once; runs the stock graph and the patched graph
  * (zm_patch, family defaults) in two sessions sharing the uploaded weights; greedy
  * decode of n tokens after a short prompt, each token timed on the host
@@ -9,7 +10,10 @@
  * must read (active experts only) and % of a same-run device copy bandwidth;
  * fidelity = token ids identical between the two graphs; prefill tok/s of a
  * --prefill-token prompt; with --profile N, per-launch CUDA-event times of N
- * fused decode tokens. One line per model at the end starts with "RESULT". */
+ * fused decode tokens; with --ab, one more patched session per variant (its
+ * variables set while it is built and run, "-" = none), each decoded and
+ * compared with the first patched run (same process, same card: knob A/B).
+ * One line per model at the end starts with "RESULT". */
 #include "core/cuda.h"
 #include "core/internal.h"
 #include "graph/exec_cuda.h"
@@ -103,6 +107,7 @@ static double prefill_run(zm_session *s, int n, int64_t V) {
 int main(int argc, char **argv) {
     const char *path = NULL;
     int n = 256, prefill = 512, profile = 0, fused_only = 0;
+    const char *ab = NULL;
     long long ctx = 2048;
     zm_device dev = ZM_CUDA;
     for (int i = 1; i < argc; i++) {
@@ -113,7 +118,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--profile") && i + 1 < argc) profile = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) dev = strcmp(argv[++i], "cpu") ? ZM_CUDA : ZM_CPU;
         else if (!strcmp(argv[i], "--fused-only")) fused_only = 1; /* for ncu: no stock kernels */
-        else { fprintf(stderr, "usage: cuda_decode -m FILE [-n N] [--prefill P] [--ctx C] [--device cuda|cpu] [--profile N] [--fused-only]\n"); return 2; }
+        else if (!strcmp(argv[i], "--ab") && i + 1 < argc) ab = argv[++i];
+        else { fprintf(stderr, "usage: cuda_decode -m FILE [-n N] [--prefill P] [--ctx C] [--device cuda|cpu] [--profile N] [--fused-only] [--ab VARIANTS]\n"); return 2; }
     }
     if (!path || n < 1) { fprintf(stderr, "cuda_decode: -m FILE required\n"); return 2; }
     char gpu[256] = "cpu";
@@ -174,6 +180,38 @@ int main(int argc, char **argv) {
     printf("RESULT %s %s stock %.1f tok/s %.3f ms | fused %.1f tok/s %.3f ms %.1f GB/s %.1f%% | identical %d/%d | prefill %.1f tok/s\n",
            gpu, zm_dtype_name(zm_model_weight_type(m)), rs.tps, rs.med_ms, rf.tps, rf.med_ms, rf.tps * mb / 1e3,
            bw > 0 ? 100.0 * rf.tps * mb * 1e6 / bw : 0, same, n, pre);
+    for (const char *v = ab; v && *v;) {
+        char var[512];
+        size_t len = strcspn(v, ";");
+        if (len >= sizeof var) len = sizeof var - 1;
+        memcpy(var, v, len);
+        var[len] = 0;
+        v += len + (v[len] == ';');
+        char label[512];
+        memcpy(label, var, len + 1);
+        char *names_set[16];
+        int nset = 0;
+        for (char *tok = strtok(var, ","); tok && nset < 16; tok = strtok(NULL, ",")) {
+            char *eq = strchr(tok, '=');
+            if (!eq) continue;
+            *eq = 0;
+            setenv(tok, eq + 1, 1);
+            names_set[nset++] = tok;
+        }
+        zm_session *sv = NULL;
+        dec_result rv = {0};
+        if (zm_session_new(&sv, m) == ZM_OK && decode_run(sv, n, &rv) == ZM_OK) {
+            int eq = 0;
+            for (int i = 0; i < n; i++) eq += rv.ids[i] == rf.ids[i];
+            printf("AB %-40s %7.1f tok/s %6.3f ms (p10 %.3f, p90 %.3f) %7.1f GB/s %5.1f%% | identical %d/%d\n", label,
+                   rv.tps, rv.med_ms, rv.p10_ms, rv.p90_ms, rv.tps * mb / 1e3, bw > 0 ? 100.0 * rv.tps * mb * 1e6 / bw : 0, eq, n);
+        } else {
+            printf("AB variant failed: %s\n", zm_last_error());
+        }
+        free(rv.ids);
+        zm_session_free(sv);
+        for (int i = 0; i < nset; i++) unsetenv(names_set[i]);
+    }
     if (profile > 0 && dev == ZM_CUDA) {
         setenv("ZMLX_CUDA_PROFILE", "1", 1);
         zm_session *sp = NULL;

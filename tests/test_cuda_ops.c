@@ -741,6 +741,149 @@ static void test_router_gate(void) {
     ZT_CHECK(zm_gpu_router_gate(NULL, NULL, NULL, 0, NULL, NULL, 2, 1, NULL, NULL, NULL) == ZM_ERR_INVALID, "no matrix refused");
 }
 
+/* The persistent kernel against the one-op kernels: a whole MoE layer plus
+ * embedding, output head and argmax as steps of one launch (every step
+ * kind), and the same chain launched kernel by kernel on copies of the
+ * inputs and caches. Every intermediate must agree bit for bit, at several
+ * positions (the caches grow in both), with the run repeated so the
+ * barrier and the counters are seen to reset. */
+typedef struct {
+    int H, nh, nkv, d, ne, fi, k, V, ctx;
+} ps_cfg;
+static void ps_one(zm_dtype t, const ps_cfg *c) {
+    const int H = c->H, nh = c->nh, nkv = c->nkv, d = c->d, ne = c->ne, fi = c->fi, k = c->k, V = c->V, ctx = c->ctx;
+    wmat E, Wq, Wk, Wv, Wo, R, G, U, D, O;
+    wmat_make(&E, t, 1, V, H);
+    wmat_make(&Wq, t, 1, nh * d, H);
+    wmat_make(&Wk, t, 1, nkv * d, H);
+    wmat_make(&Wv, t, 1, nkv * d, H);
+    wmat_make(&Wo, t, 1, H, nh * d);
+    wmat_make(&R, ZM_F32, 1, ne, H);
+    wmat_make(&G, t, ne, fi, H);
+    wmat_make(&U, t, ne, fi, H);
+    wmat_make(&D, t, ne, H, fi);
+    wmat_make(&O, t, 1, V, H);
+    float *n1 = rnd(H, 0.2), *n2 = rnd(H, 0.2), *n3 = rnd(H, 0.2), *wq = rnd(d, 0.3), *wk = rnd(d, 0.3), tab[64];
+    for (int i = 0; i < H; i++) { n1[i] += 1; n2[i] += 1; n3[i] += 1; }
+    for (int i = 0; i < 64; i++) tab[i] = (float)pow(1e6, -2.0 * i / d);
+    float *dn1 = dev_f32(n1, H), *dn2 = dev_f32(n2, H), *dn3 = dev_f32(n3, H), *dwq = dev_f32(wq, d), *dwk = dev_f32(wk, d);
+    float *dtab = dev_f32(tab, d / 2);
+    const int64_t cn = (int64_t)ctx * nkv * d;
+    const int64_t wsb = zm_gpu_attention_ws_bytes(nh, nkv, d, ctx);
+    /* two copies of every buffer: [0] persistent, [1] one launch per op */
+    float *x0[2], *q[2], *kk[2], *v[2], *att[2], *x1[2], *lg[2], *gw[2], *h[2], *x2[2], *out[2], *kc[2], *vc[2];
+    int32_t *gid[2], *idx[2], *tok, *pos;
+    void *ws[2];
+    for (int b = 0; b < 2; b++) {
+        x0[b] = dev_poison(H); q[b] = dev_poison(nh * d); kk[b] = dev_poison(nkv * d); v[b] = dev_poison(nkv * d);
+        att[b] = dev_poison(nh * d); x1[b] = dev_poison(H); lg[b] = dev_poison(ne); gw[b] = dev_poison(k);
+        h[b] = dev_poison(k * fi); x2[b] = dev_poison(H); out[b] = dev_poison(V);
+        kc[b] = dup_h2d(NULL, (size_t)cn * 4); vc[b] = dup_h2d(NULL, (size_t)cn * 4);
+        ZT_OK(zm_cuda_memset(kc[b], 0, (size_t)cn * 4));
+        ZT_OK(zm_cuda_memset(vc[b], 0, (size_t)cn * 4));
+        gid[b] = dup_h2d(NULL, 4 * (size_t)k); idx[b] = dup_h2d(NULL, 4);
+        ws[b] = dup_h2d(NULL, (size_t)wsb);
+        ZT_OK(zm_cuda_memset(ws[b], 0, (size_t)wsb));
+    }
+    tok = dup_h2d(NULL, 4);
+    pos = dup_h2d(NULL, 4);
+    /* the persistent run */
+    zm_gpu_step st[10];
+    {
+        const zm_gpu_mat *qkv[3] = {&Wq.dev, &Wk.dev, &Wv.dev};
+        float *y3[3] = {q[0], kk[0], v[0]};
+        const zm_gpu_mat *wo = &Wo.dev, *r = &R.dev, *o = &O.dev;
+        const float *res1 = x0[0];
+        float *yo = x1[0], *yl = lg[0], *yout = out[0];
+        zm_gpu_qkn qkn = {q[0], dwq, kk[0], dwk, v[0], kc[0], vc[0], 1e-6f, d, dtab};
+        ZT_OK(zm_gpu_step_embedding(&st[0], &E.dev, tok, 1, x0[0]));
+        ZT_OK(zm_gpu_step_matvec(&st[1], 3, qkv, x0[0], dn1, 1e-6f, NULL, y3));
+        ZT_OK(zm_gpu_step_attention(&st[2], &qkn, NULL, NULL, NULL, nh, nkv, d, ctx, 0.125f, pos, ws[0], att[0]));
+        ZT_OK(zm_gpu_step_matvec(&st[3], 1, &wo, att[0], NULL, 0.f, &res1, &yo));
+        ZT_OK(zm_gpu_step_matvec(&st[4], 1, &r, x1[0], dn2, 1e-6f, NULL, &yl));
+        ZT_OK(zm_gpu_step_gate(&st[5], lg[0], ne, k, 1, gid[0], gw[0]));
+        ZT_OK(zm_gpu_step_swiglu(&st[6], &G.dev, &U.dev, gid[0], k, x1[0], dn2, 1e-6f, h[0]));
+        ZT_OK(zm_gpu_step_combine(&st[7], &D.dev, gid[0], gw[0], k, h[0], x1[0], x2[0]));
+        ZT_OK(zm_gpu_step_matvec(&st[8], 1, &o, x2[0], dn3, 1e-6f, NULL, &yout));
+        ZT_OK(zm_gpu_step_argmax(&st[9], out[0], V, idx[0]));
+    }
+    zm_gpu_persist *P = NULL;
+    ZT_OK(zm_gpu_persist_new(&P, st, 10));
+    const int poss[] = {0, 1, 2, 33, 100, ctx - 1};
+    for (int pi = 0; pi < 6 && P; pi++) {
+        const int p = poss[pi];
+        int32_t tk = (int32_t)(zt_rand_u64() % V);
+        ZT_OK(zm_cuda_memcpy_h2d(pos, &p, 4));
+        ZT_OK(zm_cuda_memcpy_h2d(tok, &tk, 4));
+        ZT_OK(zm_gpu_persist_run(P, NULL));
+        /* the same chain, one launch per op */
+        const zm_gpu_mat *qkv[3] = {&Wq.dev, &Wk.dev, &Wv.dev};
+        float *y3[3] = {q[1], kk[1], v[1]};
+        zm_gpu_qkn qkn = {q[1], dwq, kk[1], dwk, v[1], kc[1], vc[1], 1e-6f, d, dtab};
+        ZT_OK(zm_gpu_embedding(&E.dev, tok, 1, x0[1], NULL));
+        ZT_OK(zm_gpu_matvec_multi(3, qkv, x0[1], dn1, 1e-6f, y3, NULL));
+        ZT_OK(zm_gpu_attention_decode_qkn(&qkn, nh, nkv, d, ctx, 0.125f, pos, ws[1], att[1], NULL));
+        ZT_OK(zm_gpu_matvec(&Wo.dev, 0, att[1], NULL, 0.f, x0[1], x1[1], NULL));
+        ZT_OK(zm_gpu_matvec(&R.dev, 0, x1[1], dn2, 1e-6f, NULL, lg[1], NULL));
+        ZT_OK(zm_gpu_topk_gating_softmax(lg[1], 1, ne, k, 1, gid[1], gw[1], NULL));
+        ZT_OK(zm_gpu_gather_qmm_swiglu(&G.dev, &U.dev, gid[1], 1, k, x1[1], dn2, 1e-6f, h[1], NULL));
+        ZT_OK(zm_gpu_gather_qmm_combine(&D.dev, gid[1], gw[1], 1, k, h[1], x1[1], x2[1], NULL));
+        ZT_OK(zm_gpu_matvec(&O.dev, 0, x2[1], dn3, 1e-6f, NULL, out[1], NULL));
+        ZT_OK(zm_gpu_argmax(out[1], 1, V, idx[1], NULL));
+        struct { const char *name; float **buf; int64_t n; } cmp[] = {
+            {"embedding", x0, H}, {"q", q, nh * d}, {"k", kk, nkv * d}, {"v", v, nkv * d}, {"attention", att, nh * d},
+            {"o_proj + residual", x1, H}, {"router logits", lg, ne}, {"gate weights", gw, k}, {"swiglu", h, (int64_t)k * fi},
+            {"combine + residual", x2, H}, {"output logits", out, V}, {"k cache", kc, cn}, {"v cache", vc, cn}};
+        for (size_t ci = 0; ci < sizeof cmp / sizeof cmp[0]; ci++) {
+            float *a = get_f32(cmp[ci].buf[0], cmp[ci].n), *b = get_f32(cmp[ci].buf[1], cmp[ci].n);
+            char what[96];
+            snprintf(what, sizeof what, "persist %s H%d pos %d: %s", zm_dtype_name(t), H, p, cmp[ci].name);
+            same_bits(what, a, b, cmp[ci].n);
+            free(a);
+            free(b);
+        }
+        int32_t ia[64], ib[64];
+        ZT_OK(zm_cuda_memcpy_d2h(ia, gid[0], 4 * (size_t)k));
+        ZT_OK(zm_cuda_memcpy_d2h(ib, gid[1], 4 * (size_t)k));
+        for (int j = 0; j < k; j++) ZT_CHECK(ia[j] == ib[j], "persist %s pos %d: expert slot %d: %d vs %d", zm_dtype_name(t), p, j, ia[j], ib[j]);
+        ZT_OK(zm_cuda_memcpy_d2h(ia, idx[0], 4));
+        ZT_OK(zm_cuda_memcpy_d2h(ib, idx[1], 4));
+        ZT_CHECK(ia[0] == ib[0], "persist %s pos %d: argmax %d vs %d", zm_dtype_name(t), p, ia[0], ib[0]);
+        if (zt_failed_now()) break;
+    }
+    zm_gpu_persist_free(P);
+    for (int b = 0; b < 2; b++) {
+        float *all[] = {x0[b], q[b], kk[b], v[b], att[b], x1[b], lg[b], gw[b], h[b], x2[b], out[b], kc[b], vc[b]};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) zm_cuda_free(all[i]);
+        zm_cuda_free(gid[b]); zm_cuda_free(idx[b]); zm_cuda_free(ws[b]);
+    }
+    zm_cuda_free(tok); zm_cuda_free(pos);
+    zm_cuda_free(dn1); zm_cuda_free(dn2); zm_cuda_free(dn3); zm_cuda_free(dwq); zm_cuda_free(dwk); zm_cuda_free(dtab);
+    free(n1); free(n2); free(n3); free(wq); free(wk);
+    wmat *ws_[] = {&E, &Wq, &Wk, &Wv, &Wo, &R, &G, &U, &D, &O};
+    for (size_t i = 0; i < sizeof ws_ / sizeof ws_[0]; i++) wmat_free(ws_[i]);
+}
+
+static void test_persist(void) {
+    NEED_GPU();
+    const ps_cfg small = {256, 8, 2, 64, 16, 96, 4, 1000, 300};
+    const ps_cfg wide = {1024, 16, 4, 128, 64, 256, 8, 5000, 600};
+    for (int di = 0; di < 5; di++) {
+        ps_one(all_dt[di], &small);
+        if (zt_failed_now()) return;
+    }
+    ps_one(ZM_Q4_0, &wide);
+    ps_one(ZM_Q8_0, &wide);
+    zm_gpu_step s;
+    zm_gpu_persist *P = NULL;
+    ZT_CHECK(zm_gpu_persist_new(&P, NULL, 0) == ZM_ERR_INVALID && !P, "no steps refused");
+    memset(&s, 0, sizeof s);
+    s.op = 99;
+    ZT_CHECK(zm_gpu_persist_new(&P, &s, 1) == ZM_ERR_INVALID && !P, "unknown step kind refused");
+    ZT_CHECK(zm_gpu_step_gate(&s, NULL, 8, 2, 1, NULL, NULL) == ZM_ERR_INVALID, "gate step without buffers refused");
+    ZT_CHECK(zm_gpu_step_gate(&s, (const float *)&s, 8, 9, 1, (int32_t *)&s, (float *)&s) == ZM_ERR_RANGE, "gate step k > n refused");
+}
+
 static void test_bad_input(void) {
     NEED_GPU();
     zm_gpu_mat m;
@@ -767,6 +910,7 @@ int main(void) {
     ZT_RUN(test_attention);
     ZT_RUN(test_attention_qkn);
     ZT_RUN(test_embedding_argmax);
+    ZT_RUN(test_persist);
     ZT_RUN(test_bad_input);
     return zt_finish();
 }

@@ -91,6 +91,10 @@ typedef struct {
     void *reloc_buf;
     launch *L;
     int nl;
+    int *seg_at;           /* per launch: persistent segment starting here, or -1 */
+    zm_gpu_persist **seg_p;
+    int *seg_len;          /* launches the segment covers */
+    int nseg;
     cudaGraph_t graph;
     cudaGraphExec_t gexec;
     int use_graph, profile;
@@ -659,10 +663,142 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Persistent segments: a run of launches whose kernels all have a step in
+// the persistent kernel (persist.cu) runs as one launch, with the same
+// arguments launch_one would pass, hence the same bits. Off with
+// ZMLX_CUDA_PERSIST=0, with ZMLX_CUDA_NOFUSE and while profiling.
+
+/* The steps (at most 2) of launch l; 0 if it has none (runs on its own). */
+static int launch_steps(cuda_exec *e, const launch *l, zm_gpu_step out[2]) {
+    const zm_graph *g = e->g;
+    const zm_node *n = &g->nodes[l->node];
+    const int id = l->node, x = l->x_node;
+    const zm_node *nn = l->norm_node >= 0 ? &g->nodes[l->norm_node] : NULL;
+    const float *nw = nn ? e->wt[nn->op == ZM_OP_ADD_RMSNORM ? nn->src[2] : nn->src[1]]->vec : NULL;
+    const float eps = nn ? nn->fp[0] : 0.f;
+    zm_status st = ZM_ERR_UNSUPPORTED;
+    int ns = 1;
+    if (l->kind == L_ROUTER) {
+        const zm_node *t = &g->nodes[l->gate_node];
+        const zm_gpu_mat *W = &e->wt[n->src[0]]->m;
+        float *y = F(id);
+        st = zm_gpu_step_matvec(&out[0], 1, &W, F(x >= 0 ? x : n->src[1]), nw, eps, NULL, &y);
+        if (st == ZM_OK)
+            st = zm_gpu_step_gate(&out[1], F(id), (int)W->rows, t->ip[0], t->ip[1], (int32_t *)((char *)P(l->gate_node) + 4 * t->ip[0]),
+                                  F(l->gate_node));
+        ns = 2;
+    } else if (l->kind == L_ATTN) {
+        const zm_node *k = &g->nodes[l->k_node], *a = &g->nodes[l->gate_node], *kc = &g->nodes[a->src[1]];
+        const zm_node *vw = &g->nodes[l->v_write];
+        zm_gpu_qkn qkn = {F(n->src[0]), e->wt[n->src[1]]->vec, F(k->src[0]), e->wt[k->src[1]]->vec, F(vw->src[1]),
+                          F(l->k_cache), F(l->v_write), n->fp[0], n->ip[1], e->inv_freq[id]};
+        st = zm_gpu_step_attention(&out[0], &qkn, NULL, NULL, NULL, (int)n->shape[1], (int)kc->shape[1], (int)kc->shape[2],
+                                   kc->shape[0], a->fp[0], I(n->src[2]), e->attn_ws, F(l->gate_node));
+    } else if (l->kind == L_MULTI) {
+        const zm_gpu_mat *W[3];
+        float *y[3];
+        for (int j = 0; j < l->n_multi; j++) {
+            W[j] = &e->wt[g->nodes[l->multi[j]].src[0]]->m;
+            y[j] = F(l->multi[j]);
+        }
+        st = zm_gpu_step_matvec(&out[0], l->n_multi, W, F(x >= 0 ? x : n->src[1]), nw, eps, NULL, y);
+    } else {
+        const zm_node *s0 = n->n_src > 0 ? &g->nodes[n->src[0]] : NULL;
+        switch (n->op) {
+        case ZM_OP_MATMUL:
+            if (rows_of(n) == 1) {
+                const zm_gpu_mat *W = &e->wt[n->src[0]]->m;
+                const float *res = l->res_node >= 0 ? F(l->res_node) : NULL;
+                float *y = F(l->out_node);
+                st = zm_gpu_step_matvec(&out[0], 1, &W, F(x >= 0 ? x : n->src[1]), nw, eps, &res, &y);
+            }
+            break;
+        case ZM_OP_GATHER_QMM_SWIGLU:
+            if (n->shape[0] == 1)
+                st = zm_gpu_step_swiglu(&out[0], &e->wt[n->src[0]]->m, &e->wt[n->src[1]]->m, I(n->src[3]), (int)n->shape[1],
+                                        F(x >= 0 ? x : n->src[2]), nw, eps, F(id));
+            break;
+        case ZM_OP_GATHER_QMM_COMBINE: {
+            const zm_node *ids = &g->nodes[n->src[2]];
+            const float *res = l->res_node >= 0 ? F(l->res_node) : n->n_src > 4 ? F(n->src[4]) : NULL;
+            if (ids->shape[0] == 1)
+                st = zm_gpu_step_combine(&out[0], &e->wt[n->src[0]]->m, I(n->src[2]), F(n->src[3]), (int)ids->shape[1], F(n->src[1]),
+                                         res, F(l->out_node));
+            break;
+        }
+        case ZM_OP_GET_ROWS:
+            st = zm_gpu_step_embedding(&out[0], &e->wt[n->src[0]]->m, I(n->src[1]), zm_node_numel(&g->nodes[n->src[1]]), F(id));
+            break;
+        case ZM_OP_ARGMAX:
+            if (rows_of(s0) == 1) st = zm_gpu_step_argmax(&out[0], F(n->src[0]), last_dim(s0), I(id));
+            break;
+        case ZM_OP_ATTENTION: {
+            const zm_node *kc = &g->nodes[n->src[1]];
+            if (n->shape[0] == 1 && kc->shape[2] == g->nodes[n->src[2]].shape[2])
+                st = zm_gpu_step_attention(&out[0], NULL, F(n->src[0]), F(n->src[1]), F(n->src[2]), (int)n->shape[1], (int)kc->shape[1],
+                                           (int)kc->shape[2], kc->shape[0], n->fp[0], I(n->src[3]), e->attn_ws, F(id));
+            break;
+        }
+        default: break;
+        }
+    }
+    if (st != ZM_OK) {
+        zm_clear_error();
+        return 0;
+    }
+    return ns;
+}
+
+static zm_status build_segments(cuda_exec *e) {
+    const char *env = getenv("ZMLX_CUDA_PERSIST");
+    if ((env && !strcmp(env, "0")) || getenv("ZMLX_CUDA_NOFUSE") || e->profile || e->nl < 2) return ZM_OK;
+    zm_gpu_step *steps = malloc(sizeof *steps * (size_t)(2 * e->nl));
+    int *ns = malloc(sizeof(int) * (size_t)e->nl);
+    e->seg_at = malloc(sizeof(int) * (size_t)e->nl);
+    e->seg_p = calloc((size_t)e->nl, sizeof *e->seg_p);
+    e->seg_len = calloc((size_t)e->nl, sizeof *e->seg_len);
+    zm_status st = ZM_OK;
+    if (!steps || !ns || !e->seg_at || !e->seg_p || !e->seg_len) st = zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory");
+    for (int i = 0; st == ZM_OK && i < e->nl; i++) {
+        zm_gpu_step two[2];
+        e->seg_at[i] = -1;
+        ns[i] = launch_steps(e, &e->L[i], two);
+        memcpy(&steps[2 * i], two, sizeof two);
+    }
+    for (int i = 0; st == ZM_OK && i < e->nl;) {
+        int j = i, n = 0;
+        while (j < e->nl && ns[j]) n += ns[j++];
+        if (n >= 2) {
+            zm_gpu_step *run = malloc(sizeof *run * (size_t)n);
+            if (!run) { st = zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory"); break; }
+            int m = 0;
+            for (int k = i; k < j; k++)
+                for (int t = 0; t < ns[k]; t++) run[m++] = steps[2 * k + t];
+            st = zm_gpu_persist_new(&e->seg_p[e->nseg], run, n);
+            free(run);
+            if (st != ZM_OK) break;
+            e->seg_at[i] = e->nseg;
+            e->seg_len[e->nseg++] = j - i;
+        }
+        i = j > i ? j : i + 1;
+    }
+    free(steps);
+    free(ns);
+    return st;
+}
+
 static zm_status enqueue_all(cuda_exec *e) {
-    for (int i = 0; i < e->nl; i++) {
+    for (int i = 0; i < e->nl;) {
+        if (e->seg_at && e->seg_at[i] >= 0) {
+            const int k = e->seg_at[i];
+            ZM_TRY(zm__err_ctx(zm_gpu_persist_run(e->seg_p[k], e->ctx->stream), "persistent run of launches %d..%d", i, i + e->seg_len[k] - 1));
+            i += e->seg_len[k];
+            continue;
+        }
         zm_status st = launch_one(e, &e->L[i]);
         if (st != ZM_OK) return zm__err_ctx(st, "node %d '%s'", e->L[i].node, e->g->nodes[e->L[i].node].name);
+        i++;
     }
     return ZM_OK;
 }
@@ -707,6 +843,10 @@ static void exec_free(void *p) {
     zm_cuda_free(e->scratch);
     zm_cuda_free(e->reloc_buf);
     zm_cuda_free(e->gate_counter);
+    for (int i = 0; i < e->nseg; i++) zm_gpu_persist_free(e->seg_p[i]);
+    free(e->seg_p);
+    free(e->seg_at);
+    free(e->seg_len);
     free(e->reloc);
     zm_plan_free(e->plan);
     free(e->ptr);
@@ -829,6 +969,7 @@ static zm_status exec_new(void **out, void *ctxp, void *statep, const zm_graph *
     if (!(e->reloc = calloc((size_t)g->n_nodes + 1, 1))) { st = zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory"); goto fail; }
     if ((st = lower(e, uses)) != ZM_OK) goto fail;
     if ((st = relocate(e)) != ZM_OK) goto fail;
+    if ((st = build_segments(e)) != ZM_OK) goto fail;
     free(uses);
     *out = e;
     return ZM_OK;
@@ -887,7 +1028,15 @@ static zm_status exec_profile(void *p, double *seconds, int64_t *calls) {
 }
 
 int64_t zm__cuda_ctx_weight_bytes(const void *ctx) { return ctx ? ((const cuda_ctx *)ctx)->weight_bytes : 0; }
-int zm__cuda_exec_launches(const void *exec) { return exec ? ((const cuda_exec *)exec)->nl : 0; }
+/* Kernels enqueued per run: a persistent segment counts its barrier reset
+ * and its kernel. */
+int zm__cuda_exec_launches(const void *exec) {
+    const cuda_exec *e = exec;
+    if (!e) return 0;
+    int n = e->nl;
+    for (int i = 0; i < e->nseg; i++) n += 2 - e->seg_len[i];
+    return n;
+}
 
 const zm_graph_backend zm_graph_backend_cuda = {
     .name = "cuda", .device = ZM_CUDA,

@@ -247,6 +247,86 @@ static inline void zm__launch(void (*kern)(KArgs...), dim3 grid, dim3 block, siz
 }
 
 // ---------------------------------------------------------------------------
+// Argmax pieces (k_argmax and the persistent kernel's argmax step): the
+// first index of the largest non-NaN value; -inf counts, all-NaN gives none.
+#define ZM_AM_NONE 0x7fffffff
+__device__ __forceinline__ void am_take(float v, int64_t i, float &bv, int &bi) {
+    if (v > bv || (bi == ZM_AM_NONE && !(v != v))) { bv = v; bi = (int)i; }
+}
+/* Merge another candidate: larger value, or equal value at a lower index. */
+__device__ __forceinline__ void am_merge(float ov, int oi, float &bv, int &bi) {
+    if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
+}
+__device__ __forceinline__ void am_warp(float &bv, int &bi) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+        const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        am_merge(ov, oi, bv, bi);
+    }
+}
+/* This thread's candidate over x[lo, hi): float4 loads (four in flight)
+ * while aligned, then the tail; each thread sees its indices in increasing
+ * order. cg: read through L2 (x written by other blocks of this grid). */
+__device__ __forceinline__ void argmax_range(const float *x, int64_t lo, int64_t hi, bool cg, float &bv, int &bi) {
+    const int64_t B = blockDim.x;
+    int64_t tail = lo;
+    if (((uintptr_t)(x + lo) & 15) == 0) {
+        const float4 *x4 = reinterpret_cast<const float4 *>(x + lo);
+        const int64_t n4 = (hi - lo) / 4;
+        int64_t i = threadIdx.x;
+        for (; i + 3 * B < n4; i += 4 * B) {
+            float4 v[4];
+#pragma unroll
+            for (int j = 0; j < 4; j++) v[j] = cg ? __ldcg(x4 + i + j * B) : __ldg(x4 + i + j * B);
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const int64_t e = lo + 4 * (i + j * B);
+                am_take(v[j].x, e, bv, bi); am_take(v[j].y, e + 1, bv, bi);
+                am_take(v[j].z, e + 2, bv, bi); am_take(v[j].w, e + 3, bv, bi);
+            }
+        }
+        for (; i < n4; i += B) {
+            const float4 v = cg ? __ldcg(x4 + i) : __ldg(x4 + i);
+            const int64_t e = lo + 4 * i;
+            am_take(v.x, e, bv, bi); am_take(v.y, e + 1, bv, bi); am_take(v.z, e + 2, bv, bi); am_take(v.w, e + 3, bv, bi);
+        }
+        tail = lo + 4 * n4;
+    }
+    for (int64_t i = tail + threadIdx.x; i < hi; i += B) am_take(cg ? __ldcg(x + i) : x[i], i, bv, bi);
+}
+/* Block-wide merge (blockDim a multiple of 32, <= 1024); thread 0 ends
+ * with the block's candidate. sv/si: 32 entries of shared memory. */
+__device__ __forceinline__ void argmax_block(float &bv, int &bi, float *sv, int *si) {
+    am_warp(bv, bi);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) { sv[warp] = bv; si[warp] = bi; }
+    __syncthreads();
+    if (warp == 0) {
+        const int nw = blockDim.x / 32;
+        bv = lane < nw ? sv[lane] : -INFINITY;
+        bi = lane < nw ? si[lane] : ZM_AM_NONE;
+        am_warp(bv, bi);
+    }
+}
+
+/* Element c of row `row` of an embedding table (ops_cuda.h layout). */
+template <int DT>
+__device__ __forceinline__ float embed_value(const void *q, const uint16_t *d, int64_t cols, int64_t row, int64_t c) {
+    if (DT == ZM_F32) return reinterpret_cast<const float *>(q)[row * cols + c];
+    if (DT == ZM_F16) return __half2float(reinterpret_cast<const __half *>(q)[row * cols + c]);
+    if (DT == ZM_BF16) return __bfloat162float(reinterpret_cast<const __nv_bfloat16 *>(q)[row * cols + c]);
+    const int64_t blk = row * (cols / 32) + c / 32;
+    const int e = (int)(c % 32);
+    const float sc = __half2float(__ushort_as_half(d[blk]));
+    if (DT == ZM_Q4_0) {
+        const uint8_t b = reinterpret_cast<const uint8_t *>(q)[blk * 16 + (e & 15)];
+        return (float)((e < 16 ? (b & 15) : (b >> 4)) - 8) * sc;
+    }
+    return (float)reinterpret_cast<const int8_t *>(q)[blk * 32 + e] * sc;
+}
+
+// ---------------------------------------------------------------------------
 // Per-dtype 32-element blocks. raw: what one lane loads for one block (all
 // 16-byte loads); dot(raw, xs, b): sum of the 32 products in a fixed order.
 // Quant values are decoded with the exponent trick: 0x4B0000XX as a float is

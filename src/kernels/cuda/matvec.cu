@@ -6,23 +6,12 @@
  * lane walks 32-element blocks sub, sub+lpr, ... with 16-byte loads; the input
  * vector sits in swizzled shared memory (common.cuh).
  * Checked against float64 references in tests/test_cuda_ops.c. */
-#include "kernels/cuda/gating.cuh"
+#include "kernels/cuda/rows.cuh"
 #include <stdlib.h>
 #include <string.h>
 
 // ---------------------------------------------------------------------------
-// Types
-struct MvSeg {
-    const void *q[3];
-    const uint16_t *d[3];
-    float *y[3];
-    const float *res[3];
-    int64_t rows[3];
-    int n;
-};
-
-// ---------------------------------------------------------------------------
-// Kernels
+// Kernels (the row bodies are in rows.cuh, shared with persist.cu)
 
 /* Dense: rows of all segments laid end to end; x shared (optionally normed).
  * Block b owns rows [b*chunk, b*chunk+chunk): it first asks L2 for all of its
@@ -37,38 +26,11 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, c
     const int64_t start = (int64_t)blockIdx.x * chunk, end = min(start + chunk, total);
     /* the weights are static: ask for them before waiting on the
      * predecessor (PDL), so their fetch overlaps its tail */
-    if (threadIdx.x < s.n) {
-        const int i = threadIdx.x;
-        int64_t b0 = 0;
-        for (int j = 0; j < i; j++) b0 += s.rows[j];
-        const int64_t lo = max(start, b0), hi = min(end, b0 + s.rows[i]);
-        if (lo < hi) {
-            prefetch_l2((const char *)s.q[i] + (lo - b0) * nb * BlkBytes<DT>::v, (hi - lo) * nb * BlkBytes<DT>::v);
-            if (s.d[i]) prefetch_l2(s.d[i] + (lo - b0) * nb, (hi - lo) * nb * 2);
-        }
-    }
+    mv_prefetch<DT>(s, nb, start, end, threadIdx.x);
     ZM_PDL_ENTRY();
     load_x_swz(xs, x, nb * 32, nw, eps, red);
     __syncthreads();
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr;
-    const int64_t step = (ZM_BLOCK / 32) * gpw;
-    /* two rows per pass (row and row + step): their loads fly together */
-    for (int64_t row = start + warp * gpw + grp; row - grp < end; row += 2 * step) {
-        const int64_t row2 = row + step;
-        const bool ok = row < end, ok2 = row2 < end;
-        int seg = 0, seg2 = 0;
-        int64_t r = ok ? row : 0, r2 = ok2 ? row2 : 0;
-        while (seg < s.n - 1 && r >= s.rows[seg]) r -= s.rows[seg++];
-        while (seg2 < s.n - 1 && r2 >= s.rows[seg2]) r2 -= s.rows[seg2++];
-        float acc = 0.f, acc2 = 0.f;
-        if (ok2) row_dot2<DT>(s.q[seg], s.d[seg], r * nb, s.q[seg2], s.d[seg2], r2 * nb, nb, xs, xs, sub, lpr, acc, acc2);
-        else if (ok) acc = row_dot<DT>(s.q[seg], s.d[seg], r * nb, nb, xs, sub, lpr);
-        acc = group_sum(acc, lpr);
-        acc2 = group_sum(acc2, lpr);
-        if (ok && sub == 0) s.y[seg][r] = s.res[seg] ? s.res[seg][r] + acc : acc;
-        if (ok2 && sub == 0) s.y[seg2][r2] = s.res[seg2] ? s.res[seg2][r2] + acc2 : acc2;
-    }
+    mv_rows<DT>(s, nb, lpr, xs, start, end);
 }
 
 /* Batched: block (bx, t) does token t; x[t] in shared memory. */
@@ -93,9 +55,9 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_matmul(const void *q, const uint16
     }
 }
 
-/* Per-expert rows: item o = j*rows + r. SWIGLU: h = silu(G.x) * (U.x), else
- * y = G.x. x_per_slot: slot j reads its own x[j] (all k in shared memory).
- * Block b owns items [b*chunk, b*chunk+chunk), prefetched to L2 first. */
+/* Per-expert rows (ex_rows), block (b, t): items [b*chunk, b*chunk+chunk)
+ * of token t, prefetched to L2 first; x_per_slot: all k inputs in shared
+ * memory. */
 template <int DT, bool SWIGLU>
 __global__ void __launch_bounds__(ZM_BLOCK)
     k_expert(const void *qg, const uint16_t *dg, const void *qu, const uint16_t *du, int64_t rows,
@@ -113,18 +75,8 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     const int64_t start = (int64_t)blockIdx.x * chunk, end = min(start + chunk, total);
     if (threadIdx.x < k) {
         const int j = threadIdx.x;
-        const int32_t e = ids[j];
-        sid[j] = e;
-        const int64_t lo = max(start, (int64_t)j * rows), hi = min(end, (int64_t)(j + 1) * rows);
-        if (lo < hi) {
-            const int64_t rb = ((int64_t)e * rows + (lo - (int64_t)j * rows)) * nb, n = (hi - lo) * nb;
-            prefetch_l2((const char *)qg + rb * BlkBytes<DT>::v, n * BlkBytes<DT>::v);
-            if (dg) prefetch_l2(dg + rb, n * 2);
-            if (SWIGLU) {
-                prefetch_l2((const char *)qu + rb * BlkBytes<DT>::v, n * BlkBytes<DT>::v);
-                if (du) prefetch_l2(du + rb, n * 2);
-            }
-        }
+        sid[j] = ids[j];
+        ex_prefetch<DT, SWIGLU>(qg, dg, qu, du, rows, nb, j, sid[j], start, end);
     }
     if (x_per_slot) {
         load_slots_swz(xs, x, k, cols);
@@ -132,31 +84,11 @@ __global__ void __launch_bounds__(ZM_BLOCK)
         load_x_swz(xs, x, cols, nw, eps, red);
     }
     __syncthreads();
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr;
-    for (int64_t o = start + warp * gpw + grp; o - grp < end; o += (ZM_BLOCK / 32) * gpw) {
-        const bool ok = o < end;
-        const int j = ok ? (int)(o / rows) : 0;
-        const int64_t r = ok ? o - (int64_t)j * rows : 0;
-        const int64_t rb = ((int64_t)sid[j] * rows + r) * nb;
-        const float4 *xj = x_per_slot ? xs + (int64_t)j * cols / 4 : xs;
-        float g = 0.f, u = 0.f;
-        if (ok) {
-            if (SWIGLU) row_dot2<DT>(qg, dg, rb, qu, du, rb, nb, xj, xj, sub, lpr, g, u);
-            else g = row_dot<DT>(qg, dg, rb, nb, xj, sub, lpr);
-        }
-        g = group_sum(g, lpr);
-        if (SWIGLU) u = group_sum(u, lpr);
-        if (ok && sub == 0) y[o] = SWIGLU ? __fmul_rn(silu_f(g), u) : g;
-    }
+    ex_rows<DT, SWIGLU>(qg, dg, qu, du, rows, nb, lpr, sid, xs, x_per_slot, y, start, end);
 }
 
-/* Down projection of k experts, weighted sum in slot order, residual:
- * y[r] = res[r] + (((0 + w0*d0) + w1*d1) + ...), each d_j a full row dot
- * (bit-identical to the stock chain expert_matvec -> mul -> sum -> add).
- * Block b owns rows [b*CR, b*CR+CR) of every expert; warp w takes slots
- * w, w+8, ...; the k dots meet in shared memory and are summed in order. */
-#define ZM_COMBINE_ROWS 8
+/* Down + combine (cb_rows): block (b, t) owns rows [b*CR, b*CR+CR) of every
+ * expert of token t. */
 template <int DT>
 __global__ void __launch_bounds__(ZM_BLOCK)
     k_combine(const void *q, const uint16_t *d, int64_t rows, int nb, int lpr, const int32_t *ids,
@@ -176,34 +108,13 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     if (res) res += tok * rows;
     if (threadIdx.x < k) {
         const int j = threadIdx.x;
-        const int32_t e = ids[j];
-        sid[j] = e;
+        sid[j] = ids[j];
         sw[j] = w[j];
-        const int64_t rb = ((int64_t)e * rows + start) * nb, n = (end - start) * nb;
-        prefetch_l2((const char *)q + rb * BlkBytes<DT>::v, n * BlkBytes<DT>::v);
-        if (d) prefetch_l2(d + rb, n * 2);
+        cb_prefetch<DT>(q, d, rows, nb, sid[j], start, end);
     }
     load_slots_swz(xs, h, k, cols);
     __syncthreads();
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr;
-    for (int j = warp; j < k; j += ZM_BLOCK / 32) {
-        const float4 *xj = xs + (int64_t)j * cols / 4;
-        for (int i = grp; i - grp < ZM_COMBINE_ROWS; i += gpw) {
-            const int64_t row = start + i;
-            const bool ok = i < ZM_COMBINE_ROWS && row < end;
-            float dj = ok ? row_dot<DT>(q, d, ((int64_t)sid[j] * rows + row) * nb, nb, xj, sub, lpr) : 0.f;
-            dj = group_sum(dj, lpr);
-            if (ok && sub == 0) part[j][i] = dj;
-        }
-    }
-    __syncthreads();
-    if (threadIdx.x < end - start) {
-        const int i = threadIdx.x;
-        float acc = 0.f;
-        for (int j = 0; j < k; j++) acc = __fadd_rn(acc, __fmul_rn(sw[j], part[j][i]));
-        y[start + i] = res ? __fadd_rn(res[start + i], acc) : acc;
-    }
+    cb_rows<DT>(q, d, rows, nb, lpr, sid, sw, k, xs, res, y, start, end, part);
 }
 
 /* Router + gating in one launch: block b computes logits rows
@@ -460,4 +371,102 @@ extern "C" zm_status zm_gpu_router_gate(const zm_gpu_mat *W, const float *x, con
         });
     });
     return zm__cuda_ck("k_router_gate");
+}
+
+// ---------------------------------------------------------------------------
+// Steps of the persistent kernel (persist.cu): the same checks as the
+// launchers above, the arguments recorded instead of launched.
+extern "C" zm_status zm_gpu_step_matvec(zm_gpu_step *s, int n, const zm_gpu_mat *const *W, const float *x,
+                                         const float *norm_w, float eps, const float *const *res, float *const *y) {
+    if (n < 1 || n > 3) return zm__err(ZM_ERR_INVALID, "matvec step: %d matrices (1..3)", n);
+    if (!x) return zm__err(ZM_ERR_INVALID, "matvec step: no input");
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < n; i++) {
+        ZM_TRY(check_mat(W[i], "matvec step"));
+        if (W[i]->dtype != W[0]->dtype || W[i]->cols != W[0]->cols)
+            return zm__err(ZM_ERR_SHAPE, "matvec step: matrix %d differs in dtype or cols", i);
+        s->s.q[i] = W[i]->q;
+        s->s.d[i] = W[i]->d;
+        s->s.y[i] = y[i];
+        s->s.res[i] = res ? res[i] : nullptr;
+        s->s.rows[i] = W[i]->rows;
+        s->total += W[i]->rows;
+    }
+    s->s.n = n;
+    s->op = ZM_PS_MATVEC;
+    s->dt = W[0]->dtype;
+    s->nb = (int)(W[0]->cols / 32);
+    s->lpr = zm__lpr(s->nb);
+    s->x = x;
+    s->nw = norm_w;
+    s->eps = eps;
+    return ZM_OK;
+}
+
+extern "C" zm_status zm_gpu_step_gate(zm_gpu_step *s, const float *logits, int n, int k, int renorm, int32_t *ids,
+                                       float *w) {
+    if (n < 1 || n > 32 * ZM_WMAX) return zm__err(ZM_ERR_RANGE, "gate step: %d logits (1..1024)", n);
+    if (k < 1 || k > 32 || k > n) return zm__err(ZM_ERR_RANGE, "gate step: k = %d of %d", k, n);
+    if (!logits || !ids || !w) return zm__err(ZM_ERR_INVALID, "gate step: missing buffer");
+    memset(s, 0, sizeof *s);
+    s->op = ZM_PS_GATE;
+    s->x = logits;
+    s->n_exp = n;
+    s->k = k;
+    s->renorm = renorm;
+    s->ids_out = ids;
+    s->w_out = w;
+    return ZM_OK;
+}
+
+extern "C" zm_status zm_gpu_step_swiglu(zm_gpu_step *s, const zm_gpu_mat *G, const zm_gpu_mat *U, const int32_t *ids,
+                                         int k, const float *x, const float *norm_w, float eps, float *h) {
+    const char *what = "swiglu step";
+    ZM_TRY(check_mat(G, what));
+    ZM_TRY(check_mat(U, what));
+    if (U->dtype != G->dtype || U->rows != G->rows || U->cols != G->cols || U->n_mat != G->n_mat)
+        return zm__err(ZM_ERR_SHAPE, "%s: gate and up matrices differ", what);
+    if (k < 1 || k > 64) return zm__err(ZM_ERR_RANGE, "%s: k = %d (1..64)", what, k);
+    if (!ids || !x || !h) return zm__err(ZM_ERR_INVALID, "%s: missing buffer", what);
+    memset(s, 0, sizeof *s);
+    s->op = ZM_PS_SWIGLU;
+    s->dt = G->dtype;
+    s->nb = (int)(G->cols / 32);
+    s->lpr = zm__lpr(s->nb);
+    s->k = k;
+    s->rows = G->rows;
+    s->total = (int64_t)k * G->rows;
+    s->s.q[0] = G->q; s->s.d[0] = G->d;
+    s->s.q[1] = U->q; s->s.d[1] = U->d;
+    s->s.y[0] = h;
+    s->s.n = 2;
+    s->ids = ids;
+    s->x = x;
+    s->nw = norm_w;
+    s->eps = eps;
+    return ZM_OK;
+}
+
+extern "C" zm_status zm_gpu_step_combine(zm_gpu_step *s, const zm_gpu_mat *D, const int32_t *ids, const float *w, int k,
+                                          const float *h, const float *res, float *y) {
+    ZM_TRY(check_mat(D, "combine step"));
+    if (k < 1 || k > 64) return zm__err(ZM_ERR_RANGE, "combine step: k = %d (1..64)", k);
+    if (!ids || !w || !h || !y) return zm__err(ZM_ERR_INVALID, "combine step: missing buffer");
+    if ((size_t)D->cols * 4 * k > 200 * 1024) return zm__err(ZM_ERR_SHAPE, "combine step: %d x %lld inputs exceed shared memory", k, (long long)D->cols);
+    memset(s, 0, sizeof *s);
+    s->op = ZM_PS_COMBINE;
+    s->dt = D->dtype;
+    s->nb = (int)(D->cols / 32);
+    s->lpr = zm__lpr(s->nb);
+    s->k = k;
+    s->rows = D->rows;
+    s->total = D->rows;
+    s->s.q[0] = D->q; s->s.d[0] = D->d;
+    s->s.res[0] = res;
+    s->s.y[0] = y;
+    s->s.n = 1;
+    s->ids = ids;
+    s->w = w;
+    s->x = h;
+    return ZM_OK;
 }

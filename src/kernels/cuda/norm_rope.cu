@@ -4,6 +4,7 @@
  * a captured decode graph replays unchanged.
  * Checked against float64 references in tests/test_cuda_ops.c. */
 #include "kernels/cuda/common.cuh"
+#include <string.h>
 
 // ---------------------------------------------------------------------------
 // Device routines shared by the stock and the fused kernels
@@ -122,82 +123,20 @@ __global__ void k_embedding(const void *q, const uint16_t *d, int64_t cols, cons
     ZM_PDL_ENTRY();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n * cols) return;
-    const int64_t t = i / cols, c = i % cols, row = ids[t];
-    float v;
-    if (DT == ZM_F32) v = reinterpret_cast<const float *>(q)[row * cols + c];
-    else if (DT == ZM_F16) v = __half2float(reinterpret_cast<const __half *>(q)[row * cols + c]);
-    else if (DT == ZM_BF16) v = __bfloat162float(reinterpret_cast<const __nv_bfloat16 *>(q)[row * cols + c]);
-    else {
-        const int64_t blk = row * (cols / 32) + c / 32;
-        const int e = (int)(c % 32);
-        const float sc = __half2float(__ushort_as_half(d[blk]));
-        if (DT == ZM_Q4_0) {
-            const uint8_t b = reinterpret_cast<const uint8_t *>(q)[blk * 16 + (e & 15)];
-            v = (float)((e < 16 ? (b & 15) : (b >> 4)) - 8) * sc;
-        } else {
-            v = (float)reinterpret_cast<const int8_t *>(q)[blk * 32 + e] * sc;
-        }
-    }
-    out[i] = v;
+    out[i] = embed_value<DT>(q, d, cols, ids[i / cols], i % cols);
 }
 
+/* Block per row; thread t takes its float4s in increasing order (four in
+ * flight), so am_take's "first max" holds within the thread. */
 __global__ void __launch_bounds__(1024) k_argmax(const float *x, int64_t n, int32_t *idx) {
     ZM_PDL_ENTRY();
     __shared__ float sv[32];
     __shared__ int si[32];
-    const float *xr = x + blockIdx.x * n;
     float bv = -INFINITY;
-    int bi = 0x7fffffff;
-#define ZM_ARGMAX_STEP(v, i) if ((v) > bv || (bi == 0x7fffffff && !((v) != (v)))) { bv = (v); bi = (int)(i); } /* first max */
-    int64_t i0 = 0;
-    if (n % 4 == 0 && ((uintptr_t)xr & 15) == 0) {
-        /* float4 loads, four in flight per thread: each thread still sees
-         * its indices in increasing order, so "first max" is kept */
-        const float4 *x4 = reinterpret_cast<const float4 *>(xr);
-        const int64_t n4 = n / 4, B = blockDim.x;
-        int64_t i = threadIdx.x;
-        for (; i + 3 * B < n4; i += 4 * B) {
-            float4 v[4];
-#pragma unroll
-            for (int j = 0; j < 4; j++) v[j] = __ldg(x4 + i + j * B);
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
-                const int64_t e = 4 * (i + j * B);
-                ZM_ARGMAX_STEP(v[j].x, e) ZM_ARGMAX_STEP(v[j].y, e + 1) ZM_ARGMAX_STEP(v[j].z, e + 2) ZM_ARGMAX_STEP(v[j].w, e + 3)
-            }
-        }
-        for (; i < n4; i += B) {
-            const float4 v = __ldg(x4 + i);
-            ZM_ARGMAX_STEP(v.x, 4 * i) ZM_ARGMAX_STEP(v.y, 4 * i + 1) ZM_ARGMAX_STEP(v.z, 4 * i + 2) ZM_ARGMAX_STEP(v.w, 4 * i + 3)
-        }
-        i0 = n;
-    }
-    for (int64_t i = i0 + threadIdx.x; i < n; i += blockDim.x) {
-        const float v = xr[i];
-        ZM_ARGMAX_STEP(v, i)
-    }
-#undef ZM_ARGMAX_STEP
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        float ov = __shfl_xor_sync(0xffffffffu, bv, o);
-        int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-        if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
-    }
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    if (lane == 0) { sv[warp] = bv; si[warp] = bi; }
-    __syncthreads();
-    if (warp == 0) {
-        const int nw = blockDim.x / 32;
-        bv = lane < nw ? sv[lane] : -INFINITY;
-        bi = lane < nw ? si[lane] : 0x7fffffff;
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-            float ov = __shfl_xor_sync(0xffffffffu, bv, o);
-            int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-            if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
-        }
-        if (lane == 0) idx[blockIdx.x] = bi == 0x7fffffff ? 0 : bi;
-    }
+    int bi = ZM_AM_NONE;
+    argmax_range(x + blockIdx.x * n, 0, n, false, bv, bi);
+    argmax_block(bv, bi, sv, si);
+    if (threadIdx.x == 0) idx[blockIdx.x] = bi == ZM_AM_NONE ? 0 : bi;
 }
 
 __global__ void k_binary(int op, const float *a, const float *b, int64_t n, int64_t nb, int mode,
@@ -427,4 +366,33 @@ extern "C" zm_status zm_gpu_copy_i32(int32_t *dst, const int32_t *src, int64_t n
     if (n < 1) return zm__err(ZM_ERR_SHAPE, "copy_i32: empty");
     zm__launch(k_copy_i32, blocks_for(n, 256), 256, 0, (cudaStream_t)stream, dst, src, n);
     return zm__cuda_ck("k_copy_i32");
+}
+
+// ---------------------------------------------------------------------------
+// Steps of the persistent kernel (persist.cu)
+extern "C" zm_status zm_gpu_step_embedding(zm_gpu_step *s, const zm_gpu_mat *E, const int32_t *ids, int64_t n, float *out) {
+    if (!E || !E->q || n < 1 || !ids || !out) return zm__err(ZM_ERR_INVALID, "embedding step: no table, ids or output");
+    if (E->dtype != ZM_F32 && E->dtype != ZM_F16 && E->dtype != ZM_BF16 && E->dtype != ZM_Q4_0 && E->dtype != ZM_Q8_0)
+        return zm__err(ZM_ERR_DTYPE, "embedding step: dtype %s", zm_dtype_name(E->dtype));
+    memset(s, 0, sizeof *s);
+    s->op = ZM_PS_EMBED;
+    s->dt = E->dtype;
+    s->s.q[0] = E->q;
+    s->s.d[0] = E->d;
+    s->s.y[0] = out;
+    s->rows = E->cols;
+    s->total = n * E->cols;
+    s->ids = ids;
+    return ZM_OK;
+}
+
+extern "C" zm_status zm_gpu_step_argmax(zm_gpu_step *s, const float *x, int64_t n, int32_t *idx) {
+    if (n < 1 || n > 0x7ffffffe || !x || !idx) return zm__err(ZM_ERR_SHAPE, "argmax step: %lld values", (long long)n);
+    memset(s, 0, sizeof *s);
+    s->op = ZM_PS_ARGMAX;
+    s->x = x;
+    s->rows = n;
+    s->total = n;
+    s->ids_out = idx;
+    return ZM_OK;
 }

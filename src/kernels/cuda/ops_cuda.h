@@ -164,6 +164,85 @@ zm_status zm_gpu_attention_prefill(const float *q, const float *k_cache, const f
                                     int64_t n_tok, int n_head, int n_kv, int head_dim, float scale,
                                     const int32_t *pos, float *out, void *stream);
 
+/* ---- the persistent decode kernel ------------------------------------------
+ * A list of steps (one token's decode graph, or a run of it) in one launch:
+ * every block stays resident, a grid barrier separates a step from the next
+ * (except after a GATE, see below), and while one step runs each block asks
+ * L2 for its share of the weights of the steps after it whose addresses are
+ * known (dense weights always; expert weights once their gate has run),
+ * up to a byte budget (ZMLX_CUDA_LA_MB, default 24). Each step computes its
+ * outputs with the same row bodies as the one-op kernels above, so the
+ * results are bit-identical to launching those kernels one by one.
+ * Steps are built by zm_gpu_step_* (checked as the matching launcher checks
+ * its arguments), then zm_gpu_persist_new uploads them; run replays. */
+enum {
+    ZM_PS_MATVEC = 1, /* zm_gpu_matvec / _multi: 1-3 segments, norm, residual */
+    ZM_PS_GATE,       /* zm_gpu_topk_gating_softmax of one row: every block
+                         gates (bit-identical, warp 0) into shared memory,
+                         block 0 stores ids/w; no barrier after it, the next
+                         SWIGLU/COMBINE reading those ids take them from there */
+    ZM_PS_SWIGLU,     /* zm_gpu_gather_qmm_swiglu, one token */
+    ZM_PS_COMBINE,    /* zm_gpu_gather_qmm_combine, one token */
+    ZM_PS_ATTN,       /* zm_gpu_attention_decode(_qkn) */
+    ZM_PS_EMBED,      /* zm_gpu_embedding */
+    ZM_PS_ARGMAX      /* zm_gpu_argmax of one row */
+};
+typedef struct zm_gpu_segs { /* up to three matrices sharing one input */
+    const void *q[3];
+    const uint16_t *d[3];
+    float *y[3];
+    const float *res[3];
+    int64_t rows[3];
+    int n;
+} zm_gpu_segs;
+typedef struct zm_gpu_step {
+    int op, dt;          /* ZM_PS_*, weight dtype */
+    int nb, lpr;         /* 32-blocks per row, lanes per row */
+    int k, renorm, n_exp; /* expert slots; GATE: renorm, logits per row */
+    int n_split, z;      /* ATTN: splits per kv head, head groups */
+    int n_head, n_kv, hd;
+    int64_t rows;        /* per expert (SWIGLU/COMBINE); EMBED: cols; ARGMAX: n */
+    int64_t total;       /* work items: rows, slots x rows, elements */
+    zm_gpu_segs s;       /* MATVEC; SWIGLU: q/d[0] gate, [1] up, y[0] = h;
+                            COMBINE: q/d[0], res[0], y[0]; EMBED: q/d[0], y[0] */
+    const float *x, *nw; /* input (GATE: logits; COMBINE: h), folded norm weights */
+    float eps, scale;
+    const int32_t *ids;  /* expert ids (SWIGLU, COMBINE), token ids (EMBED), pos (ATTN) */
+    const float *w;      /* COMBINE: expert weights */
+    int32_t *ids_out;    /* GATE: ids; ARGMAX: the index */
+    float *w_out;        /* GATE: weights */
+    float *pm, *pl, *pacc; /* ATTN: split partials */
+    int *counter;        /* ATTN: merge counters; ARGMAX: last-block counter */
+    float *out;          /* ATTN */
+    const float *q, *kc, *vc; /* ATTN without qkn */
+    zm_gpu_qkn qkn;      /* ATTN with q/k norm + rope folded (qkn.xq != NULL) */
+    int64_t wbytes;      /* weight bytes the step reads (set by zm_gpu_persist_new) */
+} zm_gpu_step;
+
+zm_status zm_gpu_step_matvec(zm_gpu_step *s, int n, const zm_gpu_mat *const *W, const float *x,
+                             const float *norm_w, float eps, const float *const *res, float *const *y);
+zm_status zm_gpu_step_gate(zm_gpu_step *s, const float *logits, int n, int k, int renorm, int32_t *ids,
+                           float *w);
+zm_status zm_gpu_step_swiglu(zm_gpu_step *s, const zm_gpu_mat *G, const zm_gpu_mat *U, const int32_t *ids,
+                             int k, const float *x, const float *norm_w, float eps, float *h);
+zm_status zm_gpu_step_combine(zm_gpu_step *s, const zm_gpu_mat *D, const int32_t *ids, const float *w, int k,
+                              const float *h, const float *res, float *y);
+/* qkn NULL: plain decode attention of q. ws as zm_gpu_attention_decode's. */
+zm_status zm_gpu_step_attention(zm_gpu_step *s, const zm_gpu_qkn *qkn, const float *q, const float *k_cache,
+                                const float *v_cache, int n_head, int n_kv, int head_dim, int64_t max_ctx,
+                                float scale, const int32_t *pos, void *ws, float *out);
+zm_status zm_gpu_step_embedding(zm_gpu_step *s, const zm_gpu_mat *E, const int32_t *ids, int64_t n, float *out);
+zm_status zm_gpu_step_argmax(zm_gpu_step *s, const float *x, int64_t n, int32_t *idx);
+
+typedef struct zm_gpu_persist zm_gpu_persist;
+/* Upload n steps (copied) and size the grid: blocks per SM from occupancy
+ * (at most 2), all resident, so the grid barrier cannot deadlock. */
+zm_status zm_gpu_persist_new(zm_gpu_persist **out, const zm_gpu_step *steps, int n);
+/* Enqueue one run (a barrier reset and the kernel) on stream; capturable. */
+zm_status zm_gpu_persist_run(zm_gpu_persist *p, void *stream);
+int zm_gpu_persist_grid(const zm_gpu_persist *p);
+void zm_gpu_persist_free(zm_gpu_persist *p); /* NULL-safe */
+
 /* ---- small ops ------------------------------------------------------------- */
 /* out[t][c] = dequant(E[ids[t]][c]); ids: [n] int32 device. E: rows = vocab. */
 zm_status zm_gpu_embedding(const zm_gpu_mat *E, const int32_t *ids, int64_t n, float *out,

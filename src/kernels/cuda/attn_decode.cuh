@@ -1,0 +1,229 @@
+/* Decode attention over the KV cache, one work item: (kv head, split of
+ * the sequence, group of ZM_ATT_HPB q heads), served by ZM_ATT_HPB warps.
+ * The one-op kernel (attention.cu) runs one item per block; the persistent
+ * decode kernel (persist.cu) runs two per block, each on its own named
+ * barriers and shared memory, so both compute every bit the same way.
+ * Cache layout: [ctx][n_kv][head_dim] f32. */
+#pragma once
+#include "kernels/cuda/common.cuh"
+
+#define ZM_ATT_HPB 4    /* q heads (warps) per item */
+#define ZM_ATT_SMAX 320 /* splits per kv head at most */
+
+struct AttnSmem { /* one item's shared memory */
+    float qh[ZM_ATT_HPB][128], kh[128];
+    float sf[ZM_ATT_HPB][ZM_ATT_SMAX];
+    int last;
+};
+
+/* Named barrier `id` over n threads (the item's warps). */
+__device__ __forceinline__ void named_bar(int id, int n) { asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(n) : "memory"); }
+
+/* One warp per q head: block (kv head, split, head group) has ZM_ATT_HPB
+ * warps, warp w serving q head z*HPB + w of the kv head's GQA group over the
+ * split's rows (the block's warps read the same K/V rows, through L1). No
+ * warp merges with another, so a short context is a short chain per warp.
+ * With qkn.xq the q/k RMSNorm + RoPE and the k/v store of the new row p are
+ * done here: one warp per head, whose warp_sum equals block_rms_scale's
+ * block_sum when only 32 threads hold data, so every bit matches
+ * k_qkv_norm_rope; row p's k and v are used from registers/shared memory
+ * (the blocks of the owning split each compute them; head group 0 stores
+ * them). One active split writes the output; else the last item of a
+ * (kv head, head group) to finish merges the splits' partials. The item's
+ * warps are `warp` 0..HPB-1 of it and sync on named barriers bar, bar+1. */
+template <int DPL> /* dims per lane: head_dim <= 32 * DPL */
+__device__ __forceinline__ void attn_decode_item(const float *q, const float *kc, const float *vc, int n_head, int n_kv,
+                                                 int d, int n_split, float scale, const int32_t *pos, float *pm,
+                                                 float *pl, float *pacc, int *counter, float *out,
+                                                 const zm_gpu_qkn &qkn, int kvh, int split, int z, int Z, int warp,
+                                                 int bar, AttnSmem &S) {
+    const int G = n_head / n_kv;
+    const int lane = threadIdx.x & 31;
+    const int g = z * ZM_ATT_HPB + warp, h = kvh * G + g;
+    const bool hv = g < G; /* this warp has a head */
+    const int64_t L = (int64_t)pos[0] + 1;
+    /* at least 32 rows per split: short contexts use few splits */
+    const int64_t chunk = max((L + n_split - 1) / n_split, (int64_t)32);
+    const int n_act = (int)((L + chunk - 1) / chunk);
+    const int64_t t0 = (int64_t)split * chunk, t1 = min(L, t0 + chunk);
+    if (split >= n_act) return; /* idle split: not counted below either */
+    const int p = (int)(L - 1);
+    const bool fused = qkn.xq != nullptr, owner = fused && p >= t0 && p < t1;
+    float(&qh)[ZM_ATT_HPB][128] = S.qh;
+    float(&kh)[128] = S.kh;
+    float(&sf)[ZM_ATT_HPB][ZM_ATT_SMAX] = S.sf;
+    float qr[DPL], kp[DPL], vp[DPL];
+#pragma unroll
+    for (int i = 0; i < DPL; i++) kp[i] = vp[i] = 0.f;
+    if (fused) {
+        /* item 0..HPB-1: this warp's q head; item HPB (warp 0, owner): k */
+        const float4 *x4[2] = {hv ? reinterpret_cast<const float4 *>(qkn.xq + (int64_t)h * d) : nullptr,
+                               owner && warp == 0 ? reinterpret_cast<const float4 *>(qkn.xk + (int64_t)kvh * d) : nullptr};
+        const float4 *w4[2] = {reinterpret_cast<const float4 *>(qkn.wq), reinterpret_cast<const float4 *>(qkn.wk)};
+        float *dst[2] = {qh[warp], kh};
+        float4 xv4[2], wv4[2];
+#pragma unroll
+        for (int it = 0; it < 2; it++) /* all loads first */
+            if (x4[it] && lane < d / 4) { xv4[it] = x4[it][lane]; wv4[it] = w4[it][lane]; }
+#pragma unroll
+        for (int it = 0; it < 2; it++) {
+            if (!x4[it]) continue;
+            float s = lane < d / 4 ? sumsq4(xv4[it], 0.f) : 0.f;
+            s = warp_sum(s);
+            const float sc = rsqrtf(s / (float)d + qkn.eps);
+            if (lane < d / 4) {
+                norm4(xv4[it], wv4[it], sc);
+                reinterpret_cast<float4 *>(dst[it])[lane] = xv4[it];
+            }
+        }
+        __syncwarp();
+        for (int i = lane; i < qkn.n_rot / 2; i += 32) {
+            if (x4[0]) rope_pair(dst[0], i, qkn.n_rot / 2, (float)p, qkn.inv_freq);
+            if (x4[1]) rope_pair(dst[1], i, qkn.n_rot / 2, (float)p, qkn.inv_freq);
+        }
+        named_bar(bar, 32 * ZM_ATT_HPB); /* kh for every warp */
+        if (owner) {
+#pragma unroll
+            for (int i = 0; i < DPL; i++) {
+                const int c = lane + 32 * i;
+                kp[i] = c < d ? kh[c] : 0.f;
+                vp[i] = c < d ? qkn.xv[(int64_t)kvh * d + c] : 0.f;
+                if (z == 0 && warp == 0 && c < d) {
+                    qkn.k_cache[((int64_t)p * n_kv + kvh) * d + c] = kp[i];
+                    qkn.v_cache[((int64_t)p * n_kv + kvh) * d + c] = vp[i];
+                }
+            }
+        }
+    }
+    if (!hv) return; /* after the block barrier above */
+#pragma unroll
+    for (int i = 0; i < DPL; i++) {
+        const int c = lane + 32 * i;
+        qr[i] = c < d ? (fused ? qh[warp][c] : q[(int64_t)h * d + c]) : 0.f;
+    }
+    float m = -INFINITY, l = 0.f, acc[DPL];
+#pragma unroll
+    for (int i = 0; i < DPL; i++) acc[i] = 0.f;
+    /* rows in groups of RG: loads first, the RG scores reduced in one
+     * interleaved butterfly, one online-softmax step per group */
+    constexpr int RG = 8;
+    for (int64_t tg = t0; tg < t1; tg += RG) {
+        float kr[RG][DPL], vr[RG][DPL], sc[RG];
+#pragma unroll
+        for (int r = 0; r < RG; r++) {
+            const int64_t t = tg + r;
+            const int64_t base = (t * n_kv + kvh) * d;
+            const bool newrow = owner && t == p;
+#pragma unroll
+            for (int i = 0; i < DPL; i++) {
+                const int c = lane + 32 * i;
+                const bool ok = t < t1 && c < d;
+                kr[r][i] = newrow ? kp[i] : ok ? kc[base + c] : 0.f;
+                vr[r][i] = newrow ? vp[i] : ok ? vc[base + c] : 0.f;
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < RG; r++) {
+            float s = 0.f;
+#pragma unroll
+            for (int i = 0; i < DPL; i++) s = fmaf(qr[i], kr[r][i], s);
+            sc[r] = s;
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1)
+#pragma unroll
+            for (int r = 0; r < RG; r++) sc[r] += __shfl_xor_sync(0xffffffffu, sc[r], o);
+        const int nr = (int)min((int64_t)RG, t1 - tg);
+        float mn = m;
+#pragma unroll
+        for (int r = 0; r < RG; r++)
+            if (r < nr) mn = fmaxf(mn, sc[r] * scale);
+        const float corr = expf(m - mn);
+        l *= corr;
+#pragma unroll
+        for (int i = 0; i < DPL; i++) acc[i] *= corr;
+#pragma unroll
+        for (int r = 0; r < RG; r++) {
+            if (r >= nr) break;
+            const float pr = expf(sc[r] * scale - mn);
+            l += pr;
+#pragma unroll
+            for (int i = 0; i < DPL; i++) acc[i] = fmaf(pr, vr[r][i], acc[i]);
+        }
+        m = mn;
+    }
+    if (n_act == 1) {
+#pragma unroll
+        for (int i = 0; i < DPL; i++) {
+            const int c = lane + 32 * i;
+            if (c < d) out[(int64_t)h * d + c] = acc[i] / l;
+        }
+        return;
+    }
+    const int64_t hs = (int64_t)h * n_split + split;
+#pragma unroll
+    for (int i = 0; i < DPL; i++) {
+        const int c = lane + 32 * i;
+        if (c < d) pacc[hs * d + c] = acc[i];
+    }
+    if (lane == 0) { pm[hs] = m; pl[hs] = l; }
+    __threadfence();
+    __syncwarp();
+    /* the block's head warps meet; the head-less warps have returned */
+    const int nw = min(ZM_ATT_HPB, G - z * ZM_ATT_HPB);
+    named_bar(bar + 1, nw * 32);
+    if (warp == 0 && lane == 0) {
+        int *cnt = &counter[kvh * Z + z];
+        S.last = atomicAdd(cnt, 1) == n_act - 1;
+        if (S.last) *cnt = 0; /* ready for the next launch */
+    }
+    named_bar(bar + 1, nw * 32);
+    if (!S.last) return;
+    __threadfence();
+    /* merge this warp's head over the active splits */
+    constexpr int SPL = ZM_ATT_SMAX / 32;
+    float ms[SPL], ls[SPL], M = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < SPL; i++) {
+        const int sp = lane + 32 * i;
+        ms[i] = sp < n_act ? __ldcg(pm + (int64_t)h * n_split + sp) : -INFINITY;
+        ls[i] = sp < n_act ? __ldcg(pl + (int64_t)h * n_split + sp) : 0.f;
+    }
+#pragma unroll
+    for (int i = 0; i < SPL; i++) M = fmaxf(M, ms[i]);
+    M = warp_max(M);
+    float Ls = 0.f;
+#pragma unroll
+    for (int i = 0; i < SPL; i++) {
+        const int sp = lane + 32 * i;
+        const float f = ms[i] == -INFINITY ? 0.f : expf(ms[i] - M);
+        if (sp < n_act) sf[warp][sp] = f;
+        Ls += ls[i] * f;
+    }
+    Ls = warp_sum(Ls);
+    __syncwarp();
+    float A[DPL];
+#pragma unroll
+    for (int i = 0; i < DPL; i++) A[i] = 0.f;
+    for (int sp0 = 0; sp0 < n_act; sp0 += 4) { /* four splits' partials in flight */
+        float v[4][DPL];
+#pragma unroll
+        for (int u = 0; u < 4; u++)
+#pragma unroll
+            for (int i = 0; i < DPL; i++) {
+                const int c = lane + 32 * i;
+                v[u][i] = (sp0 + u < n_act && c < d) ? __ldcg(pacc + ((int64_t)h * n_split + sp0 + u) * d + c) : 0.f;
+            }
+#pragma unroll
+        for (int u = 0; u < 4; u++)
+            if (sp0 + u < n_act)
+#pragma unroll
+                for (int i = 0; i < DPL; i++) A[i] += v[u][i] * sf[warp][sp0 + u];
+    }
+#pragma unroll
+    for (int i = 0; i < DPL; i++) {
+        const int c = lane + 32 * i;
+        if (c < d) out[(int64_t)h * d + c] = A[i] / Ls;
+    }
+}
+

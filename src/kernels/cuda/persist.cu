@@ -1,0 +1,345 @@
+/* The persistent decode kernel (ops_cuda.h: zm_gpu_step, zm_gpu_persist).
+ * One launch runs a list of steps: all blocks resident (grid sized by
+ * occupancy), a grid barrier between steps, each step spread over every
+ * block with the row bodies the one-op kernels use (rows.cuh,
+ * attn_decode.cuh), so each output is computed by the same code in the same
+ * order as launching those kernels one by one: bit-identical.
+ * What it saves: a launch's ramp-up and tail per op, and it keeps HBM busy
+ * across op boundaries: while step i runs, the last warp of every block
+ * asks L2 for its share of the weights of steps i+1, i+2, ... (dense
+ * weights always, expert weights once their gate has run) up to a byte
+ * budget, so a step mostly reads what is already on chip.
+ * Memory visibility: a step reads what other blocks wrote before the
+ * barrier; the barrier is release (fence + atomic) / acquire (ld.acquire
+ * spin + fence) by thread 0 and a block barrier, the same protocol as a
+ * cooperative-groups grid sync, and data written inside the kernel is never
+ * read through the non-coherent path (__ldg is for weights only).
+ * ZMLX_CUDA_PS_BPS=1 runs one block of 255 registers per SM instead of two
+ * of 128 (the attention body spills at 128).
+ * Checked in tests/test_cuda_ops.c (each step kind against its kernel, bit
+ * for bit) and tests/test_cuda_graph.c (whole decode graphs, persistent vs
+ * one launch per op, bit for bit). */
+#include "kernels/cuda/attn_decode.cuh"
+#include "kernels/cuda/rows.cuh"
+#include <stdlib.h>
+#include <string.h>
+
+#define ZM_PS_PF_WARP (ZM_BLOCK / 32 - 1) /* the warp that issues L2 prefetches */
+
+struct PsShared {
+    zm_gpu_step st[2]; /* this step and the next (loaded during this one) */
+    float red[32];
+    int32_t sid[64], gid[64]; /* expert ids: loaded / from this block's last gate */
+    float sw[64], gw[64];
+    float part[64][ZM_COMBINE_ROWS];
+    AttnSmem att[2]; /* two attention items per block (warps 0-3, 4-7) */
+    float amv[32];
+    int ami[32];
+    int last;
+};
+
+#define PS_DT(dt, ...)                                                                             \
+    switch (dt) {                                                                                  \
+    case ZM_Q4_0: { constexpr int DT = ZM_Q4_0; __VA_ARGS__; } break;                               \
+    case ZM_Q8_0: { constexpr int DT = ZM_Q8_0; __VA_ARGS__; } break;                               \
+    case ZM_F32: { constexpr int DT = ZM_F32; __VA_ARGS__; } break;                                 \
+    case ZM_F16: { constexpr int DT = ZM_F16; __VA_ARGS__; } break;                                 \
+    case ZM_BF16: { constexpr int DT = ZM_BF16; __VA_ARGS__; } break;                               \
+    default: break;                                                                                \
+    }
+
+/* Block vb's share [start, end) of total items (chunks a multiple of al). */
+__device__ __forceinline__ void ps_chunk(int64_t total, int64_t al, int vb, int nvb, int64_t &start, int64_t &end) {
+    int64_t c = (total + nvb - 1) / nvb;
+    c = (c + al - 1) / al * al;
+    start = min((int64_t)vb * c, total);
+    end = min(start + c, total);
+}
+
+__device__ __forceinline__ void ps_copy_step(zm_gpu_step *dst, const zm_gpu_step *src) {
+    const int n = (int)(sizeof(zm_gpu_step) / 4);
+    for (int i = threadIdx.x; i < n; i += ZM_BLOCK) reinterpret_cast<int *>(dst)[i] = reinterpret_cast<const int *>(src)[i];
+}
+
+/* All blocks meet; writes before it are visible to every block after it. */
+__device__ __forceinline__ void ps_grid_sync(unsigned *bar, unsigned target) {
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        __threadfence();
+        atomicAdd(bar, 1u);
+        unsigned v;
+        do {
+            asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(bar) : "memory");
+        } while (v < target);
+        __threadfence();
+    }
+    __syncthreads();
+}
+
+/* L2 prefetch of block vb's share of step s (lanes of one warp); gid: the
+ * expert ids of the gate it reads. */
+__device__ __forceinline__ void ps_prefetch(const zm_gpu_step &s, int vb, int nvb, const int32_t *gid, int lane) {
+    int64_t start, end;
+    ps_chunk(s.total, 1, vb, nvb, start, end);
+    if (start >= end) return;
+    if (s.op == ZM_PS_MATVEC) {
+        PS_DT(s.dt, mv_prefetch<DT>(s.s, s.nb, start, end, lane));
+    } else if (s.op == ZM_PS_SWIGLU && lane < s.k) {
+        PS_DT(s.dt, (ex_prefetch<DT, true>(s.s.q[0], s.s.d[0], s.s.q[1], s.s.d[1], s.rows, s.nb, lane, gid[lane], start, end)));
+    } else if (s.op == ZM_PS_COMBINE && lane < s.k) {
+        PS_DT(s.dt, cb_prefetch<DT>(s.s.q[0], s.s.d[0], s.rows, s.nb, gid[lane], start, end));
+    }
+}
+
+/* Prefetch walk at the start of step i: step i itself if not done yet, then
+ * steps ahead while their addresses are known and their bytes fit the
+ * budget. Expert steps are known once their gate ran (ids == gsrc); a gate
+ * not yet run stops the walk. Returns the last step handled. */
+__device__ __forceinline__ int ps_prefetch_walk(const zm_gpu_step *steps, int n, int i, int pf, int64_t budget,
+                                                const int32_t *gsrc, const int32_t *gid, int vb, int nvb, int lane) {
+    int64_t ahead = 0;
+    for (int j = i + 1; j <= pf; j++) ahead += steps[j].wbytes;
+    for (int j = max(pf + 1, i); j < n; j++) {
+        const zm_gpu_step &s = steps[j];
+        if (s.op == ZM_PS_GATE) break; /* runs in step j: nothing after it is known */
+        const bool expert = s.op == ZM_PS_SWIGLU || s.op == ZM_PS_COMBINE;
+        if (expert && s.ids != gsrc) break;
+        if (j > i) {
+            if (ahead + s.wbytes > budget) break;
+            ahead += s.wbytes;
+        }
+        ps_prefetch(s, vb, nvb, gid, lane);
+        pf = j;
+    }
+    return pf;
+}
+
+template <int DT>
+__device__ __forceinline__ void ps_matvec(const zm_gpu_step &s, float4 *xs, float *red, int vb, int nvb) {
+    int64_t start, end;
+    ps_chunk(s.total, 1, vb, nvb, start, end);
+    if (start >= end) return;
+    load_x_swz(xs, s.x, s.nb * 32, s.nw, s.eps, red);
+    __syncthreads();
+    mv_rows<DT>(s.s, s.nb, s.lpr, xs, start, end);
+}
+
+template <int DT>
+__device__ __forceinline__ void ps_swiglu(const zm_gpu_step &s, const int32_t *ids, float4 *xs, float *red, int vb,
+                                          int nvb) {
+    int64_t start, end;
+    ps_chunk(s.total, 1, vb, nvb, start, end);
+    if (start >= end) return;
+    load_x_swz(xs, s.x, s.nb * 32, s.nw, s.eps, red);
+    __syncthreads();
+    ex_rows<DT, true>(s.s.q[0], s.s.d[0], s.s.q[1], s.s.d[1], s.rows, s.nb, s.lpr, ids, xs, 0, s.s.y[0], start, end);
+}
+
+template <int DT>
+__device__ __forceinline__ void ps_combine(const zm_gpu_step &s, const int32_t *ids, const float *w, float4 *xs,
+                                           float (*part)[ZM_COMBINE_ROWS], int vb, int nvb) {
+    int64_t start, end;
+    ps_chunk(s.total, 1, vb, nvb, start, end);
+    if (start >= end) return;
+    load_slots_swz(xs, s.x, s.k, s.nb * 32);
+    __syncthreads();
+    for (int64_t r = start; r < end; r += ZM_COMBINE_ROWS)
+        cb_rows<DT>(s.s.q[0], s.s.d[0], s.rows, s.nb, s.lpr, ids, w, s.k, xs, s.s.res[0], s.s.y[0], r,
+                    min(r + ZM_COMBINE_ROWS, end), part);
+}
+
+template <int DT>
+__device__ __forceinline__ void ps_embed(const zm_gpu_step &s, int vb, int nvb) {
+    for (int64_t e = (int64_t)vb * ZM_BLOCK + threadIdx.x; e < s.total; e += (int64_t)nvb * ZM_BLOCK)
+        s.s.y[0][e] = embed_value<DT>(s.s.q[0], s.s.d[0], s.rows, s.ids[e / s.rows], e % s.rows);
+}
+
+__device__ __forceinline__ void ps_attn(const zm_gpu_step &s, PsShared &sh, int vb, int nvb) {
+    const int warp = threadIdx.x >> 5, half = warp / ZM_ATT_HPB, wg = warp % ZM_ATT_HPB;
+    const int bar = 1 + 2 * half; /* named barriers bar, bar + 1 */
+    for (int64_t it = (int64_t)vb * 2 + half; it < s.total; it += (int64_t)nvb * 2) {
+        const int z = (int)(it % s.z), kvh = (int)(it / s.z % s.n_kv), split = (int)(it / s.z / s.n_kv);
+        named_bar(bar, 32 * ZM_ATT_HPB); /* the previous item's shared memory is free */
+        if (s.hd <= 32) attn_decode_item<1>(s.q, s.kc, s.vc, s.n_head, s.n_kv, s.hd, s.n_split, s.scale, s.ids, s.pm, s.pl, s.pacc, s.counter, s.out, s.qkn, kvh, split, z, s.z, wg, bar, sh.att[half]);
+        else if (s.hd <= 64) attn_decode_item<2>(s.q, s.kc, s.vc, s.n_head, s.n_kv, s.hd, s.n_split, s.scale, s.ids, s.pm, s.pl, s.pacc, s.counter, s.out, s.qkn, kvh, split, z, s.z, wg, bar, sh.att[half]);
+        else attn_decode_item<4>(s.q, s.kc, s.vc, s.n_head, s.n_kv, s.hd, s.n_split, s.scale, s.ids, s.pm, s.pl, s.pacc, s.counter, s.out, s.qkn, kvh, split, z, s.z, wg, bar, sh.att[half]);
+    }
+}
+
+/* Partial argmax per block, merged by the last block to finish. */
+__device__ __forceinline__ void ps_argmax(const zm_gpu_step &s, PsShared &sh, float *amv, int *ami, int *amc, int vb,
+                                          int nvb) {
+    int64_t start, end;
+    ps_chunk(s.total, 4, vb, nvb, start, end);
+    float bv = -INFINITY;
+    int bi = ZM_AM_NONE;
+    if (start < end) argmax_range(s.x, start, end, true, bv, bi);
+    argmax_block(bv, bi, sh.amv, sh.ami);
+    if (threadIdx.x == 0) {
+        amv[vb] = bv;
+        ami[vb] = bi;
+        __threadfence();
+        sh.last = atomicAdd(amc, 1) == nvb - 1;
+        if (sh.last) *amc = 0; /* ready for the next run */
+    }
+    __syncthreads();
+    if (!sh.last || threadIdx.x >= 32) return;
+    __threadfence();
+    float v = -INFINITY;
+    int b = ZM_AM_NONE;
+    for (int j = threadIdx.x; j < nvb; j += 32) am_merge(__ldcg(amv + j), __ldcg(ami + j), v, b);
+    am_warp(v, b);
+    if (threadIdx.x == 0) s.ids_out[0] = b == ZM_AM_NONE ? 0 : b;
+}
+
+template <int BPS> /* blocks per SM: 2 (128 registers) or 1 (255) */
+__global__ void __launch_bounds__(ZM_BLOCK, BPS)
+    k_persist(const zm_gpu_step *steps, int n, unsigned *bar, float *amv, int *ami, int *amc, int64_t budget) {
+    extern __shared__ float4 xs[];
+    __shared__ PsShared sh;
+    const int vb = blockIdx.x, nvb = gridDim.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    ps_copy_step(&sh.st[0], &steps[0]);
+    __syncthreads();
+    const int32_t *gsrc = nullptr; /* the ids this block's last gate wrote (sh.gid holds them) */
+    const float *gwsrc = nullptr;
+    int pf = -1;
+    unsigned nbar = 0;
+    for (int i = 0; i < n; i++) {
+        const zm_gpu_step &s = sh.st[i & 1];
+        if (i + 1 < n) ps_copy_step(&sh.st[(i + 1) & 1], &steps[i + 1]);
+        if (warp == ZM_PS_PF_WARP && budget >= 0) pf = ps_prefetch_walk(steps, n, i, pf, budget, gsrc, sh.gid, vb, nvb, lane);
+        switch (s.op) {
+        case ZM_PS_MATVEC: PS_DT(s.dt, ps_matvec<DT>(s, xs, sh.red, vb, nvb)); break;
+        case ZM_PS_GATE:
+            if (warp == 0) {
+                ZM_NPL(s.n_exp, (gate_row<NPL, true>(s.x, s.n_exp, s.k, s.renorm, sh.gid, sh.gw)));
+                __syncwarp();
+                if (vb == 0 && lane < s.k) {
+                    s.ids_out[lane] = sh.gid[lane];
+                    s.w_out[lane] = sh.gw[lane];
+                }
+            }
+            gsrc = s.ids_out;
+            gwsrc = s.w_out;
+            break;
+        case ZM_PS_SWIGLU: {
+            const bool fg = s.ids == gsrc;
+            if (!fg && threadIdx.x < s.k) sh.sid[threadIdx.x] = __ldcg(s.ids + threadIdx.x);
+            PS_DT(s.dt, ps_swiglu<DT>(s, fg ? sh.gid : sh.sid, xs, sh.red, vb, nvb));
+            break;
+        }
+        case ZM_PS_COMBINE: {
+            const bool fg = s.ids == gsrc, fw = fg && s.w == gwsrc;
+            if (!fg && threadIdx.x < s.k) sh.sid[threadIdx.x] = __ldcg(s.ids + threadIdx.x);
+            if (!fw && threadIdx.x < s.k) sh.sw[threadIdx.x] = __ldcg(s.w + threadIdx.x);
+            PS_DT(s.dt, ps_combine<DT>(s, fg ? sh.gid : sh.sid, fw ? sh.gw : sh.sw, xs, sh.part, vb, nvb));
+            break;
+        }
+        case ZM_PS_ATTN: ps_attn(s, sh, vb, nvb); break;
+        case ZM_PS_EMBED: PS_DT(s.dt, ps_embed<DT>(s, vb, nvb)); break;
+        case ZM_PS_ARGMAX: ps_argmax(s, sh, amv, ami, amc, vb, nvb); break;
+        default: break;
+        }
+        if (i + 1 < n) {
+            if (s.op == ZM_PS_GATE) __syncthreads(); /* every block gated for itself */
+            else ps_grid_sync(bar, ++nbar * (unsigned)nvb);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Host
+struct zm_gpu_persist {
+    zm_gpu_step *steps; /* device */
+    int n, grid, bps;
+    size_t smem;
+    unsigned *bar;      /* device: barrier count, then the argmax counter */
+    float *amv;
+    int *ami;
+    int64_t budget;
+};
+
+static int64_t step_wbytes(const zm_gpu_step &s) {
+    const int64_t per = s.dt == ZM_Q4_0 ? 18 : s.dt == ZM_Q8_0 ? 34 : s.dt == ZM_F32 ? 128 : 64; /* per 32-block */
+    switch (s.op) {
+    case ZM_PS_MATVEC: return s.total * s.nb * per;
+    case ZM_PS_SWIGLU: return 2 * s.total * s.nb * per;
+    case ZM_PS_COMBINE: return (int64_t)s.k * s.total * s.nb * per;
+    default: return 0;
+    }
+}
+
+extern "C" zm_status zm_gpu_persist_new(zm_gpu_persist **out, const zm_gpu_step *steps, int n) {
+    *out = nullptr;
+    if (n < 1 || !steps) return zm__err(ZM_ERR_INVALID, "persist: no steps");
+    zm_gpu_step *h = (zm_gpu_step *)malloc(sizeof *h * (size_t)n);
+    if (!h) return zm__err(ZM_ERR_NOMEM, "persist: out of memory");
+    memcpy(h, steps, sizeof *h * (size_t)n);
+    size_t smem = 16;
+    for (int i = 0; i < n; i++) {
+        zm_gpu_step &s = h[i];
+        const bool mat = s.op == ZM_PS_MATVEC || s.op == ZM_PS_SWIGLU || s.op == ZM_PS_COMBINE || s.op == ZM_PS_EMBED;
+        if (s.op < ZM_PS_MATVEC || s.op > ZM_PS_ARGMAX) { free(h); return zm__err(ZM_ERR_INVALID, "persist: step %d: kind %d", i, s.op); }
+        if (mat && s.dt != ZM_Q4_0 && s.dt != ZM_Q8_0 && s.dt != ZM_F32 && s.dt != ZM_F16 && s.dt != ZM_BF16) {
+            free(h);
+            return zm__err(ZM_ERR_DTYPE, "persist: step %d: dtype %s", i, zm_dtype_name((zm_dtype)s.dt));
+        }
+        s.wbytes = step_wbytes(s);
+        size_t need = 0;
+        if (s.op == ZM_PS_MATVEC || s.op == ZM_PS_SWIGLU) need = (size_t)s.nb * 32 * 4;
+        if (s.op == ZM_PS_COMBINE) need = (size_t)s.k * s.nb * 32 * 4;
+        if (need > smem) smem = need;
+    }
+    zm_gpu_persist *p = (zm_gpu_persist *)calloc(1, sizeof *p);
+    if (!p) { free(h); return zm__err(ZM_ERR_NOMEM, "persist: out of memory"); }
+    p->n = n;
+    p->smem = smem;
+    const char *env = getenv("ZMLX_CUDA_LA_MB");
+    p->budget = (int64_t)(env ? atof(env) * 1048576.0 : 24.0 * 1048576.0);
+    if (env && atof(env) < 0) p->budget = -1; /* no prefetch at all */
+    env = getenv("ZMLX_CUDA_PS_BPS");
+    p->bps = env && atoi(env) == 1 ? 1 : 2;
+    void (*kern)(const zm_gpu_step *, int, unsigned *, float *, int *, int *, int64_t) = p->bps == 1 ? k_persist<1> : k_persist<2>;
+    zm_status st = ZM_OK;
+    if (smem > 48 * 1024 && cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess)
+        st = zm__err(ZM_ERR_SHAPE, "persist: %zu bytes of shared memory", smem);
+    int occ = 0;
+    if (st == ZM_OK && (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, ZM_BLOCK, smem) != cudaSuccess || occ < 1))
+        st = zm__err(ZM_ERR_CUDA, "persist: no block fits on an SM (%zu bytes of shared memory)", smem);
+    if (st == ZM_OK) {
+        p->grid = (occ < p->bps ? occ : p->bps) * zm__sm_count();
+        if (cudaMalloc((void **)&p->steps, sizeof *h * (size_t)n) != cudaSuccess ||
+            cudaMalloc((void **)&p->bar, 256) != cudaSuccess || cudaMalloc((void **)&p->amv, 4 * (size_t)p->grid) != cudaSuccess ||
+            cudaMalloc((void **)&p->ami, 4 * (size_t)p->grid) != cudaSuccess)
+            st = zm__err(ZM_ERR_NOMEM, "persist: device allocation failed");
+    }
+    if (st == ZM_OK && (cudaMemcpy(p->steps, h, sizeof *h * (size_t)n, cudaMemcpyHostToDevice) != cudaSuccess ||
+                        cudaMemset(p->bar, 0, 256) != cudaSuccess))
+        st = zm__err(ZM_ERR_CUDA, "persist: upload failed");
+    free(h);
+    if (st != ZM_OK) { cudaGetLastError(); zm_gpu_persist_free(p); return st; }
+    *out = p;
+    return ZM_OK;
+}
+
+extern "C" zm_status zm_gpu_persist_run(zm_gpu_persist *p, void *stream) {
+    if (!p) return zm__err(ZM_ERR_INVALID, "persist: no kernel");
+    cudaStream_t st = (cudaStream_t)stream;
+    cudaMemsetAsync(p->bar, 0, 4, st);
+    /* no PDL attribute: every block must find its SM free of the
+     * predecessor, or the grid barrier could wait for a block not resident */
+    if (p->bps == 1) k_persist<1><<<p->grid, ZM_BLOCK, p->smem, st>>>(p->steps, p->n, p->bar, p->amv, p->ami, (int *)p->bar + 1, p->budget);
+    else k_persist<2><<<p->grid, ZM_BLOCK, p->smem, st>>>(p->steps, p->n, p->bar, p->amv, p->ami, (int *)p->bar + 1, p->budget);
+    return zm__cuda_ck("k_persist");
+}
+
+extern "C" int zm_gpu_persist_grid(const zm_gpu_persist *p) { return p ? p->grid : 0; }
+
+extern "C" void zm_gpu_persist_free(zm_gpu_persist *p) {
+    if (!p) return;
+    cudaFree(p->steps);
+    cudaFree(p->bar);
+    cudaFree(p->amv);
+    cudaFree(p->ami);
+    free(p);
+}
