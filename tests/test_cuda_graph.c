@@ -79,7 +79,7 @@ static void test_cuda_stock_vs_fused(void) {
         ZT_CHECK(path != NULL, "synth: %s", zm_last_error());
         if (!path) return;
         {
-            runner a, b;
+            runner a = {0}, b = {0};
             if (!open_runner(&a, path, ZM_CUDA, 0) || !open_runner(&b, path, ZM_CUDA, 1)) { close_runner(&a); close_runner(&b); return; }
             int32_t ta[200], tb[200];
             greedy(&a, 200, ta, NULL);
@@ -99,7 +99,7 @@ static void test_cuda_vs_cpu(void) {
         const char *path = model_path(t);
         if (!path) { ZT_CHECK(0, "synth: %s", zm_last_error()); return; }
         for (int fused = 0; fused < 2; fused++) {
-            runner c, g;
+            runner c = {0}, g = {0};
             if (!open_runner(&c, path, ZM_CPU, fused) || !open_runner(&g, path, ZM_CUDA, fused)) { close_runner(&c); close_runner(&g); return; }
             const int n = 64;
             const int64_t V = zm_model_n_vocab(c.m);
@@ -156,7 +156,7 @@ static void test_cuda_modes(void) {
     }
     for (int mode = 0; mode < 4; mode++) free(lg[mode]);
     /* prefill of 12 tokens vs 12 decode steps */
-    runner a, b;
+    runner a = {0}, b = {0};
     if (!open_runner(&a, path, ZM_CUDA, 1) || !open_runner(&b, path, ZM_CUDA, 1)) { close_runner(&a); close_runner(&b); return; }
     int32_t ids[12], na = -1, nb = -1;
     for (int i = 0; i < 12; i++) ids[i] = (int32_t)(zt_rand_u64() % zm_model_n_vocab(a.m));

@@ -792,7 +792,8 @@ static zm_status enqueue_all(cuda_exec *e) {
     for (int i = 0; i < e->nl;) {
         if (e->seg_at && e->seg_at[i] >= 0) {
             const int k = e->seg_at[i];
-            ZM_TRY(zm__err_ctx(zm_gpu_persist_run(e->seg_p[k], e->ctx->stream), "persistent run of launches %d..%d", i, i + e->seg_len[k] - 1));
+            zm_status st = zm_gpu_persist_run(e->seg_p[k], e->ctx->stream);
+            if (st != ZM_OK) return zm__err_ctx(st, "persistent run of launches %d..%d", i, i + e->seg_len[k] - 1);
             i += e->seg_len[k];
             continue;
         }

@@ -10,7 +10,7 @@
 #define ZM_ATT_HPB 4    /* q heads (warps) per item */
 #define ZM_ATT_SMAX 320 /* splits per kv head at most */
 
-struct AttnSmem { /* one item's shared memory */
+struct __align__(16) AttnSmem { /* one item's shared memory (float4 stores: 16-byte aligned) */
     float qh[ZM_ATT_HPB][128], kh[128];
     float sf[ZM_ATT_HPB][ZM_ATT_SMAX];
     int last;

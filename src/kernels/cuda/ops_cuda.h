@@ -217,6 +217,8 @@ typedef struct zm_gpu_step {
     const float *q, *kc, *vc; /* ATTN without qkn */
     zm_gpu_qkn qkn;      /* ATTN with q/k norm + rope folded (qkn.xq != NULL) */
     int64_t wbytes;      /* weight bytes the step reads (set by zm_gpu_persist_new) */
+    int pf_lo, pf_hi;    /* steps whose weights this one's start asks L2 for (set by
+                            zm_gpu_persist_new: the plan below) */
 } zm_gpu_step;
 
 zm_status zm_gpu_step_matvec(zm_gpu_step *s, int n, const zm_gpu_mat *const *W, const float *x,

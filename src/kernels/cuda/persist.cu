@@ -21,13 +21,15 @@
  * one launch per op, bit for bit). */
 #include "kernels/cuda/attn_decode.cuh"
 #include "kernels/cuda/rows.cuh"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define ZM_PS_PF_WARP (ZM_BLOCK / 32 - 1) /* the warp that issues L2 prefetches */
+#define ZM_PS_RING 8 /* steps held in shared memory: this one and the next 6 ready, one in flight */
 
-struct PsShared {
-    zm_gpu_step st[2]; /* this step and the next (loaded during this one) */
+struct __align__(16) PsShared {
+    zm_gpu_step st[ZM_PS_RING];
     float red[32];
     int32_t sid[64], gid[64]; /* expert ids: loaded / from this block's last gate */
     float sw[64], gw[64];
@@ -56,22 +58,42 @@ __device__ __forceinline__ void ps_chunk(int64_t total, int64_t al, int vb, int 
     end = min(start + c, total);
 }
 
+/* Step src into shared memory without waiting for it (cp.async, 8 bytes
+ * per thread); ps_copy_wait() before the next block barrier completes it. */
 __device__ __forceinline__ void ps_copy_step(zm_gpu_step *dst, const zm_gpu_step *src) {
-    const int n = (int)(sizeof(zm_gpu_step) / 4);
-    for (int i = threadIdx.x; i < n; i += ZM_BLOCK) reinterpret_cast<int *>(dst)[i] = reinterpret_cast<const int *>(src)[i];
+    static_assert(sizeof(zm_gpu_step) % 8 == 0, "step size");
+    const int n = (int)(sizeof(zm_gpu_step) / 8);
+    if (threadIdx.x < n) {
+        const unsigned d = (unsigned)__cvta_generic_to_shared(reinterpret_cast<char *>(dst) + 8 * threadIdx.x);
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(d), "l"(reinterpret_cast<const char *>(src) + 8 * threadIdx.x)
+                     : "memory");
+    }
 }
+__device__ __forceinline__ void ps_copy_wait() { asm volatile("cp.async.wait_all;" ::: "memory"); }
 
-/* All blocks meet; writes before it are visible to every block after it. */
-__device__ __forceinline__ void ps_grid_sync(unsigned *bar, unsigned target) {
+/* All blocks meet; writes before it are visible to every block after it:
+ * fence + relaxed add (no round trip) by thread 0, an acquire spin, and
+ * block barriers around. trace (thread 0 of each block): the latest
+ * arrival time per barrier (atomicMax), and block 0's exit time. */
+__device__ __forceinline__ void ps_grid_sync(unsigned *bar, unsigned target, unsigned long long *trace, int i) {
+    ps_copy_wait();
     __syncthreads();
     if (threadIdx.x == 0) {
+        unsigned long long t;
+        if (trace) {
+            asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+            atomicMax(trace + 2 * i + 1, t);
+        }
         __threadfence();
-        atomicAdd(bar, 1u);
+        asm volatile("red.relaxed.gpu.global.add.u32 [%0], 1;" ::"l"(bar) : "memory");
         unsigned v;
         do {
             asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(bar) : "memory");
         } while (v < target);
-        __threadfence();
+        if (trace && blockIdx.x == 0) {
+            asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+            trace[2 * i] = t;
+        }
     }
     __syncthreads();
 }
@@ -89,29 +111,6 @@ __device__ __forceinline__ void ps_prefetch(const zm_gpu_step &s, int vb, int nv
     } else if (s.op == ZM_PS_COMBINE && lane < s.k) {
         PS_DT(s.dt, cb_prefetch<DT>(s.s.q[0], s.s.d[0], s.rows, s.nb, gid[lane], start, end));
     }
-}
-
-/* Prefetch walk at the start of step i: step i itself if not done yet, then
- * steps ahead while their addresses are known and their bytes fit the
- * budget. Expert steps are known once their gate ran (ids == gsrc); a gate
- * not yet run stops the walk. Returns the last step handled. */
-__device__ __forceinline__ int ps_prefetch_walk(const zm_gpu_step *steps, int n, int i, int pf, int64_t budget,
-                                                const int32_t *gsrc, const int32_t *gid, int vb, int nvb, int lane) {
-    int64_t ahead = 0;
-    for (int j = i + 1; j <= pf; j++) ahead += steps[j].wbytes;
-    for (int j = max(pf + 1, i); j < n; j++) {
-        const zm_gpu_step &s = steps[j];
-        if (s.op == ZM_PS_GATE) break; /* runs in step j: nothing after it is known */
-        const bool expert = s.op == ZM_PS_SWIGLU || s.op == ZM_PS_COMBINE;
-        if (expert && s.ids != gsrc) break;
-        if (j > i) {
-            if (ahead + s.wbytes > budget) break;
-            ahead += s.wbytes;
-        }
-        ps_prefetch(s, vb, nvb, gid, lane);
-        pf = j;
-    }
-    return pf;
 }
 
 template <int DT>
@@ -194,20 +193,21 @@ __device__ __forceinline__ void ps_argmax(const zm_gpu_step &s, PsShared &sh, fl
 
 template <int BPS> /* blocks per SM: 2 (128 registers) or 1 (255) */
 __global__ void __launch_bounds__(ZM_BLOCK, BPS)
-    k_persist(const zm_gpu_step *steps, int n, unsigned *bar, float *amv, int *ami, int *amc, int64_t budget) {
+    k_persist(const zm_gpu_step *steps, int n, unsigned *bar, float *amv, int *ami, int *amc, unsigned long long *trace) {
     extern __shared__ float4 xs[];
     __shared__ PsShared sh;
     const int vb = blockIdx.x, nvb = gridDim.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    ps_copy_step(&sh.st[0], &steps[0]);
+    for (int j = 0; j < ZM_PS_RING - 1 && j < n; j++) ps_copy_step(&sh.st[j], &steps[j]);
+    ps_copy_wait();
     __syncthreads();
     const int32_t *gsrc = nullptr; /* the ids this block's last gate wrote (sh.gid holds them) */
     const float *gwsrc = nullptr;
-    int pf = -1;
     unsigned nbar = 0;
     for (int i = 0; i < n; i++) {
-        const zm_gpu_step &s = sh.st[i & 1];
-        if (i + 1 < n) ps_copy_step(&sh.st[(i + 1) & 1], &steps[i + 1]);
-        if (warp == ZM_PS_PF_WARP && budget >= 0) pf = ps_prefetch_walk(steps, n, i, pf, budget, gsrc, sh.gid, vb, nvb, lane);
+        const zm_gpu_step &s = sh.st[i % ZM_PS_RING];
+        if (i + ZM_PS_RING - 1 < n) ps_copy_step(&sh.st[(i + ZM_PS_RING - 1) % ZM_PS_RING], &steps[i + ZM_PS_RING - 1]);
+        if (warp == ZM_PS_PF_WARP)
+            for (int j = s.pf_lo; j < s.pf_hi; j++) ps_prefetch(sh.st[j % ZM_PS_RING], vb, nvb, sh.gid, lane);
         switch (s.op) {
         case ZM_PS_MATVEC: PS_DT(s.dt, ps_matvec<DT>(s, xs, sh.red, vb, nvb)); break;
         case ZM_PS_GATE:
@@ -241,8 +241,12 @@ __global__ void __launch_bounds__(ZM_BLOCK, BPS)
         default: break;
         }
         if (i + 1 < n) {
-            if (s.op == ZM_PS_GATE) __syncthreads(); /* every block gated for itself */
-            else ps_grid_sync(bar, ++nbar * (unsigned)nvb);
+            if (s.op == ZM_PS_GATE) { /* every block gated for itself */
+                ps_copy_wait();
+                __syncthreads();
+            } else {
+                ps_grid_sync(bar, ++nbar * (unsigned)nvb, trace, i);
+            }
         }
     }
 }
@@ -256,8 +260,39 @@ struct zm_gpu_persist {
     unsigned *bar;      /* device: barrier count, then the argmax counter */
     float *amv;
     int *ami;
-    int64_t budget;
+    unsigned long long *trace; /* ZMLX_CUDA_PS_TRACE=1: per-step times, printed at free */
+    int *ops;           /* host: step kinds (for the trace summary) */
 };
+
+/* The prefetch plan, fixed on the host: at the start of step i, the last
+ * warp of each block asks L2 for its share of steps [pf_lo, pf_hi): step i
+ * itself unless an earlier step did, then the steps after it while their
+ * addresses are known at i (dense weights; expert weights of the gate that
+ * ran last before i), they sit in the shared ring, and their bytes fit the
+ * budget (budget < 0: no prefetch). */
+static void plan_prefetch(zm_gpu_step *h, int n, int64_t budget) {
+    int pf = -1, gate = -1; /* last step planned; last gate before i */
+    for (int i = 0; i < n; i++) {
+        int lo = pf + 1 > i ? pf + 1 : i, hi = lo;
+        int64_t ahead = 0;
+        for (int j = i + 1; j <= pf; j++) ahead += h[j].wbytes;
+        for (int j = lo; budget >= 0 && j < n && j <= i + ZM_PS_RING - 2; j++) {
+            const zm_gpu_step &s = h[j];
+            if (s.op == ZM_PS_GATE) break;
+            const bool expert = s.op == ZM_PS_SWIGLU || s.op == ZM_PS_COMBINE;
+            if (expert && (gate < 0 || s.ids != h[gate].ids_out)) break;
+            if (j > i) {
+                if (ahead + s.wbytes > budget) break;
+                ahead += s.wbytes;
+            }
+            hi = j + 1;
+            pf = j;
+        }
+        h[i].pf_lo = lo;
+        h[i].pf_hi = hi;
+        if (h[i].op == ZM_PS_GATE) gate = i;
+    }
+}
 
 static int64_t step_wbytes(const zm_gpu_step &s) {
     const int64_t per = s.dt == ZM_Q4_0 ? 18 : s.dt == ZM_Q8_0 ? 34 : s.dt == ZM_F32 ? 128 : 64; /* per 32-block */
@@ -295,11 +330,11 @@ extern "C" zm_status zm_gpu_persist_new(zm_gpu_persist **out, const zm_gpu_step 
     p->n = n;
     p->smem = smem;
     const char *env = getenv("ZMLX_CUDA_LA_MB");
-    p->budget = (int64_t)(env ? atof(env) * 1048576.0 : 24.0 * 1048576.0);
-    if (env && atof(env) < 0) p->budget = -1; /* no prefetch at all */
+    const double mb = env ? atof(env) : 24.0;
+    plan_prefetch(h, n, mb < 0 ? -1 : (int64_t)(mb * 1048576.0));
     env = getenv("ZMLX_CUDA_PS_BPS");
     p->bps = env && atoi(env) == 1 ? 1 : 2;
-    void (*kern)(const zm_gpu_step *, int, unsigned *, float *, int *, int *, int64_t) = p->bps == 1 ? k_persist<1> : k_persist<2>;
+    void (*kern)(const zm_gpu_step *, int, unsigned *, float *, int *, int *, unsigned long long *) = p->bps == 1 ? k_persist<1> : k_persist<2>;
     zm_status st = ZM_OK;
     if (smem > 48 * 1024 && cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess)
         st = zm__err(ZM_ERR_SHAPE, "persist: %zu bytes of shared memory", smem);
@@ -312,6 +347,12 @@ extern "C" zm_status zm_gpu_persist_new(zm_gpu_persist **out, const zm_gpu_step 
             cudaMalloc((void **)&p->bar, 256) != cudaSuccess || cudaMalloc((void **)&p->amv, 4 * (size_t)p->grid) != cudaSuccess ||
             cudaMalloc((void **)&p->ami, 4 * (size_t)p->grid) != cudaSuccess)
             st = zm__err(ZM_ERR_NOMEM, "persist: device allocation failed");
+    }
+    env = getenv("ZMLX_CUDA_PS_TRACE");
+    if (st == ZM_OK && env && atoi(env) > 0) {
+        p->ops = (int *)malloc(sizeof(int) * (size_t)n);
+        if (!p->ops || cudaMalloc((void **)&p->trace, 16 * (size_t)n) != cudaSuccess) st = zm__err(ZM_ERR_NOMEM, "persist: trace buffer");
+        else for (int i = 0; i < n; i++) p->ops[i] = h[i].op;
     }
     if (st == ZM_OK && (cudaMemcpy(p->steps, h, sizeof *h * (size_t)n, cudaMemcpyHostToDevice) != cudaSuccess ||
                         cudaMemset(p->bar, 0, 256) != cudaSuccess))
@@ -326,17 +367,49 @@ extern "C" zm_status zm_gpu_persist_run(zm_gpu_persist *p, void *stream) {
     if (!p) return zm__err(ZM_ERR_INVALID, "persist: no kernel");
     cudaStream_t st = (cudaStream_t)stream;
     cudaMemsetAsync(p->bar, 0, 4, st);
+    if (p->trace) cudaMemsetAsync(p->trace, 0, 16 * (size_t)p->n, st);
     /* no PDL attribute: every block must find its SM free of the
      * predecessor, or the grid barrier could wait for a block not resident */
-    if (p->bps == 1) k_persist<1><<<p->grid, ZM_BLOCK, p->smem, st>>>(p->steps, p->n, p->bar, p->amv, p->ami, (int *)p->bar + 1, p->budget);
-    else k_persist<2><<<p->grid, ZM_BLOCK, p->smem, st>>>(p->steps, p->n, p->bar, p->amv, p->ami, (int *)p->bar + 1, p->budget);
+    if (p->bps == 1) k_persist<1><<<p->grid, ZM_BLOCK, p->smem, st>>>(p->steps, p->n, p->bar, p->amv, p->ami, (int *)p->bar + 1, p->trace);
+    else k_persist<2><<<p->grid, ZM_BLOCK, p->smem, st>>>(p->steps, p->n, p->bar, p->amv, p->ami, (int *)p->bar + 1, p->trace);
     return zm__cuda_ck("k_persist");
 }
 
 extern "C" int zm_gpu_persist_grid(const zm_gpu_persist *p) { return p ? p->grid : 0; }
 
+/* ZMLX_CUDA_PS_TRACE: per step kind, the time from the previous barrier's
+ * exit to the last block's arrival (work) and from there to the exit
+ * (barrier), summed over the last run's steps. */
+static void trace_dump(zm_gpu_persist *p) {
+    unsigned long long *t = (unsigned long long *)malloc(16 * (size_t)p->n);
+    if (!t || cudaDeviceSynchronize() != cudaSuccess || cudaMemcpy(t, p->trace, 16 * (size_t)p->n, cudaMemcpyDeviceToHost) != cudaSuccess) {
+        free(t);
+        return;
+    }
+    static const char *names[] = {"?", "matvec", "gate", "swiglu", "combine", "attention", "embed", "argmax"};
+    double work[8] = {0}, wait[8] = {0};
+    int cnt[8] = {0};
+    unsigned long long last = t[0]; /* the previous barrier's exit (a gate has none: its
+                                        time counts with the step after it) */
+    for (int i = 1; i + 1 < p->n; i++) {
+        if (!t[2 * i]) continue;
+        int o = p->ops[i] >= 0 && p->ops[i] < 8 ? p->ops[i] : 0;
+        work[o] += (double)(long long)(t[2 * i + 1] - last) * 1e-3;
+        wait[o] += (double)(long long)(t[2 * i] - t[2 * i + 1]) * 1e-3;
+        cnt[o]++;
+        last = t[2 * i];
+    }
+    fprintf(stderr, "persist trace (%d steps, grid %d x %d blocks/SM): step kind, count, work us, barrier us\n", p->n, p->grid / p->bps, p->bps);
+    for (int o = 1; o < 8; o++)
+        if (cnt[o]) fprintf(stderr, "  %-10s %5d %9.1f %9.1f  (%.2f + %.2f us each)\n", names[o], cnt[o], work[o], wait[o], work[o] / cnt[o], wait[o] / cnt[o]);
+    free(t);
+}
+
 extern "C" void zm_gpu_persist_free(zm_gpu_persist *p) {
     if (!p) return;
+    if (p->trace) trace_dump(p);
+    cudaFree(p->trace);
+    free(p->ops);
     cudaFree(p->steps);
     cudaFree(p->bar);
     cudaFree(p->amv);
