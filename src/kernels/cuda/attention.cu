@@ -20,11 +20,11 @@ template <int DPL>
 __global__ void __launch_bounds__(32 * ZM_ATT_HPB)
     k_attn_decode(const float *q, const float *kc, const float *vc, int n_head, int n_kv, int d,
                   int n_split, float scale, const int32_t *pos, float *pm, float *pl, float *pacc,
-                  int *counter, float *out, zm_gpu_qkn qkn) {
+                  int *counter, float *out, zm_gpu_qkn qkn, int minr) {
     ZM_PDL_ENTRY();
     __shared__ AttnSmem S;
     attn_decode_item<DPL>(q, kc, vc, n_head, n_kv, d, n_split, scale, pos, pm, pl, pacc, counter, out, qkn, blockIdx.x,
-                          blockIdx.y, blockIdx.z, gridDim.z, threadIdx.x >> 5, 1, S);
+                          blockIdx.y, blockIdx.z, gridDim.z, threadIdx.x >> 5, 1, S, minr);
 }
 
 /* Prefill: block per (token t, head h); query at position pos[0]+t attends
@@ -96,6 +96,14 @@ static int attn_splits(int n_kv, int64_t max_ctx) {
     return s < 1 ? 1 : s;
 }
 
+/* Rows per split at least (ZMLX_ATT_MINROWS, default 32): fewer, longer
+ * splits at short contexts. */
+static int attn_minrows(void) {
+    const char *e = getenv("ZMLX_ATT_MINROWS");
+    const int v = e ? atoi(e) : 32;
+    return v < 1 || v > 4096 ? 32 : v;
+}
+
 static zm_status attn_check(int n_head, int n_kv, int d) {
     if (n_head < 1 || n_kv < 1 || n_head % n_kv) return zm__err(ZM_ERR_SHAPE, "attention: %d heads over %d kv heads", n_head, n_kv);
     if (d < 1 || d > 256) return zm__err(ZM_ERR_UNSUPPORTED, "attention: head_dim %d (1..256)", d);
@@ -152,7 +160,7 @@ extern "C" zm_status zm_gpu_attention_decode(const float *q, const float *k_cach
     dim3 grid(n_kv, P.S, P.Z);
     cudaStream_t st = (cudaStream_t)stream;
     zm_gpu_qkn none = {};
-    ZM_ATT_DPL(head_dim, zm__launch(k_attn_decode<DPL>, grid, 32 * ZM_ATT_HPB, 0, st, q, k_cache, v_cache, n_head, n_kv, head_dim, P.S, scale, pos, P.pm, P.pl, P.pacc, P.counter, out, none));
+    ZM_ATT_DPL(head_dim, zm__launch(k_attn_decode<DPL>, grid, 32 * ZM_ATT_HPB, 0, st, q, k_cache, v_cache, n_head, n_kv, head_dim, P.S, scale, pos, P.pm, P.pl, P.pacc, P.counter, out, none, attn_minrows()));
     return zm__cuda_ck("k_attn_decode");
 }
 
@@ -166,7 +174,7 @@ extern "C" zm_status zm_gpu_attention_decode_qkn(const zm_gpu_qkn *qkn, int n_he
     dim3 grid(n_kv, P.S, P.Z);
     cudaStream_t st = (cudaStream_t)stream;
     ZM_ATT_DPL(head_dim, zm__launch(k_attn_decode<DPL>, grid, 32 * ZM_ATT_HPB, 0, st, (const float *)nullptr, (const float *)qkn->k_cache,
-                                    (const float *)qkn->v_cache, n_head, n_kv, head_dim, P.S, scale, pos, P.pm, P.pl, P.pacc, P.counter, out, *qkn));
+                                    (const float *)qkn->v_cache, n_head, n_kv, head_dim, P.S, scale, pos, P.pm, P.pl, P.pacc, P.counter, out, *qkn, attn_minrows()));
     return zm__cuda_ck("k_attn_decode_qkn");
 }
 
@@ -187,6 +195,7 @@ extern "C" zm_status zm_gpu_step_attention(zm_gpu_step *s, const zm_gpu_qkn *qkn
     s->n_split = P.S;
     s->z = P.Z;
     s->total = (int64_t)n_kv * P.S * P.Z;
+    s->rows = attn_minrows();
     s->scale = scale;
     s->ids = pos;
     s->pm = P.pm;

@@ -36,38 +36,57 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
                                                  int d, int n_split, float scale, const int32_t *pos, float *pm,
                                                  float *pl, float *pacc, int *counter, float *out,
                                                  const zm_gpu_qkn &qkn, int kvh, int split, int z, int Z, int warp,
-                                                 int bar, AttnSmem &S) {
+                                                 int bar, AttnSmem &S, int minr) {
     const int G = n_head / n_kv;
     const int lane = threadIdx.x & 31;
     const int g = z * ZM_ATT_HPB + warp, h = kvh * G + g;
     const bool hv = g < G; /* this warp has a head */
+    const bool fused = qkn.xq != nullptr;
+    /* the prologue's inputs are all loaded at once, with the position: this
+     * warp's q head and norm weights, k (warp 0), the rope frequencies
+     * (n_rot / 2 <= 64: two per lane) and v, whether or not this split
+     * turns out to own the new row */
     const int64_t L = (int64_t)pos[0] + 1;
-    /* at least 32 rows per split: short contexts use few splits */
-    const int64_t chunk = max((L + n_split - 1) / n_split, (int64_t)32);
+    float4 xv4[2], wv4[2];
+    float fr[2] = {0.f, 0.f}, kp[DPL], vp[DPL];
+#pragma unroll
+    for (int i = 0; i < DPL; i++) kp[i] = vp[i] = 0.f;
+    if (fused) {
+        if (hv && lane < d / 4) {
+            xv4[0] = reinterpret_cast<const float4 *>(qkn.xq + (int64_t)h * d)[lane];
+            wv4[0] = reinterpret_cast<const float4 *>(qkn.wq)[lane];
+        }
+        if (warp == 0 && lane < d / 4) {
+            xv4[1] = reinterpret_cast<const float4 *>(qkn.xk + (int64_t)kvh * d)[lane];
+            wv4[1] = reinterpret_cast<const float4 *>(qkn.wk)[lane];
+        }
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+            if (lane + 32 * j < qkn.n_rot / 2) fr[j] = qkn.inv_freq[lane + 32 * j];
+#pragma unroll
+        for (int i = 0; i < DPL; i++) {
+            const int c = lane + 32 * i;
+            vp[i] = c < d ? qkn.xv[(int64_t)kvh * d + c] : 0.f;
+        }
+    }
+    /* at least minr rows per split: short contexts use few splits */
+    const int64_t chunk = max((L + n_split - 1) / n_split, (int64_t)minr);
     const int n_act = (int)((L + chunk - 1) / chunk);
     const int64_t t0 = (int64_t)split * chunk, t1 = min(L, t0 + chunk);
     if (split >= n_act) return; /* idle split: not counted below either */
     const int p = (int)(L - 1);
-    const bool fused = qkn.xq != nullptr, owner = fused && p >= t0 && p < t1;
+    const bool owner = fused && p >= t0 && p < t1;
     float(&qh)[ZM_ATT_HPB][128] = S.qh;
     float(&kh)[128] = S.kh;
     float(&sf)[ZM_ATT_HPB][ZM_ATT_SMAX] = S.sf;
-    float qr[DPL], kp[DPL], vp[DPL];
-#pragma unroll
-    for (int i = 0; i < DPL; i++) kp[i] = vp[i] = 0.f;
+    float qr[DPL];
     if (fused) {
-        /* item 0..HPB-1: this warp's q head; item HPB (warp 0, owner): k */
-        const float4 *x4[2] = {hv ? reinterpret_cast<const float4 *>(qkn.xq + (int64_t)h * d) : nullptr,
-                               owner && warp == 0 ? reinterpret_cast<const float4 *>(qkn.xk + (int64_t)kvh * d) : nullptr};
-        const float4 *w4[2] = {reinterpret_cast<const float4 *>(qkn.wq), reinterpret_cast<const float4 *>(qkn.wk)};
+        /* item 0: this warp's q head; item 1 (warp 0, owner): k */
+        const bool use[2] = {hv, owner && warp == 0};
         float *dst[2] = {qh[warp], kh};
-        float4 xv4[2], wv4[2];
-#pragma unroll
-        for (int it = 0; it < 2; it++) /* all loads first */
-            if (x4[it] && lane < d / 4) { xv4[it] = x4[it][lane]; wv4[it] = w4[it][lane]; }
 #pragma unroll
         for (int it = 0; it < 2; it++) {
-            if (!x4[it]) continue;
+            if (!use[it]) continue;
             float s = lane < d / 4 ? sumsq4(xv4[it], 0.f) : 0.f;
             s = warp_sum(s);
             const float sc = rsqrtf(s / (float)d + qkn.eps);
@@ -77,9 +96,12 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
             }
         }
         __syncwarp();
-        for (int i = lane; i < qkn.n_rot / 2; i += 32) {
-            if (x4[0]) rope_pair(dst[0], i, qkn.n_rot / 2, (float)p, qkn.inv_freq);
-            if (x4[1]) rope_pair(dst[1], i, qkn.n_rot / 2, (float)p, qkn.inv_freq);
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            const int i = lane + 32 * j;
+            if (i >= qkn.n_rot / 2) break;
+            if (use[0]) rope_pair_f(dst[0], i, qkn.n_rot / 2, (float)p, fr[j]);
+            if (use[1]) rope_pair_f(dst[1], i, qkn.n_rot / 2, (float)p, fr[j]);
         }
         named_bar(bar, 32 * ZM_ATT_HPB); /* kh for every warp */
         if (owner) {
@@ -87,7 +109,6 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
             for (int i = 0; i < DPL; i++) {
                 const int c = lane + 32 * i;
                 kp[i] = c < d ? kh[c] : 0.f;
-                vp[i] = c < d ? qkn.xv[(int64_t)kvh * d + c] : 0.f;
                 if (z == 0 && warp == 0 && c < d) {
                     qkn.k_cache[((int64_t)p * n_kv + kvh) * d + c] = kp[i];
                     qkn.v_cache[((int64_t)p * n_kv + kvh) * d + c] = vp[i];

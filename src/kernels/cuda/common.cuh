@@ -104,13 +104,17 @@ __device__ __forceinline__ float norm_apply(float x, float scale, float w) {
 
 __device__ __forceinline__ float silu_f(float x) { return __fdiv_rn(x, 1.0f + expf(-x)); }
 
-/* NeoX RoPE of pair (i, i + half) of x in place (every rope uses this). */
-__device__ __forceinline__ void rope_pair(float *x, int i, int half, float pos, const float *inv_freq) {
+/* NeoX RoPE of pair (i, i + half) of x in place with frequency f =
+ * inv_freq[i] (every rope uses this). */
+__device__ __forceinline__ void rope_pair_f(float *x, int i, int half, float pos, float f) {
     float s, c;
-    sincosf(__fmul_rn(pos, inv_freq[i]), &s, &c);
+    sincosf(__fmul_rn(pos, f), &s, &c);
     const float x0 = x[i], x1 = x[i + half];
     x[i] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
     x[i + half] = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
+}
+__device__ __forceinline__ void rope_pair(float *x, int i, int half, float pos, const float *inv_freq) {
+    rope_pair_f(x, i, half, pos, inv_freq[i]);
 }
 
 // ---------------------------------------------------------------------------

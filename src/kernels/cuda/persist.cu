@@ -159,9 +159,9 @@ __device__ __forceinline__ void ps_attn(const zm_gpu_step &s, PsShared &sh, int 
     for (int64_t it = (int64_t)vb * 2 + half; it < s.total; it += (int64_t)nvb * 2) {
         const int z = (int)(it % s.z), kvh = (int)(it / s.z % s.n_kv), split = (int)(it / s.z / s.n_kv);
         named_bar(bar, 32 * ZM_ATT_HPB); /* the previous item's shared memory is free */
-        if (s.hd <= 32) attn_decode_item<1>(s.q, s.kc, s.vc, s.n_head, s.n_kv, s.hd, s.n_split, s.scale, s.ids, s.pm, s.pl, s.pacc, s.counter, s.out, s.qkn, kvh, split, z, s.z, wg, bar, sh.att[half]);
-        else if (s.hd <= 64) attn_decode_item<2>(s.q, s.kc, s.vc, s.n_head, s.n_kv, s.hd, s.n_split, s.scale, s.ids, s.pm, s.pl, s.pacc, s.counter, s.out, s.qkn, kvh, split, z, s.z, wg, bar, sh.att[half]);
-        else attn_decode_item<4>(s.q, s.kc, s.vc, s.n_head, s.n_kv, s.hd, s.n_split, s.scale, s.ids, s.pm, s.pl, s.pacc, s.counter, s.out, s.qkn, kvh, split, z, s.z, wg, bar, sh.att[half]);
+        if (s.hd <= 32) attn_decode_item<1>(s.q, s.kc, s.vc, s.n_head, s.n_kv, s.hd, s.n_split, s.scale, s.ids, s.pm, s.pl, s.pacc, s.counter, s.out, s.qkn, kvh, split, z, s.z, wg, bar, sh.att[half], (int)s.rows);
+        else if (s.hd <= 64) attn_decode_item<2>(s.q, s.kc, s.vc, s.n_head, s.n_kv, s.hd, s.n_split, s.scale, s.ids, s.pm, s.pl, s.pacc, s.counter, s.out, s.qkn, kvh, split, z, s.z, wg, bar, sh.att[half], (int)s.rows);
+        else attn_decode_item<4>(s.q, s.kc, s.vc, s.n_head, s.n_kv, s.hd, s.n_split, s.scale, s.ids, s.pm, s.pl, s.pacc, s.counter, s.out, s.qkn, kvh, split, z, s.z, wg, bar, sh.att[half], (int)s.rows);
     }
 }
 
@@ -270,10 +270,10 @@ struct zm_gpu_persist {
  * addresses are known at i (dense weights; expert weights of the gate that
  * ran last before i), they sit in the shared ring, and their bytes fit the
  * budget (budget < 0: no prefetch). */
-static void plan_prefetch(zm_gpu_step *h, int n, int64_t budget) {
+static void plan_prefetch(zm_gpu_step *h, int n, int64_t budget, int own) {
     int pf = -1, gate = -1; /* last step planned; last gate before i */
     for (int i = 0; i < n; i++) {
-        int lo = pf + 1 > i ? pf + 1 : i, hi = lo;
+        int lo = pf + 1 > i + !own ? pf + 1 : i + !own, hi = lo;
         int64_t ahead = 0;
         for (int j = i + 1; j <= pf; j++) ahead += h[j].wbytes;
         for (int j = lo; budget >= 0 && j < n && j <= i + ZM_PS_RING - 2; j++) {
@@ -331,7 +331,8 @@ extern "C" zm_status zm_gpu_persist_new(zm_gpu_persist **out, const zm_gpu_step 
     p->smem = smem;
     const char *env = getenv("ZMLX_CUDA_LA_MB");
     const double mb = env ? atof(env) : 24.0;
-    plan_prefetch(h, n, mb < 0 ? -1 : (int64_t)(mb * 1048576.0));
+    env = getenv("ZMLX_CUDA_PF_OWN");
+    plan_prefetch(h, n, mb < 0 ? -1 : (int64_t)(mb * 1048576.0), !(env && !strcmp(env, "0")));
     env = getenv("ZMLX_CUDA_PS_BPS");
     p->bps = env && atoi(env) == 1 ? 1 : 2;
     void (*kern)(const zm_gpu_step *, int, unsigned *, float *, int *, int *, unsigned long long *) = p->bps == 1 ? k_persist<1> : k_persist<2>;
@@ -377,7 +378,7 @@ extern "C" zm_status zm_gpu_persist_run(zm_gpu_persist *p, void *stream) {
 
 extern "C" int zm_gpu_persist_grid(const zm_gpu_persist *p) { return p ? p->grid : 0; }
 
-/* ZMLX_CUDA_PS_TRACE: per step kind, the time from the previous barrier's
+/* ZMLX_CUDA_PS_TRACE: the first 12 steps one by one, then per step kind, the time from the previous barrier's
  * exit to the last block's arrival (work) and from there to the exit
  * (barrier), summed over the last run's steps. */
 static void trace_dump(zm_gpu_persist *p) {
@@ -394,6 +395,7 @@ static void trace_dump(zm_gpu_persist *p) {
     for (int i = 1; i + 1 < p->n; i++) {
         if (!t[2 * i]) continue;
         int o = p->ops[i] >= 0 && p->ops[i] < 8 ? p->ops[i] : 0;
+        if (i < 12) fprintf(stderr, "  step %2d %-10s work %.2f us, barrier %.2f us\n", i, names[o], (double)(long long)(t[2 * i + 1] - last) * 1e-3, (double)(long long)(t[2 * i] - t[2 * i + 1]) * 1e-3);
         work[o] += (double)(long long)(t[2 * i + 1] - last) * 1e-3;
         wait[o] += (double)(long long)(t[2 * i] - t[2 * i + 1]) * 1e-3;
         cnt[o]++;
