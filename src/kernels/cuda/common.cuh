@@ -511,38 +511,6 @@ __device__ __forceinline__ void row_dot2(const void *qa, const uint16_t *da, int
     yb = c;
 }
 
-/* N rows at once: row j reads blocks rb[j] + b of (q[j], d[j]) against
- * xs[j], for this lane's blocks b = sub, sub + lpr, ... < nb; each round
- * loads BPI blocks of every live row (all N*BPI loads in flight) before any
- * dot. acc[j] is summed in ascending b exactly as row_dot sums, so every
- * row equals a row_dot call bit for bit. ok[j] false: row j is skipped. */
-template <int DT, int N, int BPI>
-__device__ __forceinline__ void row_dot_n(const void *const *q, const uint16_t *const *d, const int64_t *rb,
-                                          const bool *ok, int nb, const float4 *const *xs, int sub, int lpr,
-                                          float *acc) {
-#pragma unroll
-    for (int j = 0; j < N; j++) acc[j] = 0.f;
-    for (int b0 = sub; b0 < nb; b0 += BPI * lpr) {
-        typename Blk<DT>::raw r[N][BPI];
-#pragma unroll
-        for (int j = 0; j < N; j++)
-#pragma unroll
-            for (int u = 0; u < BPI; u++)
-                if (ok[j] && b0 + u * lpr < nb) r[j][u] = Blk<DT>::load(q[j], d[j], rb[j] + b0 + u * lpr);
-#pragma unroll
-        for (int j = 0; j < N; j++)
-#pragma unroll
-            for (int u = 0; u < BPI; u++)
-                if (ok[j] && b0 + u * lpr < nb) acc[j] += Blk<DT>::dot(r[j][u], xs[j], b0 + u * lpr);
-    }
-}
-/* Rows per pass of the row bodies (rows.cuh) for each dtype: enough loads
- * in flight to cover a warp's share in one round, within the registers. */
-template <int DT> struct Tile {
-    static constexpr int R = DT == ZM_Q4_0 ? 4 : DT == ZM_F32 ? 1 : 2;
-    static constexpr int BPI = 2;
-};
-
 /* Fire-and-forget L2 prefetch of [p, p+bytes) by the calling thread (sm_90
  * bulk prefetch; earlier archs skip it). Rounded out to 16 bytes: device
  * matrices carry 256 bytes of tail padding so the rounding stays inside. */

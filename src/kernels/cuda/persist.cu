@@ -14,6 +14,8 @@
  * spin + fence) by thread 0 and a block barrier, the same protocol as a
  * cooperative-groups grid sync, and data written inside the kernel is never
  * read through the non-coherent path (__ldg is for weights only).
+ * ZMLX_CUDA_PS_BPS=1 runs one block of 255 registers per SM instead of two
+ * of 128 (the attention body spills at 128).
  * Checked in tests/test_cuda_ops.c (each step kind against its kernel, bit
  * for bit) and tests/test_cuda_graph.c (whole decode graphs, persistent vs
  * one launch per op, bit for bit). */
@@ -45,14 +47,6 @@ struct __align__(16) PsShared {
     case ZM_F32: { constexpr int DT = ZM_F32; __VA_ARGS__; } break;                                 \
     case ZM_F16: { constexpr int DT = ZM_F16; __VA_ARGS__; } break;                                 \
     case ZM_BF16: { constexpr int DT = ZM_BF16; __VA_ARGS__; } break;                               \
-    default: break;                                                                                \
-    }
-/* Expert steps: the quantized types only (their tiles fit the registers;
- * zm_gpu_persist_new refuses the others, the executor launches those). */
-#define PS_QDT(dt, ...)                                                                            \
-    switch (dt) {                                                                                  \
-    case ZM_Q4_0: { constexpr int DT = ZM_Q4_0; __VA_ARGS__; } break;                               \
-    case ZM_Q8_0: { constexpr int DT = ZM_Q8_0; __VA_ARGS__; } break;                               \
     default: break;                                                                                \
     }
 
@@ -106,21 +100,21 @@ __device__ __forceinline__ void ps_grid_sync(unsigned *bar, unsigned target, uns
 
 /* L2 prefetch of block vb's share of step s (lanes of one warp); gid: the
  * expert ids of the gate it reads. */
-__device__ __noinline__ void ps_prefetch(const zm_gpu_step &s, int vb, int nvb, const int32_t *gid, int lane) {
+__device__ __forceinline__ void ps_prefetch(const zm_gpu_step &s, int vb, int nvb, const int32_t *gid, int lane) {
     int64_t start, end;
     ps_chunk(s.total, 1, vb, nvb, start, end);
     if (start >= end) return;
     if (s.op == ZM_PS_MATVEC) {
         PS_DT(s.dt, mv_prefetch<DT>(s.s, s.nb, start, end, lane));
     } else if (s.op == ZM_PS_SWIGLU && lane < s.k) {
-        PS_QDT(s.dt, (ex_prefetch<DT, true>(s.s.q[0], s.s.d[0], s.s.q[1], s.s.d[1], s.rows, s.nb, lane, gid[lane], start, end)));
+        PS_DT(s.dt, (ex_prefetch<DT, true>(s.s.q[0], s.s.d[0], s.s.q[1], s.s.d[1], s.rows, s.nb, lane, gid[lane], start, end)));
     } else if (s.op == ZM_PS_COMBINE && lane < s.k) {
-        PS_QDT(s.dt, cb_prefetch<DT>(s.s.q[0], s.s.d[0], s.rows, s.nb, gid[lane], start, end));
+        PS_DT(s.dt, cb_prefetch<DT>(s.s.q[0], s.s.d[0], s.rows, s.nb, gid[lane], start, end));
     }
 }
 
 template <int DT>
-__device__ __noinline__ void ps_matvec(const zm_gpu_step &s, float4 *xs, float *red, int vb, int nvb) {
+__device__ __forceinline__ void ps_matvec(const zm_gpu_step &s, float4 *xs, float *red, int vb, int nvb) {
     int64_t start, end;
     ps_chunk(s.total, 1, vb, nvb, start, end);
     if (start >= end) return;
@@ -130,7 +124,7 @@ __device__ __noinline__ void ps_matvec(const zm_gpu_step &s, float4 *xs, float *
 }
 
 template <int DT>
-__device__ __noinline__ void ps_swiglu(const zm_gpu_step &s, const int32_t *ids, float4 *xs, float *red, int vb,
+__device__ __forceinline__ void ps_swiglu(const zm_gpu_step &s, const int32_t *ids, float4 *xs, float *red, int vb,
                                           int nvb) {
     int64_t start, end;
     ps_chunk(s.total, 1, vb, nvb, start, end);
@@ -141,7 +135,7 @@ __device__ __noinline__ void ps_swiglu(const zm_gpu_step &s, const int32_t *ids,
 }
 
 template <int DT>
-__device__ __noinline__ void ps_combine(const zm_gpu_step &s, const int32_t *ids, const float *w, float4 *xs,
+__device__ __forceinline__ void ps_combine(const zm_gpu_step &s, const int32_t *ids, const float *w, float4 *xs,
                                            float (*part)[ZM_COMBINE_ROWS], int vb, int nvb) {
     int64_t start, end;
     ps_chunk(s.total, 1, vb, nvb, start, end);
@@ -154,12 +148,12 @@ __device__ __noinline__ void ps_combine(const zm_gpu_step &s, const int32_t *ids
 }
 
 template <int DT>
-__device__ __noinline__ void ps_embed(const zm_gpu_step &s, int vb, int nvb) {
+__device__ __forceinline__ void ps_embed(const zm_gpu_step &s, int vb, int nvb) {
     for (int64_t e = (int64_t)vb * ZM_BLOCK + threadIdx.x; e < s.total; e += (int64_t)nvb * ZM_BLOCK)
         s.s.y[0][e] = embed_value<DT>(s.s.q[0], s.s.d[0], s.rows, s.ids[e / s.rows], e % s.rows);
 }
 
-__device__ __noinline__ void ps_attn(const zm_gpu_step &s, PsShared &sh, int vb, int nvb) {
+__device__ __forceinline__ void ps_attn(const zm_gpu_step &s, PsShared &sh, int vb, int nvb) {
     const int warp = threadIdx.x >> 5, half = warp / ZM_ATT_HPB, wg = warp % ZM_ATT_HPB;
     const int bar = 1 + 2 * half; /* named barriers bar, bar + 1 */
     for (int64_t it = (int64_t)vb * 2 + half; it < s.total; it += (int64_t)nvb * 2) {
@@ -172,7 +166,7 @@ __device__ __noinline__ void ps_attn(const zm_gpu_step &s, PsShared &sh, int vb,
 }
 
 /* Partial argmax per block, merged by the last block to finish. */
-__device__ __noinline__ void ps_argmax(const zm_gpu_step &s, PsShared &sh, float *amv, int *ami, int *amc, int vb,
+__device__ __forceinline__ void ps_argmax(const zm_gpu_step &s, PsShared &sh, float *amv, int *ami, int *amc, int vb,
                                           int nvb) {
     int64_t start, end;
     ps_chunk(s.total, 4, vb, nvb, start, end);
@@ -197,20 +191,8 @@ __device__ __noinline__ void ps_argmax(const zm_gpu_step &s, PsShared &sh, float
     if (threadIdx.x == 0) s.ids_out[0] = b == ZM_AM_NONE ? 0 : b;
 }
 
-/* Warp 0: the gate into shared memory; block 0 also stores it. */
-__device__ __noinline__ void ps_gate(const zm_gpu_step &s, PsShared &sh, int vb) {
-    const int lane = threadIdx.x & 31;
-    ZM_NPL(s.n_exp, (gate_row<NPL, true>(s.x, s.n_exp, s.k, s.renorm, sh.gid, sh.gw)));
-    __syncwarp();
-    if (vb == 0 && lane < s.k) {
-        s.ids_out[lane] = sh.gid[lane];
-        s.w_out[lane] = sh.gw[lane];
-    }
-}
-
-/* One block per SM (255 registers: the step bodies are separate functions,
- * each allocated its own registers, none spilling in the hot paths). */
-__global__ void __launch_bounds__(ZM_BLOCK, 1)
+template <int BPS> /* blocks per SM: 2 (128 registers) or 1 (255) */
+__global__ void __launch_bounds__(ZM_BLOCK, BPS)
     k_persist(const zm_gpu_step *steps, int n, unsigned *bar, float *amv, int *ami, int *amc, unsigned long long *trace) {
     extern __shared__ float4 xs[];
     __shared__ PsShared sh;
@@ -229,21 +211,28 @@ __global__ void __launch_bounds__(ZM_BLOCK, 1)
         switch (s.op) {
         case ZM_PS_MATVEC: PS_DT(s.dt, ps_matvec<DT>(s, xs, sh.red, vb, nvb)); break;
         case ZM_PS_GATE:
-            if (warp == 0) ps_gate(s, sh, vb);
+            if (warp == 0) {
+                ZM_NPL(s.n_exp, (gate_row<NPL, true>(s.x, s.n_exp, s.k, s.renorm, sh.gid, sh.gw)));
+                __syncwarp();
+                if (vb == 0 && lane < s.k) {
+                    s.ids_out[lane] = sh.gid[lane];
+                    s.w_out[lane] = sh.gw[lane];
+                }
+            }
             gsrc = s.ids_out;
             gwsrc = s.w_out;
             break;
         case ZM_PS_SWIGLU: {
             const bool fg = s.ids == gsrc;
             if (!fg && threadIdx.x < s.k) sh.sid[threadIdx.x] = __ldcg(s.ids + threadIdx.x);
-            PS_QDT(s.dt, ps_swiglu<DT>(s, fg ? sh.gid : sh.sid, xs, sh.red, vb, nvb));
+            PS_DT(s.dt, ps_swiglu<DT>(s, fg ? sh.gid : sh.sid, xs, sh.red, vb, nvb));
             break;
         }
         case ZM_PS_COMBINE: {
             const bool fg = s.ids == gsrc, fw = fg && s.w == gwsrc;
             if (!fg && threadIdx.x < s.k) sh.sid[threadIdx.x] = __ldcg(s.ids + threadIdx.x);
             if (!fw && threadIdx.x < s.k) sh.sw[threadIdx.x] = __ldcg(s.w + threadIdx.x);
-            PS_QDT(s.dt, ps_combine<DT>(s, fg ? sh.gid : sh.sid, fw ? sh.gw : sh.sw, xs, sh.part, vb, nvb));
+            PS_DT(s.dt, ps_combine<DT>(s, fg ? sh.gid : sh.sid, fw ? sh.gw : sh.sw, xs, sh.part, vb, nvb));
             break;
         }
         case ZM_PS_ATTN: ps_attn(s, sh, vb, nvb); break;
@@ -326,9 +315,7 @@ extern "C" zm_status zm_gpu_persist_new(zm_gpu_persist **out, const zm_gpu_step 
         zm_gpu_step &s = h[i];
         const bool mat = s.op == ZM_PS_MATVEC || s.op == ZM_PS_SWIGLU || s.op == ZM_PS_COMBINE || s.op == ZM_PS_EMBED;
         if (s.op < ZM_PS_MATVEC || s.op > ZM_PS_ARGMAX) { free(h); return zm__err(ZM_ERR_INVALID, "persist: step %d: kind %d", i, s.op); }
-        const bool expert = s.op == ZM_PS_SWIGLU || s.op == ZM_PS_COMBINE;
-        if ((mat && s.dt != ZM_Q4_0 && s.dt != ZM_Q8_0 && s.dt != ZM_F32 && s.dt != ZM_F16 && s.dt != ZM_BF16) ||
-            (expert && s.dt != ZM_Q4_0 && s.dt != ZM_Q8_0)) {
+        if (mat && s.dt != ZM_Q4_0 && s.dt != ZM_Q8_0 && s.dt != ZM_F32 && s.dt != ZM_F16 && s.dt != ZM_BF16) {
             free(h);
             return zm__err(ZM_ERR_DTYPE, "persist: step %d: dtype %s", i, zm_dtype_name((zm_dtype)s.dt));
         }
@@ -346,8 +333,9 @@ extern "C" zm_status zm_gpu_persist_new(zm_gpu_persist **out, const zm_gpu_step 
     const double mb = env ? atof(env) : 24.0;
     env = getenv("ZMLX_CUDA_PF_OWN");
     plan_prefetch(h, n, mb < 0 ? -1 : (int64_t)(mb * 1048576.0), !(env && !strcmp(env, "0")));
-    p->bps = 1;
-    void (*kern)(const zm_gpu_step *, int, unsigned *, float *, int *, int *, unsigned long long *) = k_persist;
+    env = getenv("ZMLX_CUDA_PS_BPS");
+    p->bps = env && atoi(env) == 1 ? 1 : 2;
+    void (*kern)(const zm_gpu_step *, int, unsigned *, float *, int *, int *, unsigned long long *) = p->bps == 1 ? k_persist<1> : k_persist<2>;
     zm_status st = ZM_OK;
     if (smem > 48 * 1024 && cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess)
         st = zm__err(ZM_ERR_SHAPE, "persist: %zu bytes of shared memory", smem);
@@ -383,7 +371,8 @@ extern "C" zm_status zm_gpu_persist_run(zm_gpu_persist *p, void *stream) {
     if (p->trace) cudaMemsetAsync(p->trace, 0, 16 * (size_t)p->n, st);
     /* no PDL attribute: every block must find its SM free of the
      * predecessor, or the grid barrier could wait for a block not resident */
-    k_persist<<<p->grid, ZM_BLOCK, p->smem, st>>>(p->steps, p->n, p->bar, p->amv, p->ami, (int *)p->bar + 1, p->trace);
+    if (p->bps == 1) k_persist<1><<<p->grid, ZM_BLOCK, p->smem, st>>>(p->steps, p->n, p->bar, p->amv, p->ami, (int *)p->bar + 1, p->trace);
+    else k_persist<2><<<p->grid, ZM_BLOCK, p->smem, st>>>(p->steps, p->n, p->bar, p->amv, p->ami, (int *)p->bar + 1, p->trace);
     return zm__cuda_ck("k_persist");
 }
 

@@ -27,41 +27,28 @@ __device__ __forceinline__ void mv_prefetch(const MvSeg &s, int nb, int64_t star
     }
 }
 
-/* Rows [start, end) against x in swizzled shared memory; Tile<DT>::R rows
- * per warp pass (row, row + step, ...), their loads in flight together. */
+/* Rows [start, end) against x in swizzled shared memory; two rows per warp
+ * pass (row and row + step), their loads in flight together. */
 template <int DT>
 __device__ __forceinline__ void mv_rows(const MvSeg &s, int nb, int lpr, const float4 *xs, int64_t start,
                                         int64_t end) {
-    constexpr int R = Tile<DT>::R;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr;
     const int64_t step = (ZM_BLOCK / 32) * gpw;
-    for (int64_t row = start + warp * gpw + grp; row - grp < end; row += R * step) {
-        const void *q[R];
-        const uint16_t *d[R];
-        const float4 *x[R];
-        int64_t rb[R], r[R];
-        int seg[R];
-        bool ok[R];
-        float acc[R];
-#pragma unroll
-        for (int j = 0; j < R; j++) {
-            const int64_t rw = row + j * step;
-            ok[j] = rw < end;
-            r[j] = ok[j] ? rw : 0;
-            seg[j] = 0;
-            while (seg[j] < s.n - 1 && r[j] >= s.rows[seg[j]]) r[j] -= s.rows[seg[j]++];
-            q[j] = s.q[seg[j]];
-            d[j] = s.d[seg[j]];
-            rb[j] = r[j] * nb;
-            x[j] = xs;
-        }
-        row_dot_n<DT, R, Tile<DT>::BPI>(q, d, rb, ok, nb, x, sub, lpr, acc);
-#pragma unroll
-        for (int j = 0; j < R; j++) {
-            const float a = group_sum(acc[j], lpr);
-            if (ok[j] && sub == 0) s.y[seg[j]][r[j]] = s.res[seg[j]] ? s.res[seg[j]][r[j]] + a : a;
-        }
+    for (int64_t row = start + warp * gpw + grp; row - grp < end; row += 2 * step) {
+        const int64_t row2 = row + step;
+        const bool ok = row < end, ok2 = row2 < end;
+        int seg = 0, seg2 = 0;
+        int64_t r = ok ? row : 0, r2 = ok2 ? row2 : 0;
+        while (seg < s.n - 1 && r >= s.rows[seg]) r -= s.rows[seg++];
+        while (seg2 < s.n - 1 && r2 >= s.rows[seg2]) r2 -= s.rows[seg2++];
+        float acc = 0.f, acc2 = 0.f;
+        if (ok2) row_dot2<DT>(s.q[seg], s.d[seg], r * nb, s.q[seg2], s.d[seg2], r2 * nb, nb, xs, xs, sub, lpr, acc, acc2);
+        else if (ok) acc = row_dot<DT>(s.q[seg], s.d[seg], r * nb, nb, xs, sub, lpr);
+        acc = group_sum(acc, lpr);
+        acc2 = group_sum(acc2, lpr);
+        if (ok && sub == 0) s.y[seg][r] = s.res[seg] ? s.res[seg][r] + acc : acc;
+        if (ok2 && sub == 0) s.y[seg2][r2] = s.res[seg2] ? s.res[seg2][r2] + acc2 : acc2;
     }
 }
 
@@ -84,50 +71,27 @@ __device__ __forceinline__ void ex_prefetch(const void *qg, const uint16_t *dg, 
 }
 
 /* SWIGLU: y[o] = silu(G.x) * (U.x), else y[o] = G.x; sid: the k expert ids
- * (shared memory); x_per_slot: slot j reads its own x at xs + j*cols/4.
- * Tile<DT>::R items per warp pass (gate and up rows of each), all loads in
- * flight together. */
+ * (shared memory); x_per_slot: slot j reads its own x at xs + j*cols/4. */
 template <int DT, bool SWIGLU>
 __device__ __forceinline__ void ex_rows(const void *qg, const uint16_t *dg, const void *qu, const uint16_t *du,
                                         int64_t rows, int nb, int lpr, const int32_t *sid, const float4 *xs,
                                         int x_per_slot, float *y, int64_t start, int64_t end) {
-    constexpr int R = Tile<DT>::R, M = SWIGLU ? 2 * R : R; /* rows per pass: gate (and up) of R items */
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr, cols = nb * 32;
-    const int64_t W = (ZM_BLOCK / 32) * gpw;
-    for (int64_t o0 = start + warp * gpw + grp; o0 - grp < end; o0 += R * W) {
-        const void *q[M];
-        const uint16_t *d[M];
-        const float4 *x[M];
-        int64_t rb[M];
-        bool ok[M];
-        float acc[M];
-#pragma unroll
-        for (int i = 0; i < R; i++) {
-            const int64_t o = o0 + i * W;
-            const bool v = o < end;
-            const int j = v ? (int)(o / rows) : 0;
-            const int64_t r = v ? o - (int64_t)j * rows : 0;
-            rb[i] = ((int64_t)sid[j] * rows + r) * nb;
-            x[i] = x_per_slot ? xs + (int64_t)j * cols / 4 : xs;
-            ok[i] = v;
-            q[i] = qg;
-            d[i] = dg;
-            if (SWIGLU) {
-                rb[R + i] = rb[i];
-                x[R + i] = x[i];
-                ok[R + i] = v;
-                q[R + i] = qu;
-                d[R + i] = du;
-            }
+    for (int64_t o = start + warp * gpw + grp; o - grp < end; o += (ZM_BLOCK / 32) * gpw) {
+        const bool ok = o < end;
+        const int j = ok ? (int)(o / rows) : 0;
+        const int64_t r = ok ? o - (int64_t)j * rows : 0;
+        const int64_t rb = ((int64_t)sid[j] * rows + r) * nb;
+        const float4 *xj = x_per_slot ? xs + (int64_t)j * cols / 4 : xs;
+        float g = 0.f, u = 0.f;
+        if (ok) {
+            if (SWIGLU) row_dot2<DT>(qg, dg, rb, qu, du, rb, nb, xj, xj, sub, lpr, g, u);
+            else g = row_dot<DT>(qg, dg, rb, nb, xj, sub, lpr);
         }
-        row_dot_n<DT, M, Tile<DT>::BPI>(q, d, rb, ok, nb, x, sub, lpr, acc);
-#pragma unroll
-        for (int i = 0; i < R; i++) {
-            const float g = group_sum(acc[i], lpr);
-            const float u = SWIGLU ? group_sum(acc[R + i], lpr) : 0.f;
-            if (ok[i] && sub == 0) y[o0 + i * W] = SWIGLU ? __fmul_rn(silu_f(g), u) : g;
-        }
+        g = group_sum(g, lpr);
+        if (SWIGLU) u = group_sum(u, lpr);
+        if (ok && sub == 0) y[o] = SWIGLU ? __fmul_rn(silu_f(g), u) : g;
     }
 }
 
@@ -157,32 +121,14 @@ __device__ __forceinline__ void cb_rows(const void *q, const uint16_t *d, int64_
                                         float (*part)[ZM_COMBINE_ROWS]) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr, cols = nb * 32;
-    constexpr int R = Tile<DT>::R;
     for (int j = warp; j < k; j += ZM_BLOCK / 32) {
         const float4 *xj = xs + (int64_t)j * cols / 4;
-        for (int i0 = grp; i0 - grp < ZM_COMBINE_ROWS; i0 += R * gpw) { /* R rows per pass */
-            const void *qq[R];
-            const uint16_t *dd[R];
-            const float4 *x[R];
-            int64_t rb[R];
-            bool ok[R];
-            float acc[R];
-#pragma unroll
-            for (int u = 0; u < R; u++) {
-                const int i = i0 + u * gpw;
-                const int64_t row = start + i;
-                ok[u] = i < ZM_COMBINE_ROWS && row < end;
-                rb[u] = ((int64_t)sid[j] * rows + (ok[u] ? row : 0)) * nb;
-                qq[u] = q;
-                dd[u] = d;
-                x[u] = xj;
-            }
-            row_dot_n<DT, R, Tile<DT>::BPI>(qq, dd, rb, ok, nb, x, sub, lpr, acc);
-#pragma unroll
-            for (int u = 0; u < R; u++) {
-                const float dj = group_sum(acc[u], lpr);
-                if (ok[u] && sub == 0) part[j][i0 + u * gpw] = dj;
-            }
+        for (int i = grp; i - grp < ZM_COMBINE_ROWS; i += gpw) {
+            const int64_t row = start + i;
+            const bool ok = i < ZM_COMBINE_ROWS && row < end;
+            float dj = ok ? row_dot<DT>(q, d, ((int64_t)sid[j] * rows + row) * nb, nb, xj, sub, lpr) : 0.f;
+            dj = group_sum(dj, lpr);
+            if (ok && sub == 0) part[j][i] = dj;
         }
     }
     __syncthreads();
