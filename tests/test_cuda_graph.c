@@ -129,8 +129,8 @@ static void test_cuda_vs_cpu(void) {
     }
 }
 
-/* Same logits bit for bit: captured graph (persistent kernel), direct
- * launches, executor fusions off, one launch per op; and a P-token prefill equals P single steps (tokens). */
+/* Same logits bit for bit: captured graph, direct launches, executor
+ * fusions off, the persistent kernel; and a P-token prefill equals P single steps (tokens). */
 static void test_cuda_modes(void) {
     if (!zm_cuda_available()) { zt_skip("no GPU"); return; }
     const char *path = model_path(2);
@@ -138,7 +138,7 @@ static void test_cuda_modes(void) {
     const int n = 20;
     float *lg[4];
     int32_t tk[4][20];
-    const char *env[4][2] = {{NULL, NULL}, {"ZMLX_CUDA_GRAPH", "0"}, {"ZMLX_CUDA_NOFUSE", "1"}, {"ZMLX_CUDA_PERSIST", "0"}};
+    const char *env[4][2] = {{NULL, NULL}, {"ZMLX_CUDA_GRAPH", "0"}, {"ZMLX_CUDA_NOFUSE", "1"}, {"ZMLX_CUDA_PERSIST", "1"}};
     for (int mode = 0; mode < 4; mode++) {
         if (env[mode][0]) setenv(env[mode][0], env[mode][1], 1);
         runner r;

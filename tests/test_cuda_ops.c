@@ -150,7 +150,20 @@ static void test_matvec(void) {
                 for (int64_t r = 0; r < rows; r++) ref[r] = wdot(&w, 1, r, xn) + (fused ? res[r] : 0);
                 char what[96];
                 snprintf(what, sizeof what, "matvec %s %lldx%lld%s", zm_dtype_name(t), (long long)rows, (long long)cols, fused ? " norm+res" : "");
-                check_l2(what, y, ref, rows, tol_for(t));
+                /* per row, the float32 summation bound: |err| <= n u sum|w x|
+                 * (u = 2^-24, n = cols + 1 adds, x4 slack for the folded
+                 * norm's rounding): a short row whose terms cancel has a tiny
+                 * result, so a relative error over the rows would flake */
+                for (int64_t r = 0; r < rows; r++) {
+                    const double *wr = w.val + ((int64_t)1 * rows + r) * cols;
+                    double sa = fused ? fabs(res[r]) : 0;
+                    for (int64_t c = 0; c < cols; c++) sa += fabs(wr[c] * xn[c]);
+                    const double bound = 4.0 * (double)(cols + 2) * 5.96e-8 * sa + 1e-30;
+                    if (!(fabs(y[r] - ref[r]) <= bound)) {
+                        ZT_CHECK(0, "%s: row %lld got %.9g want %.9g (bound %.3g)", what, (long long)r, y[r], ref[r], bound);
+                        break;
+                    }
+                }
                 free(y); free(xn); free(ref);
                 zm_cuda_free(dy);
             }

@@ -664,10 +664,12 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
 }
 
 // ---------------------------------------------------------------------------
-// Persistent segments: a run of launches whose kernels all have a step in
-// the persistent kernel (persist.cu) runs as one launch, with the same
-// arguments launch_one would pass, hence the same bits. Off with
-// ZMLX_CUDA_PERSIST=0, with ZMLX_CUDA_NOFUSE and while profiling.
+// Persistent segments (ZMLX_CUDA_PERSIST=1; never with ZMLX_CUDA_NOFUSE or
+// while profiling): a run of launches whose kernels all have a step in the
+// persistent kernel (persist.cu) runs as one launch, with the same
+// arguments launch_one would pass, hence the same bits. Off by default: on
+// the H100 it measured slower than the captured graph of one-op kernels
+// with programmatic dependent launch (docs/PROFILE.md).
 
 /* The steps (at most 2) of launch l; 0 if it has none (runs on its own). */
 static int launch_steps(cuda_exec *e, const launch *l, zm_gpu_step out[2]) {
@@ -752,7 +754,7 @@ static int launch_steps(cuda_exec *e, const launch *l, zm_gpu_step out[2]) {
 
 static zm_status build_segments(cuda_exec *e) {
     const char *env = getenv("ZMLX_CUDA_PERSIST");
-    if ((env && !strcmp(env, "0")) || getenv("ZMLX_CUDA_NOFUSE") || e->profile || e->nl < 2) return ZM_OK;
+    if (!env || strcmp(env, "1") || getenv("ZMLX_CUDA_NOFUSE") || e->profile || e->nl < 2) return ZM_OK;
     zm_gpu_step *steps = malloc(sizeof *steps * (size_t)(2 * e->nl));
     int *ns = malloc(sizeof(int) * (size_t)e->nl);
     e->seg_at = malloc(sizeof(int) * (size_t)e->nl);

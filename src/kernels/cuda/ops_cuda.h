@@ -167,14 +167,15 @@ zm_status zm_gpu_attention_prefill(const float *q, const float *k_cache, const f
 /* ---- the persistent decode kernel ------------------------------------------
  * A list of steps (one token's decode graph, or a run of it) in one launch:
  * every block stays resident, a grid barrier separates a step from the next
- * (except after a GATE, see below), and while one step runs each block asks
- * L2 for its share of the weights of the steps after it whose addresses are
- * known (dense weights always; expert weights once their gate has run),
- * up to a byte budget (ZMLX_CUDA_LA_MB, default 24). Each step computes its
- * outputs with the same row bodies as the one-op kernels above, so the
- * results are bit-identical to launching those kernels one by one.
- * Steps are built by zm_gpu_step_* (checked as the matching launcher checks
- * its arguments), then zm_gpu_persist_new uploads them; run replays. */
+ * (except after a GATE, see below); optionally (ZMLX_CUDA_LA_MB) each
+ * block asks L2 for its share of the weights of the steps ahead whose
+ * addresses are known. Each step computes its outputs with the same row
+ * bodies as the one-op kernels above, so the results are bit-identical to
+ * launching those kernels one by one. The executor uses it with
+ * ZMLX_CUDA_PERSIST=1 (off by default: slower on the H100, see
+ * docs/PROFILE.md). Steps are built by zm_gpu_step_* (checked as the
+ * matching launcher checks its arguments), then zm_gpu_persist_new uploads
+ * them; run replays. */
 enum {
     ZM_PS_MATVEC = 1, /* zm_gpu_matvec / _multi: 1-3 segments, norm, residual */
     ZM_PS_GATE,       /* zm_gpu_topk_gating_softmax of one row: every block

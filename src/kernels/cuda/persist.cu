@@ -14,8 +14,12 @@
  * spin + fence) by thread 0 and a block barrier, the same protocol as a
  * cooperative-groups grid sync, and data written inside the kernel is never
  * read through the non-coherent path (__ldg is for weights only).
- * ZMLX_CUDA_PS_BPS=1 runs one block of 255 registers per SM instead of two
- * of 128 (the attention body spills at 128).
+ * Knobs (defaults are the fastest measured on the H100, docs/PROFILE.md):
+ * ZMLX_CUDA_PS_BPS=2 runs two blocks of 128 registers per SM instead of one
+ * of 255 (the attention body spills at 128); ZMLX_CUDA_LA_MB=N turns the L2
+ * prefetch plan on with an N MB budget ahead (off by default: it measured
+ * slower, the prefetches queue ahead of the running step's own loads);
+ * ZMLX_CUDA_PF_OWN=0 leaves a step's own weights out of the plan.
  * Checked in tests/test_cuda_ops.c (each step kind against its kernel, bit
  * for bit) and tests/test_cuda_graph.c (whole decode graphs, persistent vs
  * one launch per op, bit for bit). */
@@ -330,11 +334,11 @@ extern "C" zm_status zm_gpu_persist_new(zm_gpu_persist **out, const zm_gpu_step 
     p->n = n;
     p->smem = smem;
     const char *env = getenv("ZMLX_CUDA_LA_MB");
-    const double mb = env ? atof(env) : 24.0;
+    const double mb = env ? atof(env) : -1.0;
     env = getenv("ZMLX_CUDA_PF_OWN");
     plan_prefetch(h, n, mb < 0 ? -1 : (int64_t)(mb * 1048576.0), !(env && !strcmp(env, "0")));
     env = getenv("ZMLX_CUDA_PS_BPS");
-    p->bps = env && atoi(env) == 1 ? 1 : 2;
+    p->bps = env && atoi(env) == 2 ? 2 : 1;
     void (*kern)(const zm_gpu_step *, int, unsigned *, float *, int *, int *, unsigned long long *) = p->bps == 1 ? k_persist<1> : k_persist<2>;
     zm_status st = ZM_OK;
     if (smem > 48 * 1024 && cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess)
