@@ -123,7 +123,6 @@ static void ref_rmsnorm(const float *x, const float *g, int64_t n, double eps, d
     double sc = 1.0 / sqrt(s / n + eps);
     for (int64_t i = 0; i < n; i++) out[i] = x[i] * sc * (g ? g[i] : 1.0);
 }
-static double tol_for(zm_dtype t) { (void)t; return 2e-5; } /* weights exact; f32 accumulation */
 
 static const zm_dtype all_dt[] = {ZM_F32, ZM_F16, ZM_BF16, ZM_Q8_0, ZM_Q4_0};
 
