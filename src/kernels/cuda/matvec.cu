@@ -20,13 +20,13 @@
 template <int DT>
 __global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, const float *x,
                                                      const float *nw, float eps, int64_t total,
-                                                     int64_t chunk) {
+                                                     int64_t chunk, int64_t pf_rows) {
     extern __shared__ float4 xs[];
     __shared__ float red[32];
     const int64_t start = (int64_t)blockIdx.x * chunk, end = min(start + chunk, total);
     /* the weights are static: ask for them before waiting on the
      * predecessor (PDL), so their fetch overlaps its tail */
-    mv_prefetch<DT>(s, nb, start, end, threadIdx.x);
+    mv_prefetch<DT>(s, nb, start, min(end, start + pf_rows), threadIdx.x);
     ZM_PDL_ENTRY();
     load_x_swz(xs, x, nb * 32, nw, eps, red);
     __syncthreads();
@@ -220,6 +220,17 @@ template <typename K> static zm_status smem_ok(K kern, size_t smem, const char *
     return ZM_OK;
 }
 
+/* Rows of its chunk a matvec block asks L2 for up front: all of them unless
+ * that is more than ZMLX_CUDA_PF_KB (default: no cap) per block: a large
+ * output head's whole chunk, asked at once, outgrows L2 before it is read. */
+static int64_t pf_rows(int64_t chunk, int64_t row_bytes) {
+    const char *e = getenv("ZMLX_CUDA_PF_KB");
+    const int64_t kb = e ? atoll(e) : 0;
+    if (kb <= 0) return chunk;
+    const int64_t r = kb * 1024 / (row_bytes > 0 ? row_bytes : 1);
+    return r < chunk ? r : chunk;
+}
+
 static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x, const float *nw,
                              float eps, cudaStream_t st) {
     int nb = (int)(cols / 32), lpr = zm__lpr(nb);
@@ -231,7 +242,8 @@ static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x
     ZM_DISPATCH_DT(dt, {
         ZM_TRY(smem_ok(k_matvec<DT>, smem, "matvec"));
         plan_chunks(k_matvec<DT>, smem, total, 2 * (ZM_BLOCK / 32) * (32 / lpr), &grid, &chunk);
-        zm__launch(k_matvec<DT>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
+        zm__launch(k_matvec<DT>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk,
+                   pf_rows(chunk, nb * (int64_t)(BlkBytes<DT>::v + (DT == ZM_Q4_0 || DT == ZM_Q8_0 ? 2 : 0))));
     });
     return zm__cuda_ck("k_matvec");
 }
