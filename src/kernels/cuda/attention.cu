@@ -83,12 +83,9 @@ __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
 static int attn_splits(int n_kv, int64_t max_ctx) {
     /* enough blocks to cover the SMs once (ZMLX_ATT_SPLITS overrides the
      * splits per kv head), at least 32 rows per split */
-    static int env = -1;
-    if (env < 0) {
-        const char *e = getenv("ZMLX_ATT_SPLITS");
-        env = e ? atoi(e) : 0;
-        if (env < 0) env = 0;
-    }
+    const char *e = getenv("ZMLX_ATT_SPLITS");
+    int env = e ? atoi(e) : 0;
+    if (env < 0) env = 0;
     int s = env ? env : (zm__sm_count() + n_kv - 1) / n_kv;
     int64_t by_len = (max_ctx + 31) / 32;
     if (s > by_len) s = (int)by_len;

@@ -87,19 +87,19 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     ex_rows<DT, SWIGLU>(qg, dg, qu, du, rows, nb, lpr, sid, xs, x_per_slot, y, start, end);
 }
 
-/* Down + combine (cb_rows): block (b, t) owns rows [b*CR, b*CR+CR) of every
- * expert of token t. */
+/* Down + combine (cb_rows): block (b, t) owns rows [b*crows, b*crows+crows)
+ * of every expert of token t (crows a multiple of ZM_COMBINE_ROWS). */
 template <int DT>
 __global__ void __launch_bounds__(ZM_BLOCK)
     k_combine(const void *q, const uint16_t *d, int64_t rows, int nb, int lpr, const int32_t *ids,
-              const float *w, int k, const float *h, const float *res, float *y) {
+              const float *w, int k, const float *h, const float *res, float *y, int crows) {
     ZM_PDL_ENTRY();
     extern __shared__ float4 xs[];
     __shared__ int32_t sid[64];
     __shared__ float sw[64];
     __shared__ float part[64][ZM_COMBINE_ROWS];
     const int cols = nb * 32;
-    const int64_t start = (int64_t)blockIdx.x * ZM_COMBINE_ROWS, end = min(start + ZM_COMBINE_ROWS, rows);
+    const int64_t start = (int64_t)blockIdx.x * crows, end = min(start + crows, rows);
     const int64_t tok = blockIdx.y;
     ids += tok * k;
     w += tok * k;
@@ -114,7 +114,8 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     }
     load_slots_swz(xs, h, k, cols);
     __syncthreads();
-    cb_rows<DT>(q, d, rows, nb, lpr, sid, sw, k, xs, res, y, start, end, part);
+    for (int64_t r = start; r < end; r += ZM_COMBINE_ROWS)
+        cb_rows<DT>(q, d, rows, nb, lpr, sid, sw, k, xs, res, y, r, min(r + ZM_COMBINE_ROWS, end), part);
 }
 
 /* Router + gating in one launch: block b computes logits rows
@@ -169,13 +170,9 @@ int zm__pdl_enabled(void) {
 /* Blocks per SM of the matrix-vector grids (ZMLX_CUDA_BPS, default 4): more
  * blocks, fewer rows per warp, fewer dependent load rounds per thread. */
 static int blocks_per_sm(void) {
-    static int b = 0;
-    if (!b) {
-        const char *e = getenv("ZMLX_CUDA_BPS");
-        b = e ? atoi(e) : 4;
-        if (b < 1 || b > 16) b = 4;
-    }
-    return b;
+    const char *e = getenv("ZMLX_CUDA_BPS");
+    const int b = e ? atoi(e) : 4;
+    return b < 1 || b > 16 ? 4 : b;
 }
 
 extern "C" zm_status zm_gpu_kernels_init(void) {
@@ -349,12 +346,16 @@ extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_
     if (k < 1 || k > 64) return zm__err(ZM_ERR_RANGE, "zm_gpu_gather_qmm_combine: k = %d (1..64)", k);
     if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "zm_gpu_gather_qmm_combine: %lld tokens", (long long)n_tok);
     int nb = (int)(D->cols / 32), lpr = zm__lpr(nb);
-    int64_t g = (D->rows + ZM_COMBINE_ROWS - 1) / ZM_COMBINE_ROWS;
+    /* rows per block: ZMLX_CUDA_CB_ROWS (a multiple of 8, default 8) */
+    const char *ev = getenv("ZMLX_CUDA_CB_ROWS");
+    int crows = ev ? atoi(ev) / ZM_COMBINE_ROWS * ZM_COMBINE_ROWS : ZM_COMBINE_ROWS;
+    if (crows < ZM_COMBINE_ROWS || crows > 1024) crows = ZM_COMBINE_ROWS;
+    int64_t g = (D->rows + crows - 1) / crows;
     size_t smem = (size_t)D->cols * 4 * k;
     cudaStream_t st = (cudaStream_t)stream;
     ZM_DISPATCH_DT(D->dtype, {
         ZM_TRY(smem_ok(k_combine<DT>, smem, "gather_qmm_combine"));
-        zm__launch(k_combine<DT>, dim3((unsigned)g, (unsigned)n_tok), ZM_BLOCK, smem, st, D->q, D->d, D->rows, nb, lpr, ids, w, k, h, res, y);
+        zm__launch(k_combine<DT>, dim3((unsigned)g, (unsigned)n_tok), ZM_BLOCK, smem, st, D->q, D->d, D->rows, nb, lpr, ids, w, k, h, res, y, crows);
     });
     return zm__cuda_ck("k_combine");
 }
