@@ -17,8 +17,8 @@
  * Block b owns rows [b*chunk, b*chunk+chunk): it first asks L2 for all of its
  * weight bytes (one bulk prefetch per segment), then builds x in shared
  * memory while those loads fly, then computes from L2. */
-template <int DT>
-__global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, const float *x,
+template <int DT, int MINB> /* MINB: blocks per SM the registers must allow */
+__global__ void __launch_bounds__(ZM_BLOCK, MINB) k_matvec(MvSeg s, int nb, int lpr, const float *x,
                                                      const float *nw, float eps, int64_t total,
                                                      int64_t chunk, int64_t pf_rows) {
     extern __shared__ float4 xs[];
@@ -88,7 +88,7 @@ __global__ void __launch_bounds__(ZM_BLOCK)
 }
 
 /* Down + combine (cb_rows): block (b, t) owns rows [b*crows, b*crows+crows)
- * of every expert of token t (crows a multiple of ZM_COMBINE_ROWS). */
+ * of every expert of token t, ZM_COMBINE_ROWS at a time. */
 template <int DT>
 __global__ void __launch_bounds__(ZM_BLOCK)
     k_combine(const void *q, const uint16_t *d, int64_t rows, int nb, int lpr, const int32_t *ids,
@@ -236,11 +236,26 @@ static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x
     int grid;
     int64_t chunk;
     size_t smem = cols * 4;
+    /* ZMLX_CUDA_MV_MINB=3|4: registers capped for 3 or 4 blocks per SM
+     * (more warps in flight) instead of 2 */
+    const char *ev = getenv("ZMLX_CUDA_MV_MINB");
+    const int minb = ev ? atoi(ev) : 2;
     ZM_DISPATCH_DT(dt, {
-        ZM_TRY(smem_ok(k_matvec<DT>, smem, "matvec"));
-        plan_chunks(k_matvec<DT>, smem, total, 2 * (ZM_BLOCK / 32) * (32 / lpr), &grid, &chunk);
-        zm__launch(k_matvec<DT>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk,
-                   pf_rows(chunk, nb * (int64_t)(BlkBytes<DT>::v + (DT == ZM_Q4_0 || DT == ZM_Q8_0 ? 2 : 0))));
+        const int64_t rowb = nb * (int64_t)(BlkBytes<DT>::v + (DT == ZM_Q4_0 || DT == ZM_Q8_0 ? 2 : 0));
+        const int64_t min_items = 2 * (ZM_BLOCK / 32) * (32 / lpr);
+        if (minb >= 4) {
+            ZM_TRY(smem_ok(k_matvec<DT, 4>, smem, "matvec"));
+            plan_chunks(k_matvec<DT, 4>, smem, total, min_items, &grid, &chunk);
+            zm__launch(k_matvec<DT, 4>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk, pf_rows(chunk, rowb));
+        } else if (minb == 3) {
+            ZM_TRY(smem_ok(k_matvec<DT, 3>, smem, "matvec"));
+            plan_chunks(k_matvec<DT, 3>, smem, total, min_items, &grid, &chunk);
+            zm__launch(k_matvec<DT, 3>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk, pf_rows(chunk, rowb));
+        } else {
+            ZM_TRY(smem_ok(k_matvec<DT, 2>, smem, "matvec"));
+            plan_chunks(k_matvec<DT, 2>, smem, total, min_items, &grid, &chunk);
+            zm__launch(k_matvec<DT, 2>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk, pf_rows(chunk, rowb));
+        }
     });
     return zm__cuda_ck("k_matvec");
 }
@@ -346,10 +361,10 @@ extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_
     if (k < 1 || k > 64) return zm__err(ZM_ERR_RANGE, "zm_gpu_gather_qmm_combine: k = %d (1..64)", k);
     if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "zm_gpu_gather_qmm_combine: %lld tokens", (long long)n_tok);
     int nb = (int)(D->cols / 32), lpr = zm__lpr(nb);
-    /* rows per block: ZMLX_CUDA_CB_ROWS (a multiple of 8, default 8) */
+    /* rows per block: ZMLX_CUDA_CB_ROWS (default 8) */
     const char *ev = getenv("ZMLX_CUDA_CB_ROWS");
-    int crows = ev ? atoi(ev) / ZM_COMBINE_ROWS * ZM_COMBINE_ROWS : ZM_COMBINE_ROWS;
-    if (crows < ZM_COMBINE_ROWS || crows > 1024) crows = ZM_COMBINE_ROWS;
+    int crows = ev ? atoi(ev) : ZM_COMBINE_ROWS;
+    if (crows < 1 || crows > 1024) crows = ZM_COMBINE_ROWS;
     int64_t g = (D->rows + crows - 1) / crows;
     size_t smem = (size_t)D->cols * 4 * k;
     cudaStream_t st = (cudaStream_t)stream;
