@@ -130,18 +130,16 @@ static void test_cuda_vs_cpu(void) {
 }
 
 /* Same logits bit for bit: captured graph, direct launches, executor
- * fusions off, the persistent kernel, the gating inside the expert kernel;
- * and a P-token prefill equals P single steps (tokens). */
+ * fusions off, the persistent kernel; and a P-token prefill equals P single steps (tokens). */
 static void test_cuda_modes(void) {
     if (!zm_cuda_available()) { zt_skip("no GPU"); return; }
     const char *path = model_path(2);
     if (!path) { ZT_CHECK(0, "synth: %s", zm_last_error()); return; }
     const int n = 20;
-    float *lg[5];
-    int32_t tk[5][20];
-    const char *env[5][2] = {{NULL, NULL}, {"ZMLX_CUDA_GRAPH", "0"}, {"ZMLX_CUDA_NOFUSE", "1"}, {"ZMLX_CUDA_PERSIST", "1"},
-                             {"ZMLX_CUDA_GATE_IN_EXPERT", "1"}};
-    for (int mode = 0; mode < 5; mode++) {
+    float *lg[4];
+    int32_t tk[4][20];
+    const char *env[4][2] = {{NULL, NULL}, {"ZMLX_CUDA_GRAPH", "0"}, {"ZMLX_CUDA_NOFUSE", "1"}, {"ZMLX_CUDA_PERSIST", "1"}};
+    for (int mode = 0; mode < 4; mode++) {
         if (env[mode][0]) setenv(env[mode][0], env[mode][1], 1);
         runner r;
         lg[mode] = NULL;
@@ -156,7 +154,7 @@ static void test_cuda_modes(void) {
         close_runner(&r);
         if (env[mode][0]) unsetenv(env[mode][0]);
     }
-    for (int mode = 0; mode < 5; mode++) free(lg[mode]);
+    for (int mode = 0; mode < 4; mode++) free(lg[mode]);
     /* prefill of 12 tokens vs 12 decode steps */
     runner a = {0}, b = {0};
     if (!open_runner(&a, path, ZM_CUDA, 1) || !open_runner(&b, path, ZM_CUDA, 1)) { close_runner(&a); close_runner(&b); return; }

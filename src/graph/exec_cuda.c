@@ -98,7 +98,6 @@ typedef struct {
     cudaGraph_t graph;
     cudaGraphExec_t gexec;
     int use_graph, profile;
-    int gate_in_expert;    /* ZMLX_CUDA_GATE_IN_EXPERT=1: see gate_deferred */
     int64_t bytes;
     double prof_s[ZM_OP_COUNT];  /* per op kind (a QKV launch counts as matmul) */
     int64_t prof_c[ZM_OP_COUNT];
@@ -535,18 +534,6 @@ static void shape4(const zm_node *n, int64_t out[4]) {
     for (int d = 0; d < n->ndim; d++) out[4 - n->ndim + d] = n->shape[d];
 }
 
-/* Launch i is a router whose gating the expert launch right after it does
- * (ZMLX_CUDA_GATE_IN_EXPERT=1): the router writes only its logits, the
- * gather_qmm_swiglu gates in every block (bit-identical: the same
- * gate_row) and stores ids and weights for the combine. */
-static int gate_deferred(const cuda_exec *e, int i) {
-    if (!e->gate_in_expert || i < 0 || i + 1 >= e->nl || e->L[i].kind != L_ROUTER || e->L[i + 1].kind != L_NODE) return 0;
-    const zm_graph *g = e->g;
-    const zm_node *r = &g->nodes[e->L[i].node], *t = &g->nodes[e->L[i].gate_node], *x = &g->nodes[e->L[i + 1].node];
-    if (x->op != ZM_OP_GATHER_QMM_SWIGLU || x->shape[0] != 1 || last_dim(r) > 256 || t->ip[0] > 32) return 0;
-    return e->ptr[x->src[3]] == (char *)e->ptr[e->L[i].gate_node] + 4 * t->ip[0];
-}
-
 static zm_status launch_one(cuda_exec *e, const launch *l) {
     const zm_graph *g = e->g;
     const zm_node *n = &g->nodes[l->node];
@@ -556,8 +543,6 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
     const float *nw = nn ? e->wt[nn->op == ZM_OP_ADD_RMSNORM ? nn->src[2] : nn->src[1]]->vec : NULL;
     const float eps = nn ? nn->fp[0] : 0.f;
     const int x = l->x_node;
-    if (l->kind == L_ROUTER && gate_deferred(e, (int)(l - e->L)))
-        return zm_gpu_matvec(&e->wt[n->src[0]]->m, 0, F(x >= 0 ? x : n->src[1]), nw, eps, NULL, F(id), st);
     if (l->kind == L_ROUTER) {
         const zm_node *t = &g->nodes[l->gate_node];
         const int k = t->ip[0];
@@ -648,14 +633,6 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
     case ZM_OP_SWIGLU: return zm_gpu_swiglu(F(n->src[0]), F(n->src[1]), zm_node_numel(n), F(id), st);
     case ZM_OP_GATHER_QMM_SWIGLU: {
         const int xi = x >= 0 ? x : n->src[2];
-        const int li = (int)(l - e->L);
-        if (gate_deferred(e, li - 1)) {
-            const launch *r = &e->L[li - 1];
-            const zm_node *t = &g->nodes[r->gate_node];
-            return zm_gpu_gather_qmm_swiglu_gate(&e->wt[n->src[0]]->m, &e->wt[n->src[1]]->m, F(r->node), (int)last_dim(&g->nodes[r->node]),
-                                                 t->ip[0], t->ip[1], (int32_t *)((char *)P(r->gate_node) + 4 * t->ip[0]),
-                                                 F(r->gate_node), F(xi), nw, eps, F(id), st);
-        }
         return zm_gpu_gather_qmm_swiglu(&e->wt[n->src[0]]->m, &e->wt[n->src[1]]->m, I(n->src[3]), n->shape[0],
                                          (int)n->shape[1], F(xi), nw, eps, F(id), st);
     }
@@ -924,8 +901,6 @@ static zm_status exec_new(void **out, void *ctxp, void *statep, const zm_graph *
     e->use_graph = !(env && !strcmp(env, "0"));
     env = getenv("ZMLX_CUDA_PROFILE");
     e->profile = (env && strcmp(env, "0")) || ctx->opts.profile;
-    env = getenv("ZMLX_CUDA_GATE_IN_EXPERT");
-    e->gate_in_expert = env && !strcmp(env, "1") && !getenv("ZMLX_CUDA_NOFUSE");
     zm_status st = zm_plan_new(&e->plan, g, 256, !ctx->opts.no_reuse);
     if (st != ZM_OK) goto fail;
     e->ptr = calloc((size_t)g->n_nodes + 1, sizeof *e->ptr);

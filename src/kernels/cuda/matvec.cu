@@ -13,14 +13,6 @@
 // ---------------------------------------------------------------------------
 // Kernels (the row bodies are in rows.cuh, shared with persist.cu)
 
-/* The gating a k_expert launch does itself (logits NULL: ids are given). */
-struct ZmGate {
-    const float *logits = nullptr;
-    int n = 0, renorm = 0;
-    int32_t *ids = nullptr;
-    float *w = nullptr;
-};
-
 /* Dense: rows of all segments laid end to end; x shared (optionally normed).
  * Block b owns rows [b*chunk, b*chunk+chunk): it first asks L2 for all of its
  * weight bytes (one bulk prefetch per segment), then builds x in shared
@@ -70,29 +62,18 @@ template <int DT, bool SWIGLU>
 __global__ void __launch_bounds__(ZM_BLOCK)
     k_expert(const void *qg, const uint16_t *dg, const void *qu, const uint16_t *du, int64_t rows,
              int nb, int lpr, const int32_t *ids, int k, const float *x, int x_per_slot,
-             const float *nw, float eps, float *y, int64_t chunk, ZmGate gate) {
+             const float *nw, float eps, float *y, int64_t chunk) {
     ZM_PDL_ENTRY();
     extern __shared__ float4 xs[];
     __shared__ float red[32];
     __shared__ int32_t sid[64];
-    __shared__ float sgw[64];
     const int cols = nb * 32;
     const int64_t total = (int64_t)k * rows, tok = blockIdx.y;
     ids += tok * k;
     x += tok * (x_per_slot ? k : 1) * (int64_t)cols;
     y += tok * total;
     const int64_t start = (int64_t)blockIdx.x * chunk, end = min(start + chunk, total);
-    if (gate.logits) {
-        /* the router's gating, here: every block gates (warp 0, the same
-         * gate_row as everywhere), block 0 stores ids and weights */
-        if (threadIdx.x < 32) gate_row<8, true>(gate.logits, gate.n, k, gate.renorm, sid, sgw);
-        __syncthreads();
-        if (blockIdx.x == 0 && threadIdx.x < k) {
-            gate.ids[threadIdx.x] = sid[threadIdx.x];
-            gate.w[threadIdx.x] = sgw[threadIdx.x];
-        }
-        if (threadIdx.x < k) ex_prefetch<DT, SWIGLU>(qg, dg, qu, du, rows, nb, threadIdx.x, sid[threadIdx.x], start, end);
-    } else if (threadIdx.x < k) {
+    if (threadIdx.x < k) {
         const int j = threadIdx.x;
         sid[j] = ids[j];
         ex_prefetch<DT, SWIGLU>(qg, dg, qu, du, rows, nb, j, sid[j], start, end);
@@ -327,7 +308,7 @@ extern "C" zm_status zm_gpu_matmul(const zm_gpu_mat *W, int64_t mat, int64_t n_t
 
 static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const int32_t *ids, int64_t n_tok, int k,
                                const float *x, int x_per_slot, const float *nw, float eps, float *y,
-                               cudaStream_t st, const char *what, ZmGate gate = ZmGate()) {
+                               cudaStream_t st, const char *what) {
     ZM_TRY(check_mat(G, what));
     if (U) {
         ZM_TRY(check_mat(U, what));
@@ -350,12 +331,12 @@ static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const i
             plan_chunks(k_expert<DT, true>, smem, items, min_items, &gx, &chunk);
             if (ex_chunk > 0) { chunk = ex_chunk; gx = (int)((items + chunk - 1) / chunk); }
             dim3 grid(gx, (unsigned)n_tok);
-            zm__launch(k_expert<DT, true>, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk, gate);
+            zm__launch(k_expert<DT, true>, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
         } else {
             ZM_TRY(smem_ok(k_expert<DT, false>, smem, what));
             plan_chunks(k_expert<DT, false>, smem, items, min_items, &gx, &chunk);
             dim3 grid(gx, (unsigned)n_tok);
-            zm__launch(k_expert<DT, false>, grid, ZM_BLOCK, smem, st, G->q, G->d, nullptr, nullptr, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk, gate);
+            zm__launch(k_expert<DT, false>, grid, ZM_BLOCK, smem, st, G->q, G->d, nullptr, nullptr, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
         }
     });
     return zm__cuda_ck(what);
@@ -374,21 +355,6 @@ extern "C" zm_status zm_gpu_gather_qmm_swiglu(const zm_gpu_mat *G, const zm_gpu_
                                                float *h, void *stream) {
     if (!U) return zm__err(ZM_ERR_INVALID, "zm_gpu_gather_qmm_swiglu: no up matrix");
     return expert_launch(G, U, ids, n_tok, k, x, 0, norm_w, eps, h, (cudaStream_t)stream, "zm_gpu_gather_qmm_swiglu");
-}
-
-extern "C" zm_status zm_gpu_gather_qmm_swiglu_gate(const zm_gpu_mat *G, const zm_gpu_mat *U, const float *logits, int n,
-                                                    int k, int renorm, int32_t *ids, float *w, const float *x,
-                                                    const float *norm_w, float eps, float *h, void *stream) {
-    if (!U || !logits || !ids || !w) return zm__err(ZM_ERR_INVALID, "zm_gpu_gather_qmm_swiglu_gate: missing buffer");
-    if (n < 1 || n > 256) return zm__err(ZM_ERR_RANGE, "zm_gpu_gather_qmm_swiglu_gate: %d logits (1..256)", n);
-    if (k < 1 || k > 32 || k > n) return zm__err(ZM_ERR_RANGE, "zm_gpu_gather_qmm_swiglu_gate: k = %d of %d", k, n);
-    ZmGate g;
-    g.logits = logits;
-    g.n = n;
-    g.renorm = renorm;
-    g.ids = ids;
-    g.w = w;
-    return expert_launch(G, U, ids, 1, k, x, 0, norm_w, eps, h, (cudaStream_t)stream, "zm_gpu_gather_qmm_swiglu_gate", g);
 }
 
 extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_t *ids,

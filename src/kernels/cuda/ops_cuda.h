@@ -77,13 +77,6 @@ zm_status zm_gpu_expert_matvec(const zm_gpu_mat *W, const int32_t *ids, int64_t 
 zm_status zm_gpu_gather_qmm_swiglu(const zm_gpu_mat *G, const zm_gpu_mat *U, const int32_t *ids,
                                     int64_t n_tok, int k, const float *x, const float *norm_w,
                                     float eps, float *h, void *stream);
-/* gather_qmm_swiglu of one token with the router's topk_gating_softmax
- * done by the kernel itself (n <= 256 logits, k <= 32): ids and w are
- * written (bit-identical to zm_gpu_topk_gating_softmax on logits) and used,
- * one launch and one dependent round fewer than gating first. */
-zm_status zm_gpu_gather_qmm_swiglu_gate(const zm_gpu_mat *G, const zm_gpu_mat *U, const float *logits, int n, int k,
-                                        int renorm, int32_t *ids, float *w, const float *x, const float *norm_w,
-                                        float eps, float *h, void *stream);
 /* gather_qmm_combine: y[t][r] = res[t][r] + sum_j w[t][j] * (D[ids[t][j]][r] . h[t][j]),
  * the sum taken in slot order from 0 (bit-identical to the stock chain).
  * h: [n_tok][k][cols]  w: [n_tok][k]  res (may be NULL or equal y), y: [n_tok][rows]. */
