@@ -242,7 +242,10 @@ static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x
     const int minb = ev ? atoi(ev) : 2;
     ZM_DISPATCH_DT(dt, {
         const int64_t rowb = nb * (int64_t)(BlkBytes<DT>::v + (DT == ZM_Q4_0 || DT == ZM_Q8_0 ? 2 : 0));
-        const int64_t min_items = 2 * (ZM_BLOCK / 32) * (32 / lpr);
+        /* rows per warp at least: 2 (one pair pass), ZMLX_CUDA_MV_RPW=1 for
+         * more, smaller blocks (A/B) */
+        const char *er = getenv("ZMLX_CUDA_MV_RPW");
+        const int64_t min_items = (er && atoi(er) == 1 ? 1 : 2) * (ZM_BLOCK / 32) * (32 / lpr);
         if (minb >= 4) {
             ZM_TRY(smem_ok(k_matvec<DT, 4>, smem, "matvec"));
             plan_chunks(k_matvec<DT, 4>, smem, total, min_items, &grid, &chunk);
