@@ -17,16 +17,16 @@
  * Block b owns rows [b*chunk, b*chunk+chunk): it first asks L2 for all of its
  * weight bytes (one bulk prefetch per segment), then builds x in shared
  * memory while those loads fly, then computes from L2. */
-template <int DT, int MINB> /* MINB: blocks per SM the registers must allow */
-__global__ void __launch_bounds__(ZM_BLOCK, MINB) k_matvec(MvSeg s, int nb, int lpr, const float *x,
+template <int DT>
+__global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, const float *x,
                                                      const float *nw, float eps, int64_t total,
-                                                     int64_t chunk, int64_t pf_rows) {
+                                                     int64_t chunk) {
     extern __shared__ float4 xs[];
     __shared__ float red[32];
     const int64_t start = (int64_t)blockIdx.x * chunk, end = min(start + chunk, total);
     /* the weights are static: ask for them before waiting on the
      * predecessor (PDL), so their fetch overlaps its tail */
-    mv_prefetch<DT>(s, nb, start, min(end, start + pf_rows), threadIdx.x);
+    mv_prefetch<DT>(s, nb, start, end, threadIdx.x);
     ZM_PDL_ENTRY();
     load_x_swz(xs, x, nb * 32, nw, eps, red);
     __syncthreads();
@@ -217,17 +217,6 @@ template <typename K> static zm_status smem_ok(K kern, size_t smem, const char *
     return ZM_OK;
 }
 
-/* Rows of its chunk a matvec block asks L2 for up front: all of them unless
- * that is more than ZMLX_CUDA_PF_KB (default: no cap) per block: a large
- * output head's whole chunk, asked at once, outgrows L2 before it is read. */
-static int64_t pf_rows(int64_t chunk, int64_t row_bytes) {
-    const char *e = getenv("ZMLX_CUDA_PF_KB");
-    const int64_t kb = e ? atoll(e) : 0;
-    if (kb <= 0) return chunk;
-    const int64_t r = kb * 1024 / (row_bytes > 0 ? row_bytes : 1);
-    return r < chunk ? r : chunk;
-}
-
 static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x, const float *nw,
                              float eps, cudaStream_t st) {
     int nb = (int)(cols / 32), lpr = zm__lpr(nb);
@@ -236,29 +225,10 @@ static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x
     int grid;
     int64_t chunk;
     size_t smem = cols * 4;
-    /* ZMLX_CUDA_MV_MINB=3|4: registers capped for 3 or 4 blocks per SM
-     * (more warps in flight) instead of 2 */
-    const char *ev = getenv("ZMLX_CUDA_MV_MINB");
-    const int minb = ev ? atoi(ev) : 2;
     ZM_DISPATCH_DT(dt, {
-        const int64_t rowb = nb * (int64_t)(BlkBytes<DT>::v + (DT == ZM_Q4_0 || DT == ZM_Q8_0 ? 2 : 0));
-        /* rows per warp at least: 2 (one pair pass), ZMLX_CUDA_MV_RPW=1 for
-         * more, smaller blocks (A/B) */
-        const char *er = getenv("ZMLX_CUDA_MV_RPW");
-        const int64_t min_items = (er && atoi(er) == 1 ? 1 : 2) * (ZM_BLOCK / 32) * (32 / lpr);
-        if (minb >= 4) {
-            ZM_TRY(smem_ok(k_matvec<DT, 4>, smem, "matvec"));
-            plan_chunks(k_matvec<DT, 4>, smem, total, min_items, &grid, &chunk);
-            zm__launch(k_matvec<DT, 4>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk, pf_rows(chunk, rowb));
-        } else if (minb == 3) {
-            ZM_TRY(smem_ok(k_matvec<DT, 3>, smem, "matvec"));
-            plan_chunks(k_matvec<DT, 3>, smem, total, min_items, &grid, &chunk);
-            zm__launch(k_matvec<DT, 3>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk, pf_rows(chunk, rowb));
-        } else {
-            ZM_TRY(smem_ok(k_matvec<DT, 2>, smem, "matvec"));
-            plan_chunks(k_matvec<DT, 2>, smem, total, min_items, &grid, &chunk);
-            zm__launch(k_matvec<DT, 2>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk, pf_rows(chunk, rowb));
-        }
+        ZM_TRY(smem_ok(k_matvec<DT>, smem, "matvec"));
+        plan_chunks(k_matvec<DT>, smem, total, 2 * (ZM_BLOCK / 32) * (32 / lpr), &grid, &chunk);
+        zm__launch(k_matvec<DT>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
     });
     return zm__cuda_ck("k_matvec");
 }
@@ -325,14 +295,10 @@ static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const i
     int64_t chunk;
     size_t smem = (size_t)G->cols * 4 * (x_per_slot ? k : 1);
     const int64_t items = (int64_t)k * G->rows, min_items = (ZM_BLOCK / 32) * (32 / lpr);
-    /* ZMLX_CUDA_EX_CHUNK: items per block (A/B), instead of the occupancy plan */
-    const char *ev = getenv("ZMLX_CUDA_EX_CHUNK");
-    const int64_t ex_chunk = ev ? atoll(ev) : 0;
     ZM_DISPATCH_DT(G->dtype, {
         if (U) {
             ZM_TRY(smem_ok(k_expert<DT, true>, smem, what));
             plan_chunks(k_expert<DT, true>, smem, items, min_items, &gx, &chunk);
-            if (ex_chunk > 0) { chunk = ex_chunk; gx = (int)((items + chunk - 1) / chunk); }
             dim3 grid(gx, (unsigned)n_tok);
             zm__launch(k_expert<DT, true>, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
         } else {
