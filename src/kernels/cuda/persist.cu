@@ -4,14 +4,16 @@
  * block with the row bodies the one-op kernels use (rows.cuh,
  * attn_decode.cuh), so each output is computed by the same code in the same
  * order as launching those kernels one by one: bit-identical.
- * What it saves: a launch's ramp-up and tail per op, and it keeps HBM busy
- * across op boundaries: while step i runs, the last warp of every block
- * asks L2 for its share of the weights of steps i+1, i+2, ... (dense
- * weights always, expert weights once their gate has run) up to a byte
- * budget, so a step mostly reads what is already on chip.
+ * What it was built to save: a launch's ramp-up and tail per op; with the
+ * prefetch plan on, while step i runs the last warp of every block asks L2
+ * for its share of the weights of steps i+1, i+2, ... (dense weights
+ * always, expert weights once their gate has run) up to a byte budget.
+ * Measured on the H100 it is slower than the one-op kernels (303 vs 396
+ * tok/s: each step's own latency chain remains and one block per SM hides
+ * less of it), so the executor uses it only with ZMLX_CUDA_PERSIST=1.
  * Memory visibility: a step reads what other blocks wrote before the
- * barrier; the barrier is release (fence + atomic) / acquire (ld.acquire
- * spin + fence) by thread 0 and a block barrier, the same protocol as a
+ * barrier; the barrier is release (fence + relaxed add) / acquire
+ * (ld.acquire spin) by thread 0 between two block barriers, the same protocol as a
  * cooperative-groups grid sync, and data written inside the kernel is never
  * read through the non-coherent path (__ldg is for weights only).
  * Knobs (defaults are the fastest measured on the H100, docs/PROFILE.md):
