@@ -529,12 +529,16 @@ __device__ __forceinline__ void prefetch_l2(const void *p, int64_t bytes) {
 /* Bytes per 32-element block in q for each dtype. */
 template <int DT> struct BlkBytes { static constexpr int v = DT == ZM_Q4_0 ? 16 : DT == ZM_Q8_0 ? 32 : DT == ZM_F32 ? 128 : 64; };
 
-#define ZM_DISPATCH_DT(dt, ...)                                                                    \
+/* Run the statements with constexpr DT = dt (the five weight types), or
+ * `otherwise` for any other type. */
+#define ZM_SWITCH_DT(dt, otherwise, ...)                                                           \
     switch (dt) {                                                                                  \
     case ZM_Q4_0: { constexpr int DT = ZM_Q4_0; __VA_ARGS__; } break;                               \
     case ZM_Q8_0: { constexpr int DT = ZM_Q8_0; __VA_ARGS__; } break;                               \
     case ZM_F32: { constexpr int DT = ZM_F32; __VA_ARGS__; } break;                                 \
     case ZM_F16: { constexpr int DT = ZM_F16; __VA_ARGS__; } break;                                 \
     case ZM_BF16: { constexpr int DT = ZM_BF16; __VA_ARGS__; } break;                               \
-    default: return zm__err(ZM_ERR_DTYPE, "cuda matvec: dtype %s not supported", zm_dtype_name(dt)); \
+    default: otherwise;                                                                            \
     }
+#define ZM_DISPATCH_DT(dt, ...) \
+    ZM_SWITCH_DT(dt, return zm__err(ZM_ERR_DTYPE, "cuda matvec: dtype %s not supported", zm_dtype_name(dt)), __VA_ARGS__)

@@ -46,15 +46,7 @@ struct __align__(16) PsShared {
     int last;
 };
 
-#define PS_DT(dt, ...)                                                                             \
-    switch (dt) {                                                                                  \
-    case ZM_Q4_0: { constexpr int DT = ZM_Q4_0; __VA_ARGS__; } break;                               \
-    case ZM_Q8_0: { constexpr int DT = ZM_Q8_0; __VA_ARGS__; } break;                               \
-    case ZM_F32: { constexpr int DT = ZM_F32; __VA_ARGS__; } break;                                 \
-    case ZM_F16: { constexpr int DT = ZM_F16; __VA_ARGS__; } break;                                 \
-    case ZM_BF16: { constexpr int DT = ZM_BF16; __VA_ARGS__; } break;                               \
-    default: break;                                                                                \
-    }
+#define PS_DT(dt, ...) ZM_SWITCH_DT(dt, break, __VA_ARGS__) /* zm_gpu_persist_new checked dt */
 
 /* Block vb's share [start, end) of total items (chunks a multiple of al). */
 __device__ __forceinline__ void ps_chunk(int64_t total, int64_t al, int vb, int nvb, int64_t &start, int64_t &end) {
