@@ -308,29 +308,6 @@ extern "C" zm_status zm_gpu_matmul(const zm_gpu_mat *W, int64_t mat, int64_t n_t
     return zm__cuda_ck("k_matmul");
 }
 
-/* gate/up with the weights staged by bulk copies (ZMLX_CUDA_EX_TMA=1):
- * chunks of 2 * min_items items, each within one slot; ZM_ERR_UNSUPPORTED
- * (nothing launched) where the shapes or the type do not allow it. */
-template <int DT>
-static zm_status ex_tma_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const int32_t *ids, int64_t n_tok, int k,
-                               const float *x, const float *nw, float eps, float *y, size_t smem, int nb, int lpr,
-                               int64_t min_items, cudaStream_t st, const char *what) {
-    if constexpr (DT == ZM_Q4_0 || DT == ZM_Q8_0) {
-        const int64_t chunk = 2 * min_items;
-        const size_t sm2 = smem + (size_t)chunk * nb * 2 * (BlkBytes<DT>::v + 2);
-        if (G->rows % chunk || nb % 8 || sm2 > 200 * 1024) return ZM_ERR_UNSUPPORTED;
-        ZM_TRY(smem_ok(k_expert<DT, true, true>, sm2, what));
-        const int gx = (int)(((int64_t)k * G->rows + chunk - 1) / chunk);
-        zm__launch(k_expert<DT, true, true>, dim3(gx, (unsigned)n_tok), ZM_BLOCK, sm2, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr,
-                   ids, k, x, 0, nw, eps, y, chunk);
-        return zm__cuda_ck(what);
-    } else {
-        (void)G; (void)U; (void)ids; (void)n_tok; (void)k; (void)x; (void)nw; (void)eps; (void)y; (void)smem; (void)nb;
-        (void)lpr; (void)min_items; (void)st; (void)what;
-        return ZM_ERR_UNSUPPORTED;
-    }
-}
-
 static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const int32_t *ids, int64_t n_tok, int k,
                                const float *x, int x_per_slot, const float *nw, float eps, float *y,
                                cudaStream_t st, const char *what) {
@@ -350,9 +327,18 @@ static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const i
     const char *et = getenv("ZMLX_CUDA_EX_TMA");
     const int tma = et && !strcmp(et, "1") && !x_per_slot;
     ZM_DISPATCH_DT(G->dtype, {
-        if (U && tma) {
-            const zm_status ts = ex_tma_launch<DT>(G, U, ids, n_tok, k, x, nw, eps, y, smem, nb, lpr, min_items, st, what);
-            if (ts != ZM_ERR_UNSUPPORTED) return ts;
+        if constexpr (DT == ZM_Q4_0 || DT == ZM_Q8_0) if (U && tma) {
+            /* the weights staged by bulk copies (ZMLX_CUDA_EX_TMA=1): chunks of
+             * min_items * 2 items, each within one slot */
+            chunk = 2 * min_items;
+            const size_t sm2 = smem + (size_t)chunk * nb * 2 * (BlkBytes<DT>::v + 2);
+            if (G->rows % chunk == 0 && nb % 8 == 0 && sm2 <= 200 * 1024) {
+                ZM_TRY(smem_ok(k_expert<DT, true, true>, sm2, what));
+                gx = (int)((items + chunk - 1) / chunk);
+                zm__launch(k_expert<DT, true, true>, dim3(gx, (unsigned)n_tok), ZM_BLOCK, sm2, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr,
+                           ids, k, x, x_per_slot, nw, eps, y, chunk);
+                return zm__cuda_ck(what);
+            }
         }
         if (U) {
             ZM_TRY(smem_ok(k_expert<DT, true>, smem, what));
