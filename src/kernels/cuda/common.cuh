@@ -346,21 +346,14 @@ __device__ __forceinline__ float dot4_bytes(uint32_t w, float4 x, float off) {
     return a;
 }
 
-/* A weight load: from global memory through the read-only path, or (S)
- * from a copy staged in shared memory. */
-template <bool S, typename T> __device__ __forceinline__ T ldw(const T *p) {
-    if (S) return *p;
-    return __ldg(p);
-}
-
 template <int DT> struct Blk;
 
 template <> struct Blk<ZM_Q4_0> {
     struct raw { uint4 q; float d; };
-    template <bool S = false> static __device__ __forceinline__ raw load(const void *q, const uint16_t *d, int64_t blk) {
+    static __device__ __forceinline__ raw load(const void *q, const uint16_t *d, int64_t blk) {
         raw r;
-        r.q = ldw<S>(reinterpret_cast<const uint4 *>(q) + blk);
-        r.d = __half2float(__ushort_as_half(ldw<S>(reinterpret_cast<const unsigned short *>(d) + blk)));
+        r.q = __ldg(reinterpret_cast<const uint4 *>(q) + blk);
+        r.d = __half2float(__ushort_as_half(__ldg(reinterpret_cast<const unsigned short *>(d) + blk)));
         return r;
     }
     static __device__ __forceinline__ float dot(const raw &r, const float4 *xs, int b) {
@@ -377,11 +370,11 @@ template <> struct Blk<ZM_Q4_0> {
 
 template <> struct Blk<ZM_Q8_0> {
     struct raw { uint4 a, b; float d; };
-    template <bool S = false> static __device__ __forceinline__ raw load(const void *q, const uint16_t *d, int64_t blk) {
+    static __device__ __forceinline__ raw load(const void *q, const uint16_t *d, int64_t blk) {
         raw r;
-        r.a = ldw<S>(reinterpret_cast<const uint4 *>(q) + 2 * blk);
-        r.b = ldw<S>(reinterpret_cast<const uint4 *>(q) + 2 * blk + 1);
-        r.d = __half2float(__ushort_as_half(ldw<S>(reinterpret_cast<const unsigned short *>(d) + blk)));
+        r.a = __ldg(reinterpret_cast<const uint4 *>(q) + 2 * blk);
+        r.b = __ldg(reinterpret_cast<const uint4 *>(q) + 2 * blk + 1);
+        r.d = __half2float(__ushort_as_half(__ldg(reinterpret_cast<const unsigned short *>(d) + blk)));
         return r;
     }
     static __device__ __forceinline__ float dot(const raw &r, const float4 *xs, int b) {
@@ -395,10 +388,10 @@ template <> struct Blk<ZM_Q8_0> {
 
 template <> struct Blk<ZM_F32> {
     struct raw { float4 v[8]; };
-    template <bool S = false> static __device__ __forceinline__ raw load(const void *q, const uint16_t *, int64_t blk) {
+    static __device__ __forceinline__ raw load(const void *q, const uint16_t *, int64_t blk) {
         raw r;
 #pragma unroll
-        for (int i = 0; i < 8; i++) r.v[i] = ldw<S>(reinterpret_cast<const float4 *>(q) + 8 * blk + i);
+        for (int i = 0; i < 8; i++) r.v[i] = __ldg(reinterpret_cast<const float4 *>(q) + 8 * blk + i);
         return r;
     }
     static __device__ __forceinline__ float dot(const raw &r, const float4 *xs, int b) {
@@ -418,10 +411,10 @@ template <> struct Blk<ZM_F32> {
 
 template <int DT> struct Blk16 { /* F16 and BF16: 32 halves = 4 x 16 bytes */
     struct raw { uint4 v[4]; };
-    template <bool S = false> static __device__ __forceinline__ raw load(const void *q, const uint16_t *, int64_t blk) {
+    static __device__ __forceinline__ raw load(const void *q, const uint16_t *, int64_t blk) {
         raw r;
 #pragma unroll
-        for (int i = 0; i < 4; i++) r.v[i] = ldw<S>(reinterpret_cast<const uint4 *>(q) + 4 * blk + i);
+        for (int i = 0; i < 4; i++) r.v[i] = __ldg(reinterpret_cast<const uint4 *>(q) + 4 * blk + i);
         return r;
     }
     static __device__ __forceinline__ float2 cvt(uint32_t w) {
@@ -466,7 +459,7 @@ static inline int zm__lpr(int64_t nb) {
 
 /* One lane's partial dot of a row (first block index row_blk) with swizzled
  * x: blocks sub, sub+lpr, ... of nb. */
-template <int DT, bool S = false>
+template <int DT>
 __device__ __forceinline__ float row_dot(const void *q, const uint16_t *d, int64_t row_blk, int nb,
                                          const float4 *xs, int sub, int lpr) {
     float acc = 0.f;
@@ -474,17 +467,17 @@ __device__ __forceinline__ float row_dot(const void *q, const uint16_t *d, int64
     for (; b + 3 * lpr < nb; b += 4 * lpr) { /* four blocks in flight */
         typename Blk<DT>::raw r[4];
 #pragma unroll
-        for (int j = 0; j < 4; j++) r[j] = Blk<DT>::template load<S>(q, d, row_blk + b + j * lpr);
+        for (int j = 0; j < 4; j++) r[j] = Blk<DT>::load(q, d, row_blk + b + j * lpr);
 #pragma unroll
         for (int j = 0; j < 4; j++) acc += Blk<DT>::dot(r[j], xs, b + j * lpr);
     }
     if (b + lpr < nb) { /* then two, then one: the sum order stays b ascending */
-        typename Blk<DT>::raw r0 = Blk<DT>::template load<S>(q, d, row_blk + b), r1 = Blk<DT>::template load<S>(q, d, row_blk + b + lpr);
+        typename Blk<DT>::raw r0 = Blk<DT>::load(q, d, row_blk + b), r1 = Blk<DT>::load(q, d, row_blk + b + lpr);
         acc += Blk<DT>::dot(r0, xs, b);
         acc += Blk<DT>::dot(r1, xs, b + lpr);
         b += 2 * lpr;
     }
-    if (b < nb) acc += Blk<DT>::dot(Blk<DT>::template load<S>(q, d, row_blk + b), xs, b);
+    if (b < nb) acc += Blk<DT>::dot(Blk<DT>::load(q, d, row_blk + b), xs, b);
     return acc;
 }
 
@@ -492,25 +485,25 @@ __device__ __forceinline__ float row_dot(const void *q, const uint16_t *d, int64
  * matvec, possibly of different matrices): all their loads issued before
  * any dot, each accumulator summed in row_dot's order, so ya and yb equal
  * two row_dot calls bit for bit. */
-template <int DT, bool S = false>
+template <int DT>
 __device__ __forceinline__ void row_dot2(const void *qa, const uint16_t *da, int64_t ra, const void *qb,
                                          const uint16_t *db, int64_t rb, int nb, const float4 *xa,
                                          const float4 *xb, int sub, int lpr, float &ya, float &yb) {
     float a = 0.f, c = 0.f;
     int b = sub;
     for (; b + lpr < nb; b += 2 * lpr) {
-        typename Blk<DT>::raw a0 = Blk<DT>::template load<S>(qa, da, ra + b);
-        typename Blk<DT>::raw a1 = Blk<DT>::template load<S>(qa, da, ra + b + lpr);
-        typename Blk<DT>::raw c0 = Blk<DT>::template load<S>(qb, db, rb + b);
-        typename Blk<DT>::raw c1 = Blk<DT>::template load<S>(qb, db, rb + b + lpr);
+        typename Blk<DT>::raw a0 = Blk<DT>::load(qa, da, ra + b);
+        typename Blk<DT>::raw a1 = Blk<DT>::load(qa, da, ra + b + lpr);
+        typename Blk<DT>::raw c0 = Blk<DT>::load(qb, db, rb + b);
+        typename Blk<DT>::raw c1 = Blk<DT>::load(qb, db, rb + b + lpr);
         a += Blk<DT>::dot(a0, xa, b);
         a += Blk<DT>::dot(a1, xa, b + lpr);
         c += Blk<DT>::dot(c0, xb, b);
         c += Blk<DT>::dot(c1, xb, b + lpr);
     }
     if (b < nb) {
-        typename Blk<DT>::raw a0 = Blk<DT>::template load<S>(qa, da, ra + b);
-        typename Blk<DT>::raw c0 = Blk<DT>::template load<S>(qb, db, rb + b);
+        typename Blk<DT>::raw a0 = Blk<DT>::load(qa, da, ra + b);
+        typename Blk<DT>::raw c0 = Blk<DT>::load(qb, db, rb + b);
         a += Blk<DT>::dot(a0, xa, b);
         c += Blk<DT>::dot(c0, xb, b);
     }
@@ -531,44 +524,6 @@ __device__ __forceinline__ void prefetch_l2(const void *p, int64_t bytes) {
     }
 #else
     (void)p; (void)bytes;
-#endif
-}
-// ---------------------------------------------------------------------------
-// Bulk copies global -> shared (sm_90 TMA engine) completed on an mbarrier.
-__device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
-__device__ __forceinline__ void mbar_init(uint64_t *bar, int count) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(bar)), "r"(count) : "memory");
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-#else
-    (void)bar; (void)count;
-#endif
-}
-/* The calling thread arrives and announces `bytes` of transfers. */
-__device__ __forceinline__ void mbar_expect(uint64_t *bar, uint32_t bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(bar)), "r"(bytes) : "memory");
-#else
-    (void)bar; (void)bytes;
-#endif
-}
-/* dst, src 16-byte aligned, bytes a multiple of 16. */
-__device__ __forceinline__ void bulk_g2s(void *dst, const void *src, uint32_t bytes, uint64_t *bar) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(smem_u32(dst)),
-                 "l"(src), "r"(bytes), "r"(smem_u32(bar))
-                 : "memory");
-#else
-    (void)dst; (void)src; (void)bytes; (void)bar;
-#endif
-}
-__device__ __forceinline__ void mbar_wait(uint64_t *bar, uint32_t phase) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("{\n .reg .pred p;\n WAIT_%=:\n mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n @!p bra WAIT_%=;\n}" ::"r"(smem_u32(bar)),
-                 "r"(phase)
-                 : "memory");
-#else
-    (void)bar; (void)phase;
 #endif
 }
 /* Bytes per 32-element block in q for each dtype. */

@@ -58,7 +58,7 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_matmul(const void *q, const uint16
 /* Per-expert rows (ex_rows), block (b, t): items [b*chunk, b*chunk+chunk)
  * of token t, prefetched to L2 first; x_per_slot: all k inputs in shared
  * memory. */
-template <int DT, bool SWIGLU, bool TMA = false>
+template <int DT, bool SWIGLU>
 __global__ void __launch_bounds__(ZM_BLOCK)
     k_expert(const void *qg, const uint16_t *dg, const void *qu, const uint16_t *du, int64_t rows,
              int nb, int lpr, const int32_t *ids, int k, const float *x, int x_per_slot,
@@ -67,41 +67,12 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     extern __shared__ float4 xs[];
     __shared__ float red[32];
     __shared__ int32_t sid[64];
-    __shared__ __align__(8) uint64_t mbar;
     const int cols = nb * 32;
     const int64_t total = (int64_t)k * rows, tok = blockIdx.y;
     ids += tok * k;
     x += tok * (x_per_slot ? k : 1) * (int64_t)cols;
     y += tok * total;
     const int64_t start = (int64_t)blockIdx.x * chunk, end = min(start + chunk, total);
-    if constexpr (TMA) {
-        /* The chunk lies in one slot (the host checks rows % chunk == 0):
-         * its rows of expert ids[j], quants and scales of gate (and up),
-         * are staged into shared memory by bulk copies that fly while x is
-         * loaded and normalised; the dots then read them from there (the
-         * same row_dot2, so the same bits). */
-        char *st = reinterpret_cast<char *>(xs) + (size_t)cols * 4;
-        const int64_t n = end - start, qb = n * nb * BlkBytes<DT>::v, db = n * nb * 2;
-        if (threadIdx.x == 0) {
-            mbar_init(&mbar, 1);
-            const int j = (int)(start / rows);
-            const int64_t rb = ((int64_t)ids[j] * rows + (start - (int64_t)j * rows)) * nb;
-            mbar_expect(&mbar, (uint32_t)(SWIGLU ? 2 * (qb + db) : qb + db));
-            bulk_g2s(st, (const char *)qg + rb * BlkBytes<DT>::v, (uint32_t)qb, &mbar);
-            bulk_g2s(st + qb, dg + rb, (uint32_t)db, &mbar);
-            if (SWIGLU) {
-                bulk_g2s(st + qb + db, (const char *)qu + rb * BlkBytes<DT>::v, (uint32_t)qb, &mbar);
-                bulk_g2s(st + 2 * qb + db, du + rb, (uint32_t)db, &mbar);
-            }
-        }
-        load_x_swz(xs, x, cols, nw, eps, red);
-        __syncthreads(); /* x, and the barrier's initialisation, for every thread */
-        mbar_wait(&mbar, 0);
-        ex_rows<DT, SWIGLU, true>(st, reinterpret_cast<const uint16_t *>(st + qb), st + qb + db,
-                                  reinterpret_cast<const uint16_t *>(st + 2 * qb + db), rows, nb, lpr, sid, xs, 0, y,
-                                  start, end);
-        return;
-    }
     if (threadIdx.x < k) {
         const int j = threadIdx.x;
         sid[j] = ids[j];
@@ -324,22 +295,7 @@ static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const i
     int64_t chunk;
     size_t smem = (size_t)G->cols * 4 * (x_per_slot ? k : 1);
     const int64_t items = (int64_t)k * G->rows, min_items = (ZM_BLOCK / 32) * (32 / lpr);
-    const char *et = getenv("ZMLX_CUDA_EX_TMA");
-    const int tma = et && !strcmp(et, "1") && !x_per_slot;
     ZM_DISPATCH_DT(G->dtype, {
-        if constexpr (DT == ZM_Q4_0 || DT == ZM_Q8_0) if (U && tma) {
-            /* the weights staged by bulk copies (ZMLX_CUDA_EX_TMA=1): chunks of
-             * min_items * 2 items, each within one slot */
-            chunk = 2 * min_items;
-            const size_t sm2 = smem + (size_t)chunk * nb * 2 * (BlkBytes<DT>::v + 2);
-            if (G->rows % chunk == 0 && nb % 8 == 0 && sm2 <= 200 * 1024) {
-                ZM_TRY(smem_ok(k_expert<DT, true, true>, sm2, what));
-                gx = (int)((items + chunk - 1) / chunk);
-                zm__launch(k_expert<DT, true, true>, dim3(gx, (unsigned)n_tok), ZM_BLOCK, sm2, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr,
-                           ids, k, x, x_per_slot, nw, eps, y, chunk);
-                return zm__cuda_ck(what);
-            }
-        }
         if (U) {
             ZM_TRY(smem_ok(k_expert<DT, true>, smem, what));
             plan_chunks(k_expert<DT, true>, smem, items, min_items, &gx, &chunk);

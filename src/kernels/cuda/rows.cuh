@@ -72,7 +72,7 @@ __device__ __forceinline__ void ex_prefetch(const void *qg, const uint16_t *dg, 
 
 /* SWIGLU: y[o] = silu(G.x) * (U.x), else y[o] = G.x; sid: the k expert ids
  * (shared memory); x_per_slot: slot j reads its own x at xs + j*cols/4. */
-template <int DT, bool SWIGLU, bool S = false> /* S: weights of items [start, end) staged in shared memory */
+template <int DT, bool SWIGLU>
 __device__ __forceinline__ void ex_rows(const void *qg, const uint16_t *dg, const void *qu, const uint16_t *du,
                                         int64_t rows, int nb, int lpr, const int32_t *sid, const float4 *xs,
                                         int x_per_slot, float *y, int64_t start, int64_t end) {
@@ -82,12 +82,12 @@ __device__ __forceinline__ void ex_rows(const void *qg, const uint16_t *dg, cons
         const bool ok = o < end;
         const int j = ok ? (int)(o / rows) : 0;
         const int64_t r = ok ? o - (int64_t)j * rows : 0;
-        const int64_t rb = S ? (ok ? o - start : 0) * nb : ((int64_t)sid[j] * rows + r) * nb;
+        const int64_t rb = ((int64_t)sid[j] * rows + r) * nb;
         const float4 *xj = x_per_slot ? xs + (int64_t)j * cols / 4 : xs;
         float g = 0.f, u = 0.f;
         if (ok) {
-            if (SWIGLU) row_dot2<DT, S>(qg, dg, rb, qu, du, rb, nb, xj, xj, sub, lpr, g, u);
-            else g = row_dot<DT, S>(qg, dg, rb, nb, xj, sub, lpr);
+            if (SWIGLU) row_dot2<DT>(qg, dg, rb, qu, du, rb, nb, xj, xj, sub, lpr, g, u);
+            else g = row_dot<DT>(qg, dg, rb, nb, xj, sub, lpr);
         }
         g = group_sum(g, lpr);
         if (SWIGLU) u = group_sum(u, lpr);
