@@ -42,4 +42,15 @@ zm_status zm_gpu_copy_i32(int32_t *dst, const int32_t *src, int64_t n, void *str
 zm_status zm_gpu_qkv_norm_rope(const float *xq, const float *wq, float *yq, int hq, const float *xk, const float *wk, float *yk, float *k_cache, int hk, const float *v, float *v_cache, int head_dim, int n_rot, float eps, const int32_t *pos, const float *inv_freq, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_router_gate(const zm_gpu_mat *W, const float *x, const float *norm_w, float eps, float *logits, int *counter, int k, int renorm, int32_t *ids, float *w, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_attention_decode_qkn(const zm_gpu_qkn *qkn, int n_head, int n_kv, int head_dim, int64_t max_ctx, float scale, const int32_t *pos, void *ws, float *out, void *stream) { return ZM__NODEV; }
+zm_status zm_gpu_step_matvec(zm_gpu_step *s, int n, const zm_gpu_mat *const *W, const float *x, const float *norm_w, float eps, const float *const *res, float *const *y) { return ZM__NODEV; }
+zm_status zm_gpu_step_gate(zm_gpu_step *s, const float *logits, int n, int k, int renorm, int32_t *ids, float *w) { return ZM__NODEV; }
+zm_status zm_gpu_step_swiglu(zm_gpu_step *s, const zm_gpu_mat *G, const zm_gpu_mat *U, const int32_t *ids, int k, const float *x, const float *norm_w, float eps, float *h) { return ZM__NODEV; }
+zm_status zm_gpu_step_combine(zm_gpu_step *s, const zm_gpu_mat *D, const int32_t *ids, const float *w, int k, const float *h, const float *res, float *y) { return ZM__NODEV; }
+zm_status zm_gpu_step_attention(zm_gpu_step *s, const zm_gpu_qkn *qkn, const float *q, const float *k_cache, const float *v_cache, int n_head, int n_kv, int head_dim, int64_t max_ctx, float scale, const int32_t *pos, void *ws, float *out) { return ZM__NODEV; }
+zm_status zm_gpu_step_embedding(zm_gpu_step *s, const zm_gpu_mat *E, const int32_t *ids, int64_t n, float *out) { return ZM__NODEV; }
+zm_status zm_gpu_step_argmax(zm_gpu_step *s, const float *x, int64_t n, int32_t *idx) { return ZM__NODEV; }
+zm_status zm_gpu_persist_new(zm_gpu_persist **out, const zm_gpu_step *steps, int n) { if (out) *out = NULL; return ZM__NODEV; }
+zm_status zm_gpu_persist_run(zm_gpu_persist *p, void *stream) { return ZM__NODEV; }
+int zm_gpu_persist_grid(const zm_gpu_persist *p) { return 0; }
+void zm_gpu_persist_free(zm_gpu_persist *p) { (void)p; }
 #endif
