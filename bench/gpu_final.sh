@@ -2,13 +2,10 @@
 # The closing device call: build with CUDA, the whole test suite with the
 # GPU, then the Qwen3-30B-A3B-shaped decode benchmark (stock vs patched,
 # fidelity, prefill) for Q4_0 and Q8_0; for Q4_0 also the per-launch
-# profile and the persistent kernel (default and prefetching) with its
-# per-step trace. Usage: sh bench/gpu_final.sh
+# profile and the persistent kernel with its per-step trace. Usage: sh bench/gpu_final.sh
 . bench/device_env.sh
-S=$(date +%s)
-el() { echo "[$(($(date +%s) - S)) s]"; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
-make -j16 all >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+zm_build
 echo "$(el) whole suite"
 (build/zmlx synth --arch qwen3moe --preset qwen3-30b-a3b --type q4_0 -o /tmp/q4.gguf >/dev/null 2>&1; echo done >/tmp/q4.done) &
 ZT_TIMEOUT=240 sh tests/run.sh build >"$OUT/tests.log" 2>&1
@@ -17,7 +14,7 @@ while [ ! -f /tmp/q4.done ]; do sleep 1; done
 echo "$(el) bench q4_0"
 (build/zmlx synth --arch qwen3moe --preset qwen3-30b-a3b --type q8_0 -o /tmp/q8.gguf >/dev/null 2>&1; echo done >/tmp/q8.done) &
 timeout 200 build/bench/cuda_decode -m /tmp/q4.gguf -n 256 --prefill 512 --profile 8 \
-    --ab "ZMLX_CUDA_PERSIST=1,ZMLX_CUDA_PS_TRACE=1;ZMLX_CUDA_PERSIST=1,ZMLX_CUDA_PS_BPS=2,ZMLX_CUDA_LA_MB=24,ZMLX_CUDA_PS_TRACE=1" >"$OUT/bench_q4.log" 2>&1
+    --ab "ZMLX_CUDA_PERSIST=1,ZMLX_CUDA_PS_TRACE=1" >"$OUT/bench_q4.log" 2>&1
 grep -E "device:|decode:|fidelity|prefill|memory|RESULT|^AB" "$OUT/bench_q4.log"
 rm -f /tmp/q4.gguf
 while [ ! -f /tmp/q8.done ]; do sleep 1; done

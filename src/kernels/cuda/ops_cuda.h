@@ -167,9 +167,7 @@ zm_status zm_gpu_attention_prefill(const float *q, const float *k_cache, const f
 /* ---- the persistent decode kernel ------------------------------------------
  * A list of steps (one token's decode graph, or a run of it) in one launch:
  * every block stays resident, a grid barrier separates a step from the next
- * (except after a GATE, see below); optionally (ZMLX_CUDA_LA_MB) each
- * block asks L2 for its share of the weights of the steps ahead whose
- * addresses are known. Each step computes its outputs with the same row
+ * (except after a GATE, see below). Each step computes its outputs with the same row
  * bodies as the one-op kernels above, so the results are bit-identical to
  * launching those kernels one by one. The executor uses it with
  * ZMLX_CUDA_PERSIST=1 (off by default: slower on the H100, see
@@ -202,7 +200,8 @@ typedef struct zm_gpu_step {
     int k, renorm, n_exp; /* expert slots; GATE: renorm, logits per row */
     int n_split, z;      /* ATTN: splits per kv head, head groups */
     int n_head, n_kv, hd;
-    int64_t rows;        /* per expert (SWIGLU/COMBINE); EMBED: cols; ARGMAX: n */
+    int64_t rows;        /* per expert (SWIGLU/COMBINE); EMBED: cols; ARGMAX: n;
+                            ATTN: rows per split at least */
     int64_t total;       /* work items: rows, slots x rows, elements */
     zm_gpu_segs s;       /* MATVEC; SWIGLU: q/d[0] gate, [1] up, y[0] = h;
                             COMBINE: q/d[0], res[0], y[0]; EMBED: q/d[0], y[0] */
@@ -217,9 +216,6 @@ typedef struct zm_gpu_step {
     float *out;          /* ATTN */
     const float *q, *kc, *vc; /* ATTN without qkn */
     zm_gpu_qkn qkn;      /* ATTN with q/k norm + rope folded (qkn.xq != NULL) */
-    int64_t wbytes;      /* weight bytes the step reads (set by zm_gpu_persist_new) */
-    int pf_lo, pf_hi;    /* steps whose weights this one's start asks L2 for (set by
-                            zm_gpu_persist_new: the plan below) */
 } zm_gpu_step;
 
 zm_status zm_gpu_step_matvec(zm_gpu_step *s, int n, const zm_gpu_mat *const *W, const float *x,
@@ -238,12 +234,11 @@ zm_status zm_gpu_step_embedding(zm_gpu_step *s, const zm_gpu_mat *E, const int32
 zm_status zm_gpu_step_argmax(zm_gpu_step *s, const float *x, int64_t n, int32_t *idx);
 
 typedef struct zm_gpu_persist zm_gpu_persist;
-/* Upload n steps (copied) and size the grid: blocks per SM from occupancy
- * (at most 2), all resident, so the grid barrier cannot deadlock. */
+/* Upload n steps (copied) and size the grid: one block per SM, all
+ * resident, so the grid barrier cannot deadlock. */
 zm_status zm_gpu_persist_new(zm_gpu_persist **out, const zm_gpu_step *steps, int n);
 /* Enqueue one run (a barrier reset and the kernel) on stream; capturable. */
 zm_status zm_gpu_persist_run(zm_gpu_persist *p, void *stream);
-int zm_gpu_persist_grid(const zm_gpu_persist *p);
 void zm_gpu_persist_free(zm_gpu_persist *p); /* NULL-safe */
 
 /* ---- small ops ------------------------------------------------------------- */

@@ -4,24 +4,20 @@
  * block with the row bodies the one-op kernels use (rows.cuh,
  * attn_decode.cuh), so each output is computed by the same code in the same
  * order as launching those kernels one by one: bit-identical.
- * What it was built to save: a launch's ramp-up and tail per op; with the
- * prefetch plan on, while step i runs the last warp of every block asks L2
- * for its share of the weights of steps i+1, i+2, ... (dense weights
- * always, expert weights once their gate has run) up to a byte budget.
- * Measured on the H100 it is slower than the one-op kernels (303 vs 396
- * tok/s: each step's own latency chain remains and one block per SM hides
- * less of it), so the executor uses it only with ZMLX_CUDA_PERSIST=1.
+ * What it was built to save: a launch's ramp-up and tail per op. Measured
+ * on the H100 it is slower than the one-op kernels (303 vs 396 tok/s: each
+ * step's own latency chain remains and one block per SM hides less of it),
+ * so the executor uses it only with ZMLX_CUDA_PERSIST=1. Also measured and
+ * removed (docs/BENCHMARKS.md): two blocks of 128 registers per SM (the
+ * attention body spills) and an L2 prefetch plan for the steps ahead (the
+ * prefetches queue ahead of the running step's own loads).
  * Memory visibility: a step reads what other blocks wrote before the
  * barrier; the barrier is release (fence + relaxed add) / acquire
  * (ld.acquire spin) by thread 0 between two block barriers, the same protocol as a
  * cooperative-groups grid sync, and data written inside the kernel is never
  * read through the non-coherent path (__ldg is for weights only).
- * Knobs (defaults are the fastest measured on the H100, docs/PROFILE.md):
- * ZMLX_CUDA_PS_BPS=2 runs two blocks of 128 registers per SM instead of one
- * of 255 (the attention body spills at 128); ZMLX_CUDA_LA_MB=N turns the L2
- * prefetch plan on with an N MB budget ahead (off by default: it measured
- * slower, the prefetches queue ahead of the running step's own loads);
- * ZMLX_CUDA_PF_OWN=0 leaves a step's own weights out of the plan.
+ * ZMLX_CUDA_PS_TRACE=1 prints the per-step times of the last run when the
+ * kernel is freed.
  * Checked in tests/test_cuda_ops.c (each step kind against its kernel, bit
  * for bit) and tests/test_cuda_graph.c (whole decode graphs, persistent vs
  * one launch per op, bit for bit). */
@@ -31,11 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ZM_PS_PF_WARP (ZM_BLOCK / 32 - 1) /* the warp that issues L2 prefetches */
-#define ZM_PS_RING 8 /* steps held in shared memory: this one and the next 6 ready, one in flight */
-
 struct __align__(16) PsShared {
-    zm_gpu_step st[ZM_PS_RING];
+    zm_gpu_step st[2]; /* this step, and the next one in flight */
     float red[32];
     int32_t sid[64], gid[64]; /* expert ids: loaded / from this block's last gate */
     float sw[64], gw[64];
@@ -96,21 +89,6 @@ __device__ __forceinline__ void ps_grid_sync(unsigned *bar, unsigned target, uns
     __syncthreads();
 }
 
-/* L2 prefetch of block vb's share of step s (lanes of one warp); gid: the
- * expert ids of the gate it reads. */
-__device__ __forceinline__ void ps_prefetch(const zm_gpu_step &s, int vb, int nvb, const int32_t *gid, int lane) {
-    int64_t start, end;
-    ps_chunk(s.total, 1, vb, nvb, start, end);
-    if (start >= end) return;
-    if (s.op == ZM_PS_MATVEC) {
-        PS_DT(s.dt, mv_prefetch<DT>(s.s, s.nb, start, end, lane));
-    } else if (s.op == ZM_PS_SWIGLU && lane < s.k) {
-        PS_DT(s.dt, (ex_prefetch<DT, true>(s.s.q[0], s.s.d[0], s.s.q[1], s.s.d[1], s.rows, s.nb, lane, gid[lane], start, end)));
-    } else if (s.op == ZM_PS_COMBINE && lane < s.k) {
-        PS_DT(s.dt, cb_prefetch<DT>(s.s.q[0], s.s.d[0], s.rows, s.nb, gid[lane], start, end));
-    }
-}
-
 template <int DT>
 __device__ __forceinline__ void ps_matvec(const zm_gpu_step &s, float4 *xs, float *red, int vb, int nvb) {
     int64_t start, end;
@@ -157,9 +135,8 @@ __device__ __forceinline__ void ps_attn(const zm_gpu_step &s, PsShared &sh, int 
     for (int64_t it = (int64_t)vb * 2 + half; it < s.total; it += (int64_t)nvb * 2) {
         const int z = (int)(it % s.z), kvh = (int)(it / s.z % s.n_kv), split = (int)(it / s.z / s.n_kv);
         named_bar(bar, 32 * ZM_ATT_HPB); /* the previous item's shared memory is free */
-        if (s.hd <= 32) attn_decode_item<1>(s.q, s.kc, s.vc, s.n_head, s.n_kv, s.hd, s.n_split, s.scale, s.ids, s.pm, s.pl, s.pacc, s.counter, s.out, s.qkn, kvh, split, z, s.z, wg, bar, sh.att[half], (int)s.rows);
-        else if (s.hd <= 64) attn_decode_item<2>(s.q, s.kc, s.vc, s.n_head, s.n_kv, s.hd, s.n_split, s.scale, s.ids, s.pm, s.pl, s.pacc, s.counter, s.out, s.qkn, kvh, split, z, s.z, wg, bar, sh.att[half], (int)s.rows);
-        else attn_decode_item<4>(s.q, s.kc, s.vc, s.n_head, s.n_kv, s.hd, s.n_split, s.scale, s.ids, s.pm, s.pl, s.pacc, s.counter, s.out, s.qkn, kvh, split, z, s.z, wg, bar, sh.att[half], (int)s.rows);
+        ZM_ATT_DPL128(s.hd, attn_decode_item<DPL>(s.q, s.kc, s.vc, s.n_head, s.n_kv, s.hd, s.n_split, s.scale, s.ids, s.pm, s.pl,
+                                                  s.pacc, s.counter, s.out, s.qkn, kvh, split, z, s.z, wg, bar, sh.att[half], (int)s.rows));
     }
 }
 
@@ -189,23 +166,21 @@ __device__ __forceinline__ void ps_argmax(const zm_gpu_step &s, PsShared &sh, fl
     if (threadIdx.x == 0) s.ids_out[0] = b == ZM_AM_NONE ? 0 : b;
 }
 
-template <int BPS> /* blocks per SM: 2 (128 registers) or 1 (255) */
-__global__ void __launch_bounds__(ZM_BLOCK, BPS)
+/* One block per SM: 255 registers (at 128 the attention body spills). */
+__global__ void __launch_bounds__(ZM_BLOCK, 1)
     k_persist(const zm_gpu_step *steps, int n, unsigned *bar, float *amv, int *ami, int *amc, unsigned long long *trace) {
     extern __shared__ float4 xs[];
     __shared__ PsShared sh;
     const int vb = blockIdx.x, nvb = gridDim.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    for (int j = 0; j < ZM_PS_RING - 1 && j < n; j++) ps_copy_step(&sh.st[j], &steps[j]);
+    ps_copy_step(&sh.st[0], &steps[0]);
     ps_copy_wait();
     __syncthreads();
     const int32_t *gsrc = nullptr; /* the ids this block's last gate wrote (sh.gid holds them) */
     const float *gwsrc = nullptr;
     unsigned nbar = 0;
     for (int i = 0; i < n; i++) {
-        const zm_gpu_step &s = sh.st[i % ZM_PS_RING];
-        if (i + ZM_PS_RING - 1 < n) ps_copy_step(&sh.st[(i + ZM_PS_RING - 1) % ZM_PS_RING], &steps[i + ZM_PS_RING - 1]);
-        if (warp == ZM_PS_PF_WARP)
-            for (int j = s.pf_lo; j < s.pf_hi; j++) ps_prefetch(sh.st[j % ZM_PS_RING], vb, nvb, sh.gid, lane);
+        const zm_gpu_step &s = sh.st[i & 1];
+        if (i + 1 < n) ps_copy_step(&sh.st[(i + 1) & 1], &steps[i + 1]);
         switch (s.op) {
         case ZM_PS_MATVEC: PS_DT(s.dt, ps_matvec<DT>(s, xs, sh.red, vb, nvb)); break;
         case ZM_PS_GATE:
@@ -253,7 +228,7 @@ __global__ void __launch_bounds__(ZM_BLOCK, BPS)
 // Host
 struct zm_gpu_persist {
     zm_gpu_step *steps; /* device */
-    int n, grid, bps;
+    int n, grid;
     size_t smem;
     unsigned *bar;      /* device: barrier count, then the argmax counter */
     float *amv;
@@ -261,46 +236,6 @@ struct zm_gpu_persist {
     unsigned long long *trace; /* ZMLX_CUDA_PS_TRACE=1: per-step times, printed at free */
     int *ops;           /* host: step kinds (for the trace summary) */
 };
-
-/* The prefetch plan, fixed on the host: at the start of step i, the last
- * warp of each block asks L2 for its share of steps [pf_lo, pf_hi): step i
- * itself unless an earlier step did, then the steps after it while their
- * addresses are known at i (dense weights; expert weights of the gate that
- * ran last before i), they sit in the shared ring, and their bytes fit the
- * budget (budget < 0: no prefetch). */
-static void plan_prefetch(zm_gpu_step *h, int n, int64_t budget, int own) {
-    int pf = -1, gate = -1; /* last step planned; last gate before i */
-    for (int i = 0; i < n; i++) {
-        int lo = pf + 1 > i + !own ? pf + 1 : i + !own, hi = lo;
-        int64_t ahead = 0;
-        for (int j = i + 1; j <= pf; j++) ahead += h[j].wbytes;
-        for (int j = lo; budget >= 0 && j < n && j <= i + ZM_PS_RING - 2; j++) {
-            const zm_gpu_step &s = h[j];
-            if (s.op == ZM_PS_GATE) break;
-            const bool expert = s.op == ZM_PS_SWIGLU || s.op == ZM_PS_COMBINE;
-            if (expert && (gate < 0 || s.ids != h[gate].ids_out)) break;
-            if (j > i) {
-                if (ahead + s.wbytes > budget) break;
-                ahead += s.wbytes;
-            }
-            hi = j + 1;
-            pf = j;
-        }
-        h[i].pf_lo = lo;
-        h[i].pf_hi = hi;
-        if (h[i].op == ZM_PS_GATE) gate = i;
-    }
-}
-
-static int64_t step_wbytes(const zm_gpu_step &s) {
-    const int64_t per = s.dt == ZM_Q4_0 ? 18 : s.dt == ZM_Q8_0 ? 34 : s.dt == ZM_F32 ? 128 : 64; /* per 32-block */
-    switch (s.op) {
-    case ZM_PS_MATVEC: return s.total * s.nb * per;
-    case ZM_PS_SWIGLU: return 2 * s.total * s.nb * per;
-    case ZM_PS_COMBINE: return (int64_t)s.k * s.total * s.nb * per;
-    default: return 0;
-    }
-}
 
 extern "C" zm_status zm_gpu_persist_new(zm_gpu_persist **out, const zm_gpu_step *steps, int n) {
     *out = nullptr;
@@ -317,7 +252,6 @@ extern "C" zm_status zm_gpu_persist_new(zm_gpu_persist **out, const zm_gpu_step 
             free(h);
             return zm__err(ZM_ERR_DTYPE, "persist: step %d: dtype %s", i, zm_dtype_name((zm_dtype)s.dt));
         }
-        s.wbytes = step_wbytes(s);
         size_t need = 0;
         if (s.op == ZM_PS_MATVEC || s.op == ZM_PS_SWIGLU) need = (size_t)s.nb * 32 * 4;
         if (s.op == ZM_PS_COMBINE) need = (size_t)s.k * s.nb * 32 * 4;
@@ -327,13 +261,7 @@ extern "C" zm_status zm_gpu_persist_new(zm_gpu_persist **out, const zm_gpu_step 
     if (!p) { free(h); return zm__err(ZM_ERR_NOMEM, "persist: out of memory"); }
     p->n = n;
     p->smem = smem;
-    const char *env = getenv("ZMLX_CUDA_LA_MB");
-    const double mb = env ? atof(env) : -1.0;
-    env = getenv("ZMLX_CUDA_PF_OWN");
-    plan_prefetch(h, n, mb < 0 ? -1 : (int64_t)(mb * 1048576.0), !(env && !strcmp(env, "0")));
-    env = getenv("ZMLX_CUDA_PS_BPS");
-    p->bps = env && atoi(env) == 2 ? 2 : 1;
-    void (*kern)(const zm_gpu_step *, int, unsigned *, float *, int *, int *, unsigned long long *) = p->bps == 1 ? k_persist<1> : k_persist<2>;
+    void (*kern)(const zm_gpu_step *, int, unsigned *, float *, int *, int *, unsigned long long *) = k_persist;
     zm_status st = ZM_OK;
     if (smem > 48 * 1024 && cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess)
         st = zm__err(ZM_ERR_SHAPE, "persist: %zu bytes of shared memory", smem);
@@ -341,13 +269,13 @@ extern "C" zm_status zm_gpu_persist_new(zm_gpu_persist **out, const zm_gpu_step 
     if (st == ZM_OK && (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, ZM_BLOCK, smem) != cudaSuccess || occ < 1))
         st = zm__err(ZM_ERR_CUDA, "persist: no block fits on an SM (%zu bytes of shared memory)", smem);
     if (st == ZM_OK) {
-        p->grid = (occ < p->bps ? occ : p->bps) * zm__sm_count();
+        p->grid = zm__sm_count(); /* one block per SM (occ >= 1 checked above) */
         if (cudaMalloc((void **)&p->steps, sizeof *h * (size_t)n) != cudaSuccess ||
             cudaMalloc((void **)&p->bar, 256) != cudaSuccess || cudaMalloc((void **)&p->amv, 4 * (size_t)p->grid) != cudaSuccess ||
             cudaMalloc((void **)&p->ami, 4 * (size_t)p->grid) != cudaSuccess)
             st = zm__err(ZM_ERR_NOMEM, "persist: device allocation failed");
     }
-    env = getenv("ZMLX_CUDA_PS_TRACE");
+    const char *env = getenv("ZMLX_CUDA_PS_TRACE");
     if (st == ZM_OK && env && atoi(env) > 0) {
         p->ops = (int *)malloc(sizeof(int) * (size_t)n);
         if (!p->ops || cudaMalloc((void **)&p->trace, 16 * (size_t)n) != cudaSuccess) st = zm__err(ZM_ERR_NOMEM, "persist: trace buffer");
@@ -369,12 +297,10 @@ extern "C" zm_status zm_gpu_persist_run(zm_gpu_persist *p, void *stream) {
     if (p->trace) cudaMemsetAsync(p->trace, 0, 16 * (size_t)p->n, st);
     /* no PDL attribute: every block must find its SM free of the
      * predecessor, or the grid barrier could wait for a block not resident */
-    if (p->bps == 1) k_persist<1><<<p->grid, ZM_BLOCK, p->smem, st>>>(p->steps, p->n, p->bar, p->amv, p->ami, (int *)p->bar + 1, p->trace);
-    else k_persist<2><<<p->grid, ZM_BLOCK, p->smem, st>>>(p->steps, p->n, p->bar, p->amv, p->ami, (int *)p->bar + 1, p->trace);
+    k_persist<<<p->grid, ZM_BLOCK, p->smem, st>>>(p->steps, p->n, p->bar, p->amv, p->ami, (int *)p->bar + 1, p->trace);
     return zm__cuda_ck("k_persist");
 }
 
-extern "C" int zm_gpu_persist_grid(const zm_gpu_persist *p) { return p ? p->grid : 0; }
 
 /* ZMLX_CUDA_PS_TRACE: the first 12 steps one by one, then per step kind, the time from the previous barrier's
  * exit to the last block's arrival (work) and from there to the exit
@@ -399,7 +325,7 @@ static void trace_dump(zm_gpu_persist *p) {
         cnt[o]++;
         last = t[2 * i];
     }
-    fprintf(stderr, "persist trace (%d steps, grid %d x %d blocks/SM): step kind, count, work us, barrier us\n", p->n, p->grid / p->bps, p->bps);
+    fprintf(stderr, "persist trace (%d steps, %d blocks): step kind, count, work us, barrier us\n", p->n, p->grid);
     for (int o = 1; o < 8; o++)
         if (cnt[o]) fprintf(stderr, "  %-10s %5d %9.1f %9.1f  (%.2f + %.2f us each)\n", names[o], cnt[o], work[o], wait[o], work[o] / cnt[o], wait[o] / cnt[o]);
     free(t);

@@ -51,6 +51,5 @@ zm_status zm_gpu_step_embedding(zm_gpu_step *s, const zm_gpu_mat *E, const int32
 zm_status zm_gpu_step_argmax(zm_gpu_step *s, const float *x, int64_t n, int32_t *idx) { return ZM__NODEV; }
 zm_status zm_gpu_persist_new(zm_gpu_persist **out, const zm_gpu_step *steps, int n) { if (out) *out = NULL; return ZM__NODEV; }
 zm_status zm_gpu_persist_run(zm_gpu_persist *p, void *stream) { return ZM__NODEV; }
-int zm_gpu_persist_grid(const zm_gpu_persist *p) { return 0; }
 void zm_gpu_persist_free(zm_gpu_persist *p) { (void)p; }
 #endif
