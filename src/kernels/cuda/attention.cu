@@ -118,10 +118,8 @@ extern "C" int64_t zm_gpu_attention_ws_bytes(int n_head, int n_kv, int head_dim,
 }
 
 #define ZM_ATT_DPL(d, ...)                                                                         \
-    if (d <= 32) { constexpr int DPL = 1; __VA_ARGS__; }                                             \
-    else if (d <= 64) { constexpr int DPL = 2; __VA_ARGS__; }                                        \
-    else if (d <= 128) { constexpr int DPL = 4; __VA_ARGS__; }                                       \
-    else { constexpr int DPL = 8; __VA_ARGS__; }
+    if (d > 128) { constexpr int DPL = 8; __VA_ARGS__; }                                             \
+    else ZM_ATT_DPL128(d, __VA_ARGS__)
 
 /* The split plan and workspace layout every decode attention uses. */
 struct AttnPlan {

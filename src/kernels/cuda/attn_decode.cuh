@@ -16,6 +16,12 @@ struct __align__(16) AttnSmem { /* one item's shared memory (float4 stores: 16-b
     int last;
 };
 
+/* Run the statements with constexpr DPL (dims per lane) for head_dim d <= 128. */
+#define ZM_ATT_DPL128(d, ...)                                                                      \
+    if (d <= 32) { constexpr int DPL = 1; __VA_ARGS__; }                                             \
+    else if (d <= 64) { constexpr int DPL = 2; __VA_ARGS__; }                                        \
+    else { constexpr int DPL = 4; __VA_ARGS__; }
+
 /* Named barrier `id` over n threads (the item's warps). */
 __device__ __forceinline__ void named_bar(int id, int n) { asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(n) : "memory"); }
 
