@@ -534,38 +534,71 @@ static void shape4(const zm_node *n, int64_t out[4]) {
     for (int d = 0; d < n->ndim; d++) out[4 - n->ndim + d] = n->shape[d];
 }
 
+/* The arguments a launch record passes, shared by launch_one (one-op
+ * kernels) and launch_steps (the persistent kernel's steps). */
+typedef struct {
+    const float *nw;          /* folded norm weights, or NULL */
+    float eps;
+    const float *x;           /* input of a matvec / expert launch (the folded norm's input) */
+    const float *res;         /* residual added in the epilogue, or NULL */
+    int n_w;                  /* L_MULTI: the matrices and outputs */
+    const zm_gpu_mat *W[3];
+    float *y[3];
+    zm_gpu_qkn qkn;           /* L_ATTN */
+    int32_t *gate_ids;        /* L_ROUTER: the gating's outputs */
+    float *gate_w;
+} largs;
+
+static void launch_args(const cuda_exec *e, const launch *l, largs *a) {
+    const zm_graph *g = e->g;
+    const zm_node *n = &g->nodes[l->node];
+    memset(a, 0, sizeof *a);
+    const zm_node *nn = l->norm_node >= 0 ? &g->nodes[l->norm_node] : NULL;
+    a->nw = nn ? e->wt[nn->op == ZM_OP_ADD_RMSNORM ? nn->src[2] : nn->src[1]]->vec : NULL;
+    a->eps = nn ? nn->fp[0] : 0.f;
+    const int xs = n->op == ZM_OP_GATHER_QMM_SWIGLU ? n->src[2] : n->n_src > 1 ? n->src[1] : -1;
+    a->x = l->x_node >= 0 ? F(l->x_node) : xs >= 0 ? F(xs) : NULL;
+    a->res = l->res_node >= 0 ? F(l->res_node) : n->op == ZM_OP_GATHER_QMM_COMBINE && n->n_src > 4 ? F(n->src[4]) : NULL;
+    if (l->kind == L_MULTI) {
+        a->n_w = l->n_multi;
+        for (int j = 0; j < l->n_multi; j++) {
+            a->W[j] = &e->wt[g->nodes[l->multi[j]].src[0]]->m;
+            a->y[j] = F(l->multi[j]);
+        }
+    }
+    if (l->kind == L_ATTN) {
+        const zm_node *k = &g->nodes[l->k_node], *vw = &g->nodes[l->v_write];
+        const zm_gpu_qkn q = {F(n->src[0]), e->wt[n->src[1]]->vec, F(k->src[0]), e->wt[k->src[1]]->vec, F(vw->src[1]),
+                              F(l->k_cache), F(l->v_write), n->fp[0], n->ip[1], e->inv_freq[l->node]};
+        a->qkn = q;
+    }
+    if (l->kind == L_ROUTER) {
+        const int k = g->nodes[l->gate_node].ip[0];
+        a->gate_ids = (int32_t *)((char *)P(l->gate_node) + 4 * k);
+        a->gate_w = F(l->gate_node);
+    }
+}
+
 static zm_status launch_one(cuda_exec *e, const launch *l) {
     const zm_graph *g = e->g;
     const zm_node *n = &g->nodes[l->node];
     const int id = l->node;
     void *st = e->ctx->stream;
-    const zm_node *nn = l->norm_node >= 0 ? &g->nodes[l->norm_node] : NULL;
-    const float *nw = nn ? e->wt[nn->op == ZM_OP_ADD_RMSNORM ? nn->src[2] : nn->src[1]]->vec : NULL;
-    const float eps = nn ? nn->fp[0] : 0.f;
-    const int x = l->x_node;
+    largs A;
+    launch_args(e, l, &A);
+    const float *nw = A.nw;
+    const float eps = A.eps;
     if (l->kind == L_ROUTER) {
         const zm_node *t = &g->nodes[l->gate_node];
-        const int k = t->ip[0];
-        return zm_gpu_router_gate(&e->wt[n->src[0]]->m, F(x >= 0 ? x : n->src[1]), nw, eps, F(id), e->gate_counter, k, t->ip[1],
-                                  (int32_t *)((char *)P(l->gate_node) + 4 * k), F(l->gate_node), st);
+        return zm_gpu_router_gate(&e->wt[n->src[0]]->m, A.x, nw, eps, F(id), e->gate_counter, t->ip[0], t->ip[1], A.gate_ids,
+                                  A.gate_w, st);
     }
     if (l->kind == L_ATTN) { /* q/k norm + rope + cache stores + attention */
-        const zm_node *k = &g->nodes[l->k_node], *a = &g->nodes[l->gate_node], *kc = &g->nodes[a->src[1]];
-        const zm_node *vw = &g->nodes[l->v_write];
-        zm_gpu_qkn qkn = {F(n->src[0]), e->wt[n->src[1]]->vec, F(k->src[0]), e->wt[k->src[1]]->vec, F(vw->src[1]),
-                          F(l->k_cache), F(l->v_write), n->fp[0], n->ip[1], e->inv_freq[id]};
-        return zm_gpu_attention_decode_qkn(&qkn, (int)n->shape[1], (int)kc->shape[1], (int)kc->shape[2], kc->shape[0], a->fp[0],
+        const zm_node *a = &g->nodes[l->gate_node], *kc = &g->nodes[a->src[1]];
+        return zm_gpu_attention_decode_qkn(&A.qkn, (int)n->shape[1], (int)kc->shape[1], (int)kc->shape[2], kc->shape[0], a->fp[0],
                                            I(n->src[2]), e->attn_ws, F(l->gate_node), st);
     }
-    if (l->kind == L_MULTI) {
-        const zm_gpu_mat *W[3];
-        float *y[3];
-        for (int j = 0; j < l->n_multi; j++) {
-            W[j] = &e->wt[g->nodes[l->multi[j]].src[0]]->m;
-            y[j] = F(l->multi[j]);
-        }
-        return zm_gpu_matvec_multi(l->n_multi, W, F(x >= 0 ? x : n->src[1]), nw, eps, y, st);
-    }
+    if (l->kind == L_MULTI) return zm_gpu_matvec_multi(A.n_w, A.W, A.x, nw, eps, A.y, st);
     const zm_node *s0 = n->n_src > 0 ? &g->nodes[n->src[0]] : NULL;
     switch (n->op) {
     case ZM_OP_GET_ROWS:
@@ -576,15 +609,12 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
     }
     case ZM_OP_MATMUL: {
         const zm_gpu_mat *W = &e->wt[n->src[0]]->m;
-        const int xi = x >= 0 ? x : n->src[1];
-        if (rows_of(n) == 1)
-            return zm_gpu_matvec(W, 0, F(xi), nw, eps, l->res_node >= 0 ? F(l->res_node) : NULL, F(l->out_node), st);
-        return zm_gpu_matmul(W, 0, rows_of(n), F(xi), NULL, F(id), st);
+        if (rows_of(n) == 1) return zm_gpu_matvec(W, 0, A.x, nw, eps, A.res, F(l->out_node), st);
+        return zm_gpu_matmul(W, 0, rows_of(n), A.x, NULL, F(id), st);
     }
     case ZM_OP_MATMUL_ID: {
         const zm_node *xn = &g->nodes[n->src[1]];
-        const int xi = x >= 0 ? x : n->src[1];
-        return zm_gpu_expert_matvec(&e->wt[n->src[0]]->m, I(n->src[2]), n->shape[0], (int)n->shape[1], F(xi),
+        return zm_gpu_expert_matvec(&e->wt[n->src[0]]->m, I(n->src[2]), n->shape[0], (int)n->shape[1], A.x,
                                      xn->shape[1] != 1, nw, eps, F(id), st);
     }
     case ZM_OP_ROPE:
@@ -631,16 +661,13 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
     case ZM_OP_MOE_COMBINE:
         return zm_gpu_moe_combine(F(n->src[0]), F(n->src[1]), s0->shape[0], (int)s0->shape[1], s0->shape[2], NULL, F(id), st);
     case ZM_OP_SWIGLU: return zm_gpu_swiglu(F(n->src[0]), F(n->src[1]), zm_node_numel(n), F(id), st);
-    case ZM_OP_GATHER_QMM_SWIGLU: {
-        const int xi = x >= 0 ? x : n->src[2];
+    case ZM_OP_GATHER_QMM_SWIGLU:
         return zm_gpu_gather_qmm_swiglu(&e->wt[n->src[0]]->m, &e->wt[n->src[1]]->m, I(n->src[3]), n->shape[0],
-                                         (int)n->shape[1], F(xi), nw, eps, F(id), st);
-    }
+                                         (int)n->shape[1], A.x, nw, eps, F(id), st);
     case ZM_OP_GATHER_QMM_COMBINE: {
         const zm_node *ids = &g->nodes[n->src[2]];
-        const float *res = l->res_node >= 0 ? F(l->res_node) : n->n_src > 4 ? F(n->src[4]) : NULL;
         return zm_gpu_gather_qmm_combine(&e->wt[n->src[0]]->m, I(n->src[2]), F(n->src[3]), ids->shape[0], (int)ids->shape[1],
-                                          F(n->src[1]), res, F(l->out_node), st);
+                                          F(n->src[1]), A.res, F(l->out_node), st);
     }
     case ZM_OP_ADD_RMSNORM: {
         const int64_t R = rows_of(s0), D = last_dim(s0);
@@ -675,58 +702,44 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
 static int launch_steps(cuda_exec *e, const launch *l, zm_gpu_step out[2]) {
     const zm_graph *g = e->g;
     const zm_node *n = &g->nodes[l->node];
-    const int id = l->node, x = l->x_node;
-    const zm_node *nn = l->norm_node >= 0 ? &g->nodes[l->norm_node] : NULL;
-    const float *nw = nn ? e->wt[nn->op == ZM_OP_ADD_RMSNORM ? nn->src[2] : nn->src[1]]->vec : NULL;
-    const float eps = nn ? nn->fp[0] : 0.f;
+    const int id = l->node;
+    largs A;
+    launch_args(e, l, &A);
     zm_status st = ZM_ERR_UNSUPPORTED;
     int ns = 1;
     if (l->kind == L_ROUTER) {
         const zm_node *t = &g->nodes[l->gate_node];
         const zm_gpu_mat *W = &e->wt[n->src[0]]->m;
         float *y = F(id);
-        st = zm_gpu_step_matvec(&out[0], 1, &W, F(x >= 0 ? x : n->src[1]), nw, eps, NULL, &y);
-        if (st == ZM_OK)
-            st = zm_gpu_step_gate(&out[1], F(id), (int)W->rows, t->ip[0], t->ip[1], (int32_t *)((char *)P(l->gate_node) + 4 * t->ip[0]),
-                                  F(l->gate_node));
+        st = zm_gpu_step_matvec(&out[0], 1, &W, A.x, A.nw, A.eps, NULL, &y);
+        if (st == ZM_OK) st = zm_gpu_step_gate(&out[1], F(id), (int)W->rows, t->ip[0], t->ip[1], A.gate_ids, A.gate_w);
         ns = 2;
     } else if (l->kind == L_ATTN) {
-        const zm_node *k = &g->nodes[l->k_node], *a = &g->nodes[l->gate_node], *kc = &g->nodes[a->src[1]];
-        const zm_node *vw = &g->nodes[l->v_write];
-        zm_gpu_qkn qkn = {F(n->src[0]), e->wt[n->src[1]]->vec, F(k->src[0]), e->wt[k->src[1]]->vec, F(vw->src[1]),
-                          F(l->k_cache), F(l->v_write), n->fp[0], n->ip[1], e->inv_freq[id]};
-        st = zm_gpu_step_attention(&out[0], &qkn, NULL, NULL, NULL, (int)n->shape[1], (int)kc->shape[1], (int)kc->shape[2],
+        const zm_node *a = &g->nodes[l->gate_node], *kc = &g->nodes[a->src[1]];
+        st = zm_gpu_step_attention(&out[0], &A.qkn, NULL, NULL, NULL, (int)n->shape[1], (int)kc->shape[1], (int)kc->shape[2],
                                    kc->shape[0], a->fp[0], I(n->src[2]), e->attn_ws, F(l->gate_node));
     } else if (l->kind == L_MULTI) {
-        const zm_gpu_mat *W[3];
-        float *y[3];
-        for (int j = 0; j < l->n_multi; j++) {
-            W[j] = &e->wt[g->nodes[l->multi[j]].src[0]]->m;
-            y[j] = F(l->multi[j]);
-        }
-        st = zm_gpu_step_matvec(&out[0], l->n_multi, W, F(x >= 0 ? x : n->src[1]), nw, eps, NULL, y);
+        st = zm_gpu_step_matvec(&out[0], A.n_w, A.W, A.x, A.nw, A.eps, NULL, A.y);
     } else {
         const zm_node *s0 = n->n_src > 0 ? &g->nodes[n->src[0]] : NULL;
         switch (n->op) {
         case ZM_OP_MATMUL:
             if (rows_of(n) == 1) {
                 const zm_gpu_mat *W = &e->wt[n->src[0]]->m;
-                const float *res = l->res_node >= 0 ? F(l->res_node) : NULL;
                 float *y = F(l->out_node);
-                st = zm_gpu_step_matvec(&out[0], 1, &W, F(x >= 0 ? x : n->src[1]), nw, eps, &res, &y);
+                st = zm_gpu_step_matvec(&out[0], 1, &W, A.x, A.nw, A.eps, &A.res, &y);
             }
             break;
         case ZM_OP_GATHER_QMM_SWIGLU:
             if (n->shape[0] == 1)
-                st = zm_gpu_step_swiglu(&out[0], &e->wt[n->src[0]]->m, &e->wt[n->src[1]]->m, I(n->src[3]), (int)n->shape[1],
-                                        F(x >= 0 ? x : n->src[2]), nw, eps, F(id));
+                st = zm_gpu_step_swiglu(&out[0], &e->wt[n->src[0]]->m, &e->wt[n->src[1]]->m, I(n->src[3]), (int)n->shape[1], A.x,
+                                        A.nw, A.eps, F(id));
             break;
         case ZM_OP_GATHER_QMM_COMBINE: {
             const zm_node *ids = &g->nodes[n->src[2]];
-            const float *res = l->res_node >= 0 ? F(l->res_node) : n->n_src > 4 ? F(n->src[4]) : NULL;
             if (ids->shape[0] == 1)
                 st = zm_gpu_step_combine(&out[0], &e->wt[n->src[0]]->m, I(n->src[2]), F(n->src[3]), (int)ids->shape[1], F(n->src[1]),
-                                         res, F(l->out_node));
+                                         A.res, F(l->out_node));
             break;
         }
         case ZM_OP_GET_ROWS:
