@@ -186,6 +186,31 @@ static zm_status check_mat(const zm_gpu_mat *W, const char *what) {
     if (W->cols > 16384) return zm__err(ZM_ERR_SHAPE, "%s: cols %lld over 16384", what, (long long)W->cols);
     return ZM_OK;
 }
+/* 1..3 matrices of one dtype and width into segments (res may be NULL). */
+static zm_status fill_segs(MvSeg &s, int n, const zm_gpu_mat *const *W, const float *const *res, float *const *y,
+                           const char *what) {
+    if (n < 1 || n > 3) return zm__err(ZM_ERR_INVALID, "%s: %d matrices (1..3)", what, n);
+    s = MvSeg{};
+    for (int i = 0; i < n; i++) {
+        ZM_TRY(check_mat(W[i], what));
+        if (W[i]->dtype != W[0]->dtype || W[i]->cols != W[0]->cols)
+            return zm__err(ZM_ERR_SHAPE, "%s: matrix %d differs in dtype or cols", what, i);
+        s.q[i] = W[i]->q; s.d[i] = W[i]->d; s.y[i] = y[i]; s.res[i] = res ? res[i] : nullptr; s.rows[i] = W[i]->rows;
+    }
+    s.n = n;
+    return ZM_OK;
+}
+/* Expert matrices (gate, and up when U) and k slots. */
+static zm_status check_experts(const zm_gpu_mat *G, const zm_gpu_mat *U, int k, const char *what) {
+    ZM_TRY(check_mat(G, what));
+    if (U) {
+        ZM_TRY(check_mat(U, what));
+        if (U->dtype != G->dtype || U->rows != G->rows || U->cols != G->cols || U->n_mat != G->n_mat)
+            return zm__err(ZM_ERR_SHAPE, "%s: gate and up matrices differ", what);
+    }
+    if (k < 1 || k > 64) return zm__err(ZM_ERR_RANGE, "%s: k = %d (1..64)", what, k);
+    return ZM_OK;
+}
 /* Byte offset of block `blk` in q and its scale pointer. */
 static const void *q_at(const zm_gpu_mat *W, int64_t blk) {
     int64_t per = W->dtype == ZM_Q4_0 ? 16 : W->dtype == ZM_Q8_0 ? 32 : 32 * (W->dtype == ZM_F32 ? 4 : 2);
@@ -247,15 +272,8 @@ extern "C" zm_status zm_gpu_matvec(const zm_gpu_mat *W, int64_t mat, const float
 extern "C" zm_status zm_gpu_matvec_multi(int n, const zm_gpu_mat *const *W, const float *x,
                                           const float *norm_w, float eps, float *const *y,
                                           void *stream) {
-    if (n < 1 || n > 3) return zm__err(ZM_ERR_INVALID, "zm_gpu_matvec_multi: %d matrices (1..3)", n);
-    MvSeg s = {};
-    for (int i = 0; i < n; i++) {
-        ZM_TRY(check_mat(W[i], "zm_gpu_matvec_multi"));
-        if (W[i]->dtype != W[0]->dtype || W[i]->cols != W[0]->cols)
-            return zm__err(ZM_ERR_SHAPE, "zm_gpu_matvec_multi: matrix %d differs in dtype or cols", i);
-        s.q[i] = W[i]->q; s.d[i] = W[i]->d; s.y[i] = y[i]; s.res[i] = nullptr; s.rows[i] = W[i]->rows;
-    }
-    s.n = n;
+    MvSeg s;
+    ZM_TRY(fill_segs(s, n, W, nullptr, y, "zm_gpu_matvec_multi"));
     return matvec_segs(s, W[0]->dtype, W[0]->cols, x, norm_w, eps, (cudaStream_t)stream);
 }
 
@@ -282,13 +300,7 @@ extern "C" zm_status zm_gpu_matmul(const zm_gpu_mat *W, int64_t mat, int64_t n_t
 static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const int32_t *ids, int64_t n_tok, int k,
                                const float *x, int x_per_slot, const float *nw, float eps, float *y,
                                cudaStream_t st, const char *what) {
-    ZM_TRY(check_mat(G, what));
-    if (U) {
-        ZM_TRY(check_mat(U, what));
-        if (U->dtype != G->dtype || U->rows != G->rows || U->cols != G->cols || U->n_mat != G->n_mat)
-            return zm__err(ZM_ERR_SHAPE, "%s: gate and up matrices differ", what);
-    }
-    if (k < 1 || k > 64) return zm__err(ZM_ERR_RANGE, "%s: k = %d (1..64)", what, k);
+    ZM_TRY(check_experts(G, U, k, what));
     if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "%s: %lld tokens", what, (long long)n_tok);
     int nb = (int)(G->cols / 32), lpr = zm__lpr(nb);
     int gx;
@@ -330,8 +342,7 @@ extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_
                                                 const float *w, int64_t n_tok, int k,
                                                 const float *h, const float *res, float *y,
                                                 void *stream) {
-    ZM_TRY(check_mat(D, "zm_gpu_gather_qmm_combine"));
-    if (k < 1 || k > 64) return zm__err(ZM_ERR_RANGE, "zm_gpu_gather_qmm_combine: k = %d (1..64)", k);
+    ZM_TRY(check_experts(D, nullptr, k, "zm_gpu_gather_qmm_combine"));
     if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "zm_gpu_gather_qmm_combine: %lld tokens", (long long)n_tok);
     int nb = (int)(D->cols / 32), lpr = zm__lpr(nb);
     /* rows per block: ZMLX_CUDA_CB_ROWS (default 4: one pass per warp and
@@ -380,21 +391,10 @@ extern "C" zm_status zm_gpu_router_gate(const zm_gpu_mat *W, const float *x, con
 // launchers above, the arguments recorded instead of launched.
 extern "C" zm_status zm_gpu_step_matvec(zm_gpu_step *s, int n, const zm_gpu_mat *const *W, const float *x,
                                          const float *norm_w, float eps, const float *const *res, float *const *y) {
-    if (n < 1 || n > 3) return zm__err(ZM_ERR_INVALID, "matvec step: %d matrices (1..3)", n);
     if (!x) return zm__err(ZM_ERR_INVALID, "matvec step: no input");
     memset(s, 0, sizeof *s);
-    for (int i = 0; i < n; i++) {
-        ZM_TRY(check_mat(W[i], "matvec step"));
-        if (W[i]->dtype != W[0]->dtype || W[i]->cols != W[0]->cols)
-            return zm__err(ZM_ERR_SHAPE, "matvec step: matrix %d differs in dtype or cols", i);
-        s->s.q[i] = W[i]->q;
-        s->s.d[i] = W[i]->d;
-        s->s.y[i] = y[i];
-        s->s.res[i] = res ? res[i] : nullptr;
-        s->s.rows[i] = W[i]->rows;
-        s->total += W[i]->rows;
-    }
-    s->s.n = n;
+    ZM_TRY(fill_segs(s->s, n, W, res, y, "matvec step"));
+    for (int i = 0; i < n; i++) s->total += W[i]->rows;
     s->op = ZM_PS_MATVEC;
     s->dt = W[0]->dtype;
     s->nb = (int)(W[0]->cols / 32);
@@ -424,11 +424,8 @@ extern "C" zm_status zm_gpu_step_gate(zm_gpu_step *s, const float *logits, int n
 extern "C" zm_status zm_gpu_step_swiglu(zm_gpu_step *s, const zm_gpu_mat *G, const zm_gpu_mat *U, const int32_t *ids,
                                          int k, const float *x, const float *norm_w, float eps, float *h) {
     const char *what = "swiglu step";
-    ZM_TRY(check_mat(G, what));
-    ZM_TRY(check_mat(U, what));
-    if (U->dtype != G->dtype || U->rows != G->rows || U->cols != G->cols || U->n_mat != G->n_mat)
-        return zm__err(ZM_ERR_SHAPE, "%s: gate and up matrices differ", what);
-    if (k < 1 || k > 64) return zm__err(ZM_ERR_RANGE, "%s: k = %d (1..64)", what, k);
+    if (!U) return zm__err(ZM_ERR_INVALID, "%s: no up matrix", what);
+    ZM_TRY(check_experts(G, U, k, what));
     if (!ids || !x || !h) return zm__err(ZM_ERR_INVALID, "%s: missing buffer", what);
     memset(s, 0, sizeof *s);
     s->op = ZM_PS_SWIGLU;
@@ -451,8 +448,7 @@ extern "C" zm_status zm_gpu_step_swiglu(zm_gpu_step *s, const zm_gpu_mat *G, con
 
 extern "C" zm_status zm_gpu_step_combine(zm_gpu_step *s, const zm_gpu_mat *D, const int32_t *ids, const float *w, int k,
                                           const float *h, const float *res, float *y) {
-    ZM_TRY(check_mat(D, "combine step"));
-    if (k < 1 || k > 64) return zm__err(ZM_ERR_RANGE, "combine step: k = %d (1..64)", k);
+    ZM_TRY(check_experts(D, nullptr, k, "combine step"));
     if (!ids || !w || !h || !y) return zm__err(ZM_ERR_INVALID, "combine step: missing buffer");
     if ((size_t)D->cols * 4 * k > 200 * 1024) return zm__err(ZM_ERR_SHAPE, "combine step: %d x %lld inputs exceed shared memory", k, (long long)D->cols);
     memset(s, 0, sizeof *s);
