@@ -7,6 +7,21 @@
 #define SCAN_BLOCK 256
 
 // ---- kernels ----------------------------------------------------------------
+// The block's chunk totals (this thread's is acc) scanned in shared memory
+// (Hillis-Steele, inclusive); returns what precedes this thread's chunk.
+template <bool PROD>
+__device__ __forceinline__ float chunk_offset(float *tot, float acc) {
+    tot[threadIdx.x] = acc;
+    __syncthreads();
+    for (int s = 1; s < SCAN_BLOCK; s <<= 1) {
+        float a = threadIdx.x >= s ? tot[threadIdx.x - s] : (PROD ? 1.f : 0.f);
+        __syncthreads();
+        tot[threadIdx.x] = PROD ? tot[threadIdx.x] * a : tot[threadIdx.x] + a;
+        __syncthreads();
+    }
+    return threadIdx.x ? tot[threadIdx.x - 1] : (PROD ? 1.f : 0.f);
+}
+
 template <bool PROD>
 __global__ void k_scan(float *out, const float *x, int64_t cols, int excl, int rev) {
     __shared__ float tot[SCAN_BLOCK];
@@ -20,16 +35,7 @@ __global__ void k_scan(float *out, const float *x, int64_t cols, int excl, int r
         float v = row[rev ? cols - 1 - j : j];
         acc = PROD ? acc * v : acc + v;
     }
-    tot[threadIdx.x] = acc;
-    __syncthreads();
-    // Hillis-Steele inclusive scan of the chunk totals
-    for (int s = 1; s < SCAN_BLOCK; s <<= 1) {
-        float a = threadIdx.x >= s ? tot[threadIdx.x - s] : (PROD ? 1.f : 0.f);
-        __syncthreads();
-        tot[threadIdx.x] = PROD ? tot[threadIdx.x] * a : tot[threadIdx.x] + a;
-        __syncthreads();
-    }
-    acc = threadIdx.x ? tot[threadIdx.x - 1] : (PROD ? 1.f : 0.f);
+    acc = chunk_offset<PROD>(tot, acc);
     for (int64_t j = j0; j < j1; j++) {
         int64_t i = rev ? cols - 1 - j : j;
         float v = row[i];
@@ -54,15 +60,7 @@ __global__ void k_scan_smem(float *out, const float *x, int64_t cols, int excl, 
     int64_t j0 = threadIdx.x * chunk, j1 = min(cols, j0 + chunk);
     float acc = PROD ? 1.f : 0.f;
     for (int64_t j = j0; j < j1; j++) acc = PROD ? acc * buf[j] : acc + buf[j];
-    tot[threadIdx.x] = acc;
-    __syncthreads();
-    for (int s = 1; s < SCAN_BLOCK; s <<= 1) {
-        float a = threadIdx.x >= s ? tot[threadIdx.x - s] : (PROD ? 1.f : 0.f);
-        __syncthreads();
-        tot[threadIdx.x] = PROD ? tot[threadIdx.x] * a : tot[threadIdx.x] + a;
-        __syncthreads();
-    }
-    acc = threadIdx.x ? tot[threadIdx.x - 1] : (PROD ? 1.f : 0.f);
+    acc = chunk_offset<PROD>(tot, acc);
     for (int64_t j = j0; j < j1; j++) {
         float v = buf[j];
         if (excl) { buf[j] = acc; acc += v; }
