@@ -12,3 +12,18 @@ export DEPS_PREFIX="$PWD/.deps" SKIP_DEPS=1
 export PATH="/usr/local/cuda/bin:$PATH"
 export OUT="${OUT:-/tmp/out}"
 mkdir -p "$OUT"
+
+# Shared by the device scripts: elapsed seconds, the CUDA build, GPU tests.
+S=$(date +%s)
+el() { echo "[$(($(date +%s) - S)) s]"; }
+# Build everything with CUDA; on failure print the log's tail and stop.
+zm_build() { make -j16 all >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }; }
+# Run the named test binaries: a log each in $OUT, a line each, failures.
+zm_gpu_tests() {
+    for t in "$@"; do
+        timeout 300 build/tests/$t >"$OUT/$t.log" 2>&1
+        rc=$?
+        echo "$(el) $t: exit $rc $(grep -E '^RESULT' "$OUT/$t.log" | tail -1)"
+        grep -E 'FAIL' "$OUT/$t.log" | head -20
+    done
+}

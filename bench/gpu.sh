@@ -10,17 +10,11 @@
 # Logs land in $OUT; the last lines printed are the summary.
 . bench/device_env.sh
 N=${1:-256}
-S=$(date +%s)
-el() { echo "[$(($(date +%s) - S)) s]"; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv,noheader | tee "$OUT/gpu.txt"
 echo "$(el) build"
-make -j16 all >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+zm_build
 echo "$(el) GPU tests"
-for t in test_cuda_ops test_cuda_graph; do
-    timeout 240 build/tests/$t >"$OUT/$t.log" 2>&1
-    echo "$t: exit $? $(grep '^RESULT' "$OUT/$t.log")"
-    grep -E 'FAIL|fail|skip' "$OUT/$t.log" | head -20
-done
+zm_gpu_tests test_cuda_ops test_cuda_graph
 B=build/bench/cuda_decode
 echo "$(el) synth tiny + bench"
 build/zmlx synth --arch qwen3moe --preset tiny --type q4_0 -o /tmp/tiny.gguf >/dev/null 2>&1

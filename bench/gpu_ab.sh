@@ -4,7 +4,7 @@
 # Usage (device machine): sh bench/gpu_ab.sh VAR=VALUE
 . bench/device_env.sh
 KNOB=${1:-ZMLX_CUDA_MINB=4}
-make -j16 all >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+zm_build
 for t in test_cuda_ops test_cuda_graph; do
     env $KNOB timeout 240 build/tests/$t >"$OUT/$t.log" 2>&1
     echo "$KNOB $t: exit $? $(grep -E '^RESULT' "$OUT/$t.log" | tail -1)"

@@ -4,11 +4,9 @@
 # tiny preset and for a Qwen3-30B-A3B-shaped Q4_0 file, and the decode
 # benchmark on that file. Usage (device machine, repo root): sh bench/gpu_all.sh
 . bench/device_env.sh
-S=$(date +%s)
-el() { echo "[$(($(date +%s) - S)) s]"; }
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 echo "$(el) build"
-make -j16 all >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+zm_build
 echo "$(el) tests"
 ZT_TIMEOUT=240 sh tests/run.sh build >"$OUT/tests.log" 2>&1
 grep -E "FAIL|CRASH|passed" "$OUT/tests.log" | tail -15

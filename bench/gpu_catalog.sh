@@ -8,7 +8,7 @@
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$OUT/gpu.txt"
 date -u +"%Y-%m-%dT%H:%M:%SZ" >>"$OUT/gpu.txt"
 t0=$(date +%s)
-make -j16 all >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+zm_build
 echo "build: $(( $(date +%s) - t0 )) s"
 export ZMLX_CACHE="$PWD/build/cache"
 : >"$OUT/tests.log"

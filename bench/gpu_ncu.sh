@@ -4,17 +4,11 @@
 # layer's worth of the fused decode kernels (each replayed alone, L2 flushed).
 # Usage (device machine, repo root): sh bench/gpu_ncu.sh
 . bench/device_env.sh
-S=$(date +%s)
-el() { echo "[$(($(date +%s) - S)) s]"; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 echo "$(el) build"
-make -j16 all >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+zm_build
 echo "$(el) GPU tests"
-for t in test_cuda_ops test_cuda_graph; do
-    timeout 240 build/tests/$t >"$OUT/$t.log" 2>&1
-    echo "$t: exit $? $(grep -E '^RESULT|passed' "$OUT/$t.log" | tail -1)"
-    grep -E 'FAIL|fail' "$OUT/$t.log" | head -20
-done
+zm_gpu_tests test_cuda_ops test_cuda_graph
 B=build/bench/cuda_decode
 echo "$(el) synth q4_0"
 build/zmlx synth --arch qwen3moe --preset qwen3-30b-a3b --type q4_0 -o /tmp/q4.gguf >"$OUT/synth_q4.log" 2>&1 || tail -3 "$OUT/synth_q4.log"

@@ -3,5 +3,5 @@
 # included), record the card. Usage on the device machine: sh bench/smoke.sh
 . bench/device_env.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$OUT/gpu.txt"
-make -j16 all >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+zm_build
 sh tests/run.sh build 2>&1 | tee "$OUT/tests.log" | tail -40
