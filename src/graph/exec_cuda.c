@@ -108,6 +108,10 @@ typedef struct {
 static double prof_ms[ZM_OP_COUNT + 2]; /* + matmul_multi, router_gate */
 static long prof_n[ZM_OP_COUNT + 2];
 
+static const char *key_name(int k) {
+    return k == ZM_OP_COUNT ? "matmul_multi" : k > ZM_OP_COUNT ? "router_gate" : zm_op_name((zm_op)k);
+}
+
 void zm__cuda_profile_reset(void) {
     memset(prof_ms, 0, sizeof prof_ms);
     memset(prof_n, 0, sizeof prof_n);
@@ -118,7 +122,7 @@ void zm__cuda_profile_dump(FILE *f) {
     fprintf(f, "%-24s %8s %10s %10s %6s\n", "launch", "calls", "total ms", "us/call", "share");
     for (int i = 0; i <= ZM_OP_COUNT + 1; i++) {
         if (!prof_n[i]) continue;
-        fprintf(f, "%-24s %8ld %10.3f %10.2f %5.1f%%\n", i == ZM_OP_COUNT ? "matmul_multi" : i > ZM_OP_COUNT ? "router_gate" : zm_op_name((zm_op)i), prof_n[i],
+        fprintf(f, "%-24s %8ld %10.3f %10.2f %5.1f%%\n", key_name(i), prof_n[i],
                 prof_ms[i], 1000.0 * prof_ms[i] / (double)prof_n[i], tot > 0 ? 100.0 * prof_ms[i] / tot : 0);
     }
     fprintf(f, "%-24s %8s %10.3f\n", "total", "", tot);
@@ -803,7 +807,32 @@ static zm_status build_segments(cuda_exec *e) {
     return st;
 }
 
+/* The profile's name of a launch kind (matmul_multi, router_gate, or the
+ * op's own name); its index into prof_ms. */
+static int launch_key(const cuda_exec *e, const launch *l) {
+    const int op = (int)e->g->nodes[l->node].op;
+    return l->kind == L_MULTI ? ZM_OP_COUNT : l->kind == L_ROUTER ? ZM_OP_COUNT + 1 : l->kind == L_ATTN ? (int)ZM_OP_ATTENTION : op;
+}
+/* Measuring aids (the output is wrong while they are set; timing only):
+ * ZMLX_CUDA_SKIP=name,name leaves out the launches of those kinds (the
+ * profile's names), so the token time drops by what they cost in place;
+ * ZMLX_CUDA_TWICE=name,name launches those kinds twice (the second reads
+ * the weights from a warm L2: where skipping breaks the data flow, e.g.
+ * the router's expert ids); ZMLX_CUDA_NOPS=N adds N empty kernels
+ * (dependency wait and release, no work) after every launch, so the token
+ * time grows by N times what a kernel boundary costs. */
+static int listed(const cuda_exec *e, const launch *l, const char *var) {
+    const char *s = getenv(var);
+    if (!s || !*s) return 0;
+    const char *name = key_name(launch_key(e, l));
+    const size_t n = strlen(name);
+    for (const char *p = s; (p = strstr(p, name)); p += n)
+        if ((p == s || p[-1] == ',') && (p[n] == 0 || p[n] == ',')) return 1;
+    return 0;
+}
 static zm_status enqueue_all(cuda_exec *e) {
+    const char *nops_env = getenv("ZMLX_CUDA_NOPS");
+    const int nops = nops_env ? atoi(nops_env) : 0;
     for (int i = 0; i < e->nl;) {
         if (e->seg_at && e->seg_at[i] >= 0) {
             const int k = e->seg_at[i];
@@ -812,8 +841,12 @@ static zm_status enqueue_all(cuda_exec *e) {
             i += e->seg_len[k];
             continue;
         }
-        zm_status st = launch_one(e, &e->L[i]);
+        const int times = listed(e, &e->L[i], "ZMLX_CUDA_SKIP") ? 0 : listed(e, &e->L[i], "ZMLX_CUDA_TWICE") ? 2 : 1;
+        zm_status st = ZM_OK;
+        for (int j = 0; j < times && st == ZM_OK; j++) st = launch_one(e, &e->L[i]);
         if (st != ZM_OK) return zm__err_ctx(st, "node %d '%s'", e->L[i].node, e->g->nodes[e->L[i].node].name);
+        for (int j = 0; j < nops && st == ZM_OK; j++) st = zm_gpu_noop(e->ctx->stream);
+        if (st != ZM_OK) return st;
         i++;
     }
     return ZM_OK;
@@ -831,7 +864,7 @@ static zm_status run_profiled(cuda_exec *e) {
         cudaEventSynchronize(b);
         float ms = 0;
         cudaEventElapsedTime(&ms, a, b);
-        int op = (int)e->g->nodes[e->L[i].node].op, k = e->L[i].kind == L_MULTI ? ZM_OP_COUNT : e->L[i].kind == L_ROUTER ? ZM_OP_COUNT + 1 : e->L[i].kind == L_ATTN ? (int)ZM_OP_ATTENTION : op;
+        int op = (int)e->g->nodes[e->L[i].node].op, k = launch_key(e, &e->L[i]);
         prof_ms[k] += ms;
         prof_n[k]++;
         e->prof_s[op] += ms * 1e-3;
@@ -920,6 +953,7 @@ static zm_status exec_new(void **out, void *ctxp, void *statep, const zm_graph *
     e->wt = calloc((size_t)g->n_nodes + 1, sizeof *e->wt);
     e->inv_freq = calloc((size_t)g->n_nodes + 1, sizeof *e->inv_freq);
     if (!e->ptr || !e->wt || !e->inv_freq) { st = zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory"); goto fail; }
+    if ((st = zm_gpu_kernels_init()) != ZM_OK) goto fail; /* re-reads ZMLX_CUDA_DBG */
     if ((st = zm_cuda_malloc((void **)&e->arena, (size_t)(e->plan->arena_bytes ? e->plan->arena_bytes : 256))) != ZM_OK) goto fail;
     if (ctx->opts.poison && (st = zm_cuda_memset(e->arena, 0xff, (size_t)e->plan->arena_bytes)) != ZM_OK) goto fail;
     e->bytes = e->plan->arena_bytes;

@@ -301,6 +301,12 @@ extern "C" zm_status zm_gpu_embedding(const zm_gpu_mat *E, const int32_t *ids, i
     return zm__cuda_ck("k_embedding");
 }
 
+__global__ void k_noop() { ZM_PDL_ENTRY(); }
+extern "C" zm_status zm_gpu_noop(void *stream) {
+    zm__launch(k_noop, 1, 32, 0, (cudaStream_t)stream);
+    return zm__cuda_ck("k_noop");
+}
+
 extern "C" zm_status zm_gpu_argmax(const float *x, int64_t rows, int64_t n, int32_t *idx, void *stream) {
     if (rows < 1 || n < 1) return zm__err(ZM_ERR_SHAPE, "argmax: empty");
     zm__launch(k_argmax, (unsigned)rows, 1024, 0, (cudaStream_t)stream, x, n, idx);

@@ -247,6 +247,9 @@ zm_status zm_gpu_embedding(const zm_gpu_mat *E, const int32_t *ids, int64_t n, f
                             void *stream);
 /* idx[r] = argmax over row r of x (first maximum), rows of n. */
 zm_status zm_gpu_argmax(const float *x, int64_t rows, int64_t n, int32_t *idx, void *stream);
+/* An empty kernel (one block; PDL wait and release only): ZMLX_CUDA_NOPS
+ * measures what a kernel boundary costs with it. */
+zm_status zm_gpu_noop(void *stream);
 /* Row-wise softmax over rows of n. y may alias x. */
 zm_status zm_gpu_softmax(const float *x, int64_t rows, int64_t n, float *y, void *stream);
 /* Row-wise top-k (k <= 32, n <= 4096): values and int32 indices, descending,

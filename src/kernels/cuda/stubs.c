@@ -27,6 +27,7 @@ zm_status zm_gpu_attention_decode(const float *q, const float *k_cache, const fl
 zm_status zm_gpu_attention_prefill(const float *q, const float *k_cache, const float *v_cache, int64_t n_tok, int n_head, int n_kv, int head_dim, float scale, const int32_t *pos, float *out, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_embedding(const zm_gpu_mat *E, const int32_t *ids, int64_t n, float *out, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_argmax(const float *x, int64_t rows, int64_t n, int32_t *idx, void *stream) { return ZM__NODEV; }
+zm_status zm_gpu_noop(void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_softmax(const float *x, int64_t rows, int64_t n, float *y, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_topk_rows(const float *x, int64_t rows, int64_t n, int k, float *val, int32_t *idx, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_normalize_sum(const float *x, int64_t rows, int64_t n, float *y, void *stream) { return ZM__NODEV; }

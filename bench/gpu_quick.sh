@@ -1,0 +1,25 @@
+#!/bin/sh
+# The quick device call: binaries built on the CPU machine travel in
+# .carry/bins.tar.gz (built with `make`, packed with bench/pack.sh), so no
+# device time goes to compiling. GPU tests of the changed kernels, then the
+# decode benchmark of each type in TYPES (default q4_0) with knob A/Bs in
+# one process per type (same card, same run).
+# Usage (device machine): TYPES="q4_0 q8_0" sh bench/gpu_quick.sh ["AB variants"]
+. bench/device_env.sh
+tar xzf .carry/bins.tar.gz || exit 1
+export LD_LIBRARY_PATH="$DEPS_PREFIX/usr/lib/x86_64-linux-gnu:$LD_LIBRARY_PATH"
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+TYPES="${TYPES:-q4_0}"
+for t in $TYPES; do rm -f /tmp/$t.done; done
+(for t in $TYPES; do # a warm machine keeps /tmp: synthesise once
+    [ -f /tmp/$t.gguf ] || build/zmlx synth --arch qwen3moe --preset qwen3-30b-a3b --type $t -o /tmp/$t.gguf >/dev/null 2>&1
+    echo done >/tmp/$t.done
+done) &
+zm_gpu_tests ${TESTS:-test_cuda_ops test_cuda_graph}
+for t in $TYPES; do
+    while [ ! -f /tmp/$t.done ]; do sleep 1; done
+    echo "$(el) bench $t"
+    timeout 400 build/bench/cuda_decode -m /tmp/$t.gguf -n ${N:-128} --prefill ${PREFILL:-0} --ab "${1:--}" >"$OUT/bench_$t.log" 2>&1
+    grep -E "device:|decode:|fidelity|prefill|RESULT|AB" "$OUT/bench_$t.log"
+done
+echo "$(el) done"
