@@ -124,47 +124,11 @@ static void ref_rmsnorm(const float *x, const float *g, int64_t n, double eps, d
     for (int64_t i = 0; i < n; i++) out[i] = x[i] * sc * (g ? g[i] : 1.0);
 }
 
-/* 1 when the kernels feed Q4_0/Q8_0 matrices int8 activations (the
- * default; ZMLX_CUDA_ACT=f32 keeps f32 ones). */
-static int act_q8(zm_dtype t) {
-    const char *e = getenv("ZMLX_CUDA_ACT");
-    return (t == ZM_Q4_0 || t == ZM_Q8_0) && !(e && !strcmp(e, "f32"));
-}
-/* The input a kernel multiplies with weights of type t: x itself, or with
- * int8 activations each 32-block quantised as the device does it (d =
- * f16(amax/127), q = round-half-even(x * (127/amax)), all in f32), back in
- * double as q * d. The reference then differs from the kernel only by f32
- * rounding. */
-static void x_seen(zm_dtype t, const float *x, int64_t n, double *out) {
-    if (!act_q8(t)) {
-        for (int64_t i = 0; i < n; i++) out[i] = x[i];
-        return;
-    }
-    for (int64_t b = 0; b < n; b += 32) {
-        float amax = 0;
-        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b + j]));
-        const float id = amax != 0 ? 127.0f / amax : 0.0f;
-        const double d = zm_f16_to_f32(zm_f32_to_f16(amax / 127.0f));
-        for (int j = 0; j < 32; j++) out[b + j] = (double)nearbyintf(x[b + j] * id) * d;
-    }
-}
-/* The RMS-normalised input as the device computes it (zm_gpu_rmsnorm, which
- * the fused norms equal bit for bit), seen by weights of type t: with int8
- * activations the quantisation steps make a float64 norm the wrong
- * reference (a value on a rounding boundary moves a whole step). */
-static void xn_seen(zm_dtype t, const float *dx, const float *dg, int64_t T, int64_t n, float eps, double *out) {
-    float *dxn = dev_poison(T * n);
-    ZT_OK(zm_gpu_rmsnorm(dx, dg, T, n, eps, dxn, NULL));
-    float *xn = get_f32(dxn, T * n);
-    for (int64_t i = 0; i < T; i++) x_seen(t, xn + i * n, n, out + i * n);
-    free(xn);
-    zm_cuda_free(dxn);
-}
-
 static const zm_dtype all_dt[] = {ZM_F32, ZM_F16, ZM_BF16, ZM_Q8_0, ZM_Q4_0};
 
 // ---------------------------------------------------------------------------
-static void test_matvec_mode(void) {
+static void test_matvec(void) {
+    NEED_GPU();
     const int64_t shapes[][2] = {{1, 32}, {7, 96}, {33, 768}, {130, 2048}, {300, 4096}, {5, 1056}};
     for (int di = 0; di < 5; di++)
         for (int si = 0; si < 6; si++) {
@@ -180,12 +144,11 @@ static void test_matvec_mode(void) {
                 ZT_OK(zm_gpu_matvec(&w.dev, 1, dx, fused ? dg : NULL, 1e-6f, fused ? dres : NULL, dy, NULL));
                 float *y = get_f32(dy, rows);
                 double *xn = malloc((size_t)cols * 8), *ref = malloc((size_t)rows * 8);
-                if (fused && act_q8(t)) xn_seen(t, dx, dg, 1, cols, 1e-6f, xn);
-                else if (fused) ref_rmsnorm(x, g, cols, 1e-6, xn);
-                else x_seen(t, x, cols, xn);
+                if (fused) ref_rmsnorm(x, g, cols, 1e-6, xn);
+                else for (int64_t i = 0; i < cols; i++) xn[i] = x[i];
                 for (int64_t r = 0; r < rows; r++) ref[r] = wdot(&w, 1, r, xn) + (fused ? res[r] : 0);
                 char what[96];
-                snprintf(what, sizeof what, "matvec %s%s %lldx%lld%s", zm_dtype_name(t), act_q8(t) ? " (q8 x)" : "", (long long)rows, (long long)cols, fused ? " norm+res" : "");
+                snprintf(what, sizeof what, "matvec %s %lldx%lld%s", zm_dtype_name(t), (long long)rows, (long long)cols, fused ? " norm+res" : "");
                 /* per row, the float32 summation bound: |err| <= n u sum|w x|
                  * (u = 2^-24, n = cols + 1 adds, x4 slack for the folded
                  * norm's rounding): a short row whose terms cancel has a tiny
@@ -210,18 +173,6 @@ static void test_matvec_mode(void) {
         }
 }
 
-/* Run a test with the default int8 activations, then with f32 ones. */
-static void both_act_modes(void (*fn)(void)) {
-    if (!zm_cuda_available()) { zt_skip("no GPU"); return; }
-    unsetenv("ZMLX_CUDA_ACT");
-    fn();
-    if (zt_failed_now()) return;
-    setenv("ZMLX_CUDA_ACT", "f32", 1);
-    fn();
-    unsetenv("ZMLX_CUDA_ACT");
-}
-static void test_matvec(void) { both_act_modes(test_matvec_mode); }
-
 /* Fused input norm must equal rmsnorm kernel then matvec, bit for bit. */
 static void test_matvec_multi_and_norm_bits(void) {
     NEED_GPU();
@@ -237,7 +188,7 @@ static void test_matvec_multi_and_norm_bits(void) {
     ZT_OK(zm_gpu_rmsnorm(dx, dg, 1, cols, 1e-5f, dxn, NULL));
     for (int i = 0; i < 3; i++) ZT_OK(zm_gpu_matvec(W[i], 0, dxn, NULL, 0, NULL, ds[i], NULL));
     double *xn = malloc(cols * 8);
-    xn_seen(ZM_Q8_0, dx, dg, 1, cols, 1e-5f, xn);
+    ref_rmsnorm(x, g, cols, 1e-5, xn);
     for (int i = 0; i < 3; i++) {
         float *a = get_f32(dy[i], rows[i]), *b = get_f32(ds[i], rows[i]);
         double *ref = malloc(rows[i] * 8);
@@ -252,7 +203,8 @@ static void test_matvec_multi_and_norm_bits(void) {
     free(x); free(g); free(xn);
 }
 
-static void test_matmul_mode(void) {
+static void test_matmul(void) {
+    NEED_GPU();
     for (int di = 0; di < 5; di++) {
         const int64_t rows = 70, cols = 320, nt = 5;
         wmat w;
@@ -263,7 +215,7 @@ static void test_matmul_mode(void) {
         float *y = get_f32(dy, nt * rows);
         double *ref = malloc(nt * rows * 8), *xt = malloc(cols * 8);
         for (int64_t t = 0; t < nt; t++) {
-            x_seen(all_dt[di], x + t * cols, cols, xt);
+            for (int64_t c = 0; c < cols; c++) xt[c] = x[t * cols + c];
             for (int64_t r = 0; r < rows; r++) ref[t * rows + r] = wdot(&w, 0, r, xt) + res[t * rows + r];
         }
         check_l2("matmul", y, ref, nt * rows, 2e-5);
@@ -273,13 +225,12 @@ static void test_matmul_mode(void) {
     }
 }
 
-static void test_matmul(void) { both_act_modes(test_matmul_mode); }
-
 // ---------------------------------------------------------------------------
 /* gather_qmm_swiglu and gather_qmm_combine vs float64 (T tokens), and vs the
  * stock chain (rmsnorm, expert_matvec, silu, mul / expert_matvec per slot,
  * scale, sum, add) bit for bit. */
-static void test_experts_mode(void) {
+static void test_experts(void) {
+    NEED_GPU();
     const zm_dtype types[] = {ZM_Q4_0, ZM_Q8_0, ZM_F16, ZM_F32};
     const int64_t dims[][2] = {{256, 96}, {2048, 768}, {64, 32}};
     for (int ti = 0; ti < 4; ti++)
@@ -308,12 +259,9 @@ static void test_experts_mode(void) {
             ZT_OK(zm_gpu_gather_qmm_combine(&D.dev, dids, dw, T, k, dh, dres, dy, NULL));
             float *h = get_f32(dh, T * k * nf), *y = get_f32(dy, T * nd);
             double *xn = malloc(nd * 8), *href = malloc(T * k * nf * 8), *yref = malloc(T * nd * 8), *hd = malloc(nf * 8);
-            double *xall = malloc(T * nd * 8);
-            if (act_q8(t)) xn_seen(t, dx, dg, T, nd, 1e-6f, xall);
             for (int64_t tt = 0; tt < T; tt++) {
                 const int32_t *id = ids + tt * k;
-                if (act_q8(t)) memcpy(xn, xall + tt * nd, nd * 8);
-                else ref_rmsnorm(x + tt * nd, g, nd, 1e-6, xn);
+                ref_rmsnorm(x + tt * nd, g, nd, 1e-6, xn);
                 for (int j = 0; j < k; j++)
                     for (int64_t r = 0; r < nf; r++) {
                         double a = wdot(&G, id[j], r, xn), b = wdot(&U, id[j], r, xn);
@@ -321,7 +269,7 @@ static void test_experts_mode(void) {
                     }
                 for (int64_t r = 0; r < nd; r++) yref[tt * nd + r] = res[tt * nd + r];
                 for (int j = 0; j < k; j++) {
-                    x_seen(t, h + (tt * k + j) * nf, nf, hd); /* chain from the GPU's h */
+                    for (int64_t c = 0; c < nf; c++) hd[c] = h[(tt * k + j) * nf + c]; /* chain from the GPU's h */
                     for (int64_t r = 0; r < nd; r++) yref[tt * nd + r] += wt[tt * k + j] * wdot(&D, id[j], r, hd);
                 }
             }
@@ -357,7 +305,7 @@ static void test_experts_mode(void) {
             free(hs); free(ys);
             zm_cuda_free(dxn); zm_cuda_free(dga); zm_cuda_free(dup); zm_cuda_free(dsl); zm_cuda_free(dhs);
             zm_cuda_free(dd); zm_cuda_free(dsc); zm_cuda_free(dsum); zm_cuda_free(dys);
-            free(h); free(y); free(xn); free(xall); free(href); free(yref); free(hd);
+            free(h); free(y); free(xn); free(href); free(yref); free(hd);
             free(x); free(g); free(wt); free(res);
             zm_cuda_free(dids); zm_cuda_free(dx); zm_cuda_free(dg); zm_cuda_free(dw); zm_cuda_free(dres);
             zm_cuda_free(dh); zm_cuda_free(dy);
@@ -365,8 +313,6 @@ static void test_experts_mode(void) {
             if (zt_failed_now()) return;
         }
 }
-
-static void test_experts(void) { both_act_modes(test_experts_mode); }
 
 // ---------------------------------------------------------------------------
 static void test_routing(void) {
@@ -940,10 +886,6 @@ static void test_persist(void) {
     }
     ps_one(ZM_Q4_0, &wide);
     ps_one(ZM_Q8_0, &wide);
-    setenv("ZMLX_CUDA_ACT", "f32", 1); /* the f32-activation kernels too */
-    ps_one(ZM_Q4_0, &small);
-    ps_one(ZM_Q8_0, &small);
-    unsetenv("ZMLX_CUDA_ACT");
     zm_gpu_step s;
     zm_gpu_persist *P = NULL;
     ZT_CHECK(zm_gpu_persist_new(&P, NULL, 0) == ZM_ERR_INVALID && !P, "no steps refused");

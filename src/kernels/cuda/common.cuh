@@ -118,26 +118,6 @@ __device__ __forceinline__ void rope_pair(float *x, int i, int half, float pos, 
 }
 
 // ---------------------------------------------------------------------------
-// Kernel dtypes. Q4_0 and Q8_0 weights meet activations quantised to int8
-// per 32-element block (ZM_Q4_0, ZM_Q8_0: integer dot products, the q8 mode
-// of the CPU matvec); the float-activation variants keep the f32 x
-// (ZMLX_CUDA_ACT=f32 on the host picks them, zm__kdt).
-#define ZM_KDT_Q4F 100
-#define ZM_KDT_Q8F 101
-/* The kernel dtype for weights of dtype dt under the activation mode. */
-int zm__kdt(int dt);
-template <int DT> struct XQ { static constexpr bool v = DT == ZM_Q4_0 || DT == ZM_Q8_0; };
-/* Shared-memory layout of one activation vector: float mode, 8 swizzled
- * float4 per 32-block (below); q8 mode, 48 bytes per block: 32 int8
- * values, the f32 scale, the int32 sum of the values, 8 bytes of padding
- * (a 48-byte stride puts the 8 blocks a quarter warp reads in distinct
- * banks). XsF4<DT>::per(nb): float4 slots per vector. */
-#define ZM_XQ_BYTES 48
-template <int DT> struct XsF4 {
-    static __host__ __device__ constexpr int64_t per(int64_t nb) { return XQ<DT>::v ? nb * (ZM_XQ_BYTES / 16) : nb * 8; }
-};
-
-// ---------------------------------------------------------------------------
 // Activation vectors in shared memory, swizzled by 32-element blocks: block b
 // occupies float4 slots b*8 .. b*8+7 with slot j stored at b*8 + (j ^ (b&7)).
 // Lanes reading the same j of different blocks then hit distinct banks.
@@ -152,36 +132,6 @@ __device__ __forceinline__ void norm4(float4 &v, float4 w, float scale) {
     v.z = norm_apply(v.z, scale, w.z);
     v.w = norm_apply(v.w, scale, w.w);
 }
-/* q8 mode: float4 i of a vector (elements 4i..4i+3 of block i/8), held by
- * lane i%8 of an aligned group of 8 lanes that hold the block's other
- * float4s (every loader below hands out float4 i to a lane with i%8 ==
- * lane%8, and all 8 lanes of a group store together). The block is
- * quantised the way the CPU q8 mode does it (cpu_matvec.c): d =
- * f16(amax/127), q = round-half-even(x * (127/amax)). */
-__device__ __forceinline__ void quant_store(float4 *xs, float4 v, int i) {
-    const unsigned mask = 0xFFu << (threadIdx.x & 24);
-    float a = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
-    a = fmaxf(a, __shfl_xor_sync(mask, a, 1));
-    a = fmaxf(a, __shfl_xor_sync(mask, a, 2));
-    a = fmaxf(a, __shfl_xor_sync(mask, a, 4));
-    const float id = a != 0.f ? __fdiv_rn(127.f, a) : 0.f;
-    const int q0 = __float2int_rn(__fmul_rn(v.x, id)), q1 = __float2int_rn(__fmul_rn(v.y, id));
-    const int q2 = __float2int_rn(__fmul_rn(v.z, id)), q3 = __float2int_rn(__fmul_rn(v.w, id));
-    int sum = q0 + q1 + q2 + q3;
-    sum += __shfl_xor_sync(mask, sum, 1);
-    sum += __shfl_xor_sync(mask, sum, 2);
-    sum += __shfl_xor_sync(mask, sum, 4);
-    char *blk = reinterpret_cast<char *>(xs) + (i >> 3) * ZM_XQ_BYTES;
-    *reinterpret_cast<int *>(blk + 4 * (i & 7)) = (q0 & 0xff) | (q1 & 0xff) << 8 | (q2 & 0xff) << 16 | (int)((unsigned)q3 << 24);
-    if ((i & 7) == 0)
-        *reinterpret_cast<float2 *>(blk + 32) = make_float2(__half2float(__float2half_rn(__fdiv_rn(a, 127.f))), __int_as_float(sum));
-}
-/* Store float4 i of a vector in DT's layout. */
-template <int DT> __device__ __forceinline__ void x_store(float4 *xs, float4 v, int i) {
-    if (XQ<DT>::v) quant_store(xs, v, i);
-    else xs[swz(i >> 3, i & 7)] = v;
-}
-template <int DT>
 __device__ __forceinline__ void load_x_swz(float4 *xs, const float *x, int n, const float *nw,
                                            float eps, float *red) {
     const float4 *x4 = reinterpret_cast<const float4 *>(x), *w4 = reinterpret_cast<const float4 *>(nw);
@@ -212,7 +162,7 @@ __device__ __forceinline__ void load_x_swz(float4 *xs, const float *x, int n, co
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             const int i = t + j * ZM_BLOCK;
-            if (i < n4) x_store<DT>(xs, v[j], i);
+            if (i < n4) xs[swz(i >> 3, i & 7)] = v[j];
         }
         return;
     }
@@ -228,22 +178,20 @@ __device__ __forceinline__ void load_x_swz(float4 *xs, const float *x, int n, co
             for (int j = 0; j < 4; j++) norm4(v[j], w4[i + j * ZM_BLOCK], scale);
         }
 #pragma unroll
-        for (int j = 0; j < 4; j++) x_store<DT>(xs, v[j], i + j * ZM_BLOCK);
+        for (int j = 0; j < 4; j++) xs[swz((i + j * ZM_BLOCK) >> 3, (i + j * ZM_BLOCK) & 7)] = v[j];
     }
     for (; i < n4; i += ZM_BLOCK) {
         float4 v = x4[i];
         if (nw) norm4(v, w4[i], scale);
-        x_store<DT>(xs, v, i);
+        xs[swz(i >> 3, i & 7)] = v;
     }
 }
 /* k vectors of n floats each, contiguous in x, into k swizzled slots of n/4
  * float4 (slot j at xs + j*n/4) in one pass: all loads of a thread in flight
  * together instead of one slot after another. */
-template <int DT>
 __device__ __forceinline__ void load_slots_swz(float4 *xs, const float *x, int k, int n) {
     const float4 *x4 = reinterpret_cast<const float4 *>(x);
     const int per = n / 4, tot = k * per;
-    const int64_t sp = XsF4<DT>::per(n / 32);
     int i = threadIdx.x;
     for (; i + 3 * ZM_BLOCK < tot; i += 4 * ZM_BLOCK) {
         float4 v[4];
@@ -252,12 +200,12 @@ __device__ __forceinline__ void load_slots_swz(float4 *xs, const float *x, int k
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             const int e = i + j * ZM_BLOCK, s = e / per, c = e - s * per;
-            x_store<DT>(xs + s * sp, v[j], c);
+            xs[s * per + swz(c >> 3, c & 7)] = v[j];
         }
     }
     for (; i < tot; i += ZM_BLOCK) {
         const int s = i / per, c = i - s * per;
-        x_store<DT>(xs + s * sp, x4[i], c);
+        xs[s * per + swz(c >> 3, c & 7)] = x4[i];
     }
 }
 
@@ -375,7 +323,7 @@ __device__ __forceinline__ float embed_value(const void *q, const uint16_t *d, i
     const int64_t blk = row * (cols / 32) + c / 32;
     const int e = (int)(c % 32);
     const float sc = __half2float(__ushort_as_half(d[blk]));
-    if (DT == ZM_Q4_0 || DT == ZM_KDT_Q4F) {
+    if (DT == ZM_Q4_0) {
         const uint8_t b = reinterpret_cast<const uint8_t *>(q)[blk * 16 + (e & 15)];
         return (float)((e < 16 ? (b & 15) : (b >> 4)) - 8) * sc;
     }
@@ -400,7 +348,7 @@ __device__ __forceinline__ float dot4_bytes(uint32_t w, float4 x, float off) {
 
 template <int DT> struct Blk;
 
-template <> struct Blk<ZM_KDT_Q4F> {
+template <> struct Blk<ZM_Q4_0> {
     struct raw { uint4 q; float d; };
     static __device__ __forceinline__ raw load(const void *q, const uint16_t *d, int64_t blk) {
         raw r;
@@ -420,7 +368,7 @@ template <> struct Blk<ZM_KDT_Q4F> {
     }
 };
 
-template <> struct Blk<ZM_KDT_Q8F> {
+template <> struct Blk<ZM_Q8_0> {
     struct raw { uint4 a, b; float d; };
     static __device__ __forceinline__ raw load(const void *q, const uint16_t *d, int64_t blk) {
         raw r;
@@ -435,51 +383,6 @@ template <> struct Blk<ZM_KDT_Q8F> {
 #pragma unroll
         for (int i = 0; i < 8; i++) s += dot4_bytes(w[i] ^ 0x80808080u, xs[swz(b, i)], 8388736.f);
         return s * r.d;
-    }
-};
-
-/* The q8-activation forms: the same loads, integer dot products against
- * the block's int8 x (quant_store's layout), scaled once per block as the
- * CPU q8 mode does: (d_w * d_x) * (sum q_w q_x), Q4_0's -8 offset taken
- * out through the block's sum of x values. */
-__device__ __forceinline__ int4 xq_lo(const float4 *xs, int b) { return *reinterpret_cast<const int4 *>(reinterpret_cast<const char *>(xs) + b * ZM_XQ_BYTES); }
-__device__ __forceinline__ int4 xq_hi(const float4 *xs, int b) { return *reinterpret_cast<const int4 *>(reinterpret_cast<const char *>(xs) + b * ZM_XQ_BYTES + 16); }
-__device__ __forceinline__ float2 xq_ds(const float4 *xs, int b) { return *reinterpret_cast<const float2 *>(reinterpret_cast<const char *>(xs) + b * ZM_XQ_BYTES + 32); }
-
-template <> struct Blk<ZM_Q4_0> {
-    typedef Blk<ZM_KDT_Q4F>::raw raw;
-    static __device__ __forceinline__ raw load(const void *q, const uint16_t *d, int64_t blk) { return Blk<ZM_KDT_Q4F>::load(q, d, blk); }
-    static __device__ __forceinline__ float dot(const raw &r, const float4 *xs, int b) {
-        const int4 lo = xq_lo(xs, b), hi = xq_hi(xs, b);
-        const float2 ds = xq_ds(xs, b);
-        int s = __dp4a((int)(r.q.x & 0x0F0F0F0Fu), lo.x, 0);
-        s = __dp4a((int)((r.q.x >> 4) & 0x0F0F0F0Fu), hi.x, s);
-        s = __dp4a((int)(r.q.y & 0x0F0F0F0Fu), lo.y, s);
-        s = __dp4a((int)((r.q.y >> 4) & 0x0F0F0F0Fu), hi.y, s);
-        s = __dp4a((int)(r.q.z & 0x0F0F0F0Fu), lo.z, s);
-        s = __dp4a((int)((r.q.z >> 4) & 0x0F0F0F0Fu), hi.z, s);
-        s = __dp4a((int)(r.q.w & 0x0F0F0F0Fu), lo.w, s);
-        s = __dp4a((int)((r.q.w >> 4) & 0x0F0F0F0Fu), hi.w, s);
-        s -= 8 * __float_as_int(ds.y);
-        return __fmul_rn(__fmul_rn(r.d, ds.x), (float)s);
-    }
-};
-
-template <> struct Blk<ZM_Q8_0> {
-    typedef Blk<ZM_KDT_Q8F>::raw raw;
-    static __device__ __forceinline__ raw load(const void *q, const uint16_t *d, int64_t blk) { return Blk<ZM_KDT_Q8F>::load(q, d, blk); }
-    static __device__ __forceinline__ float dot(const raw &r, const float4 *xs, int b) {
-        const int4 lo = xq_lo(xs, b), hi = xq_hi(xs, b);
-        const float2 ds = xq_ds(xs, b);
-        int s = __dp4a((int)r.a.x, lo.x, 0);
-        s = __dp4a((int)r.a.y, lo.y, s);
-        s = __dp4a((int)r.a.z, lo.z, s);
-        s = __dp4a((int)r.a.w, lo.w, s);
-        s = __dp4a((int)r.b.x, hi.x, s);
-        s = __dp4a((int)r.b.y, hi.y, s);
-        s = __dp4a((int)r.b.z, hi.z, s);
-        s = __dp4a((int)r.b.w, hi.w, s);
-        return __fmul_rn(__fmul_rn(r.d, ds.x), (float)s);
     }
 };
 
@@ -624,12 +527,10 @@ __device__ __forceinline__ void prefetch_l2(const void *p, int64_t bytes) {
 #endif
 }
 /* Bytes per 32-element block in q for each dtype. */
-template <int DT> struct BlkBytes {
-    static constexpr int v = DT == ZM_Q4_0 || DT == ZM_KDT_Q4F ? 16 : DT == ZM_Q8_0 || DT == ZM_KDT_Q8F ? 32 : DT == ZM_F32 ? 128 : 64;
-};
+template <int DT> struct BlkBytes { static constexpr int v = DT == ZM_Q4_0 ? 16 : DT == ZM_Q8_0 ? 32 : DT == ZM_F32 ? 128 : 64; };
 
-/* Run the statements with constexpr DT = dt (the five weight types and
- * the two float-activation kernel dtypes), or `otherwise` for any other. */
+/* Run the statements with constexpr DT = dt (the five weight types), or
+ * `otherwise` for any other type. */
 #define ZM_SWITCH_DT(dt, otherwise, ...)                                                           \
     switch (dt) {                                                                                  \
     case ZM_Q4_0: { constexpr int DT = ZM_Q4_0; __VA_ARGS__; } break;                               \
@@ -637,9 +538,7 @@ template <int DT> struct BlkBytes {
     case ZM_F32: { constexpr int DT = ZM_F32; __VA_ARGS__; } break;                                 \
     case ZM_F16: { constexpr int DT = ZM_F16; __VA_ARGS__; } break;                                 \
     case ZM_BF16: { constexpr int DT = ZM_BF16; __VA_ARGS__; } break;                               \
-    case ZM_KDT_Q4F: { constexpr int DT = ZM_KDT_Q4F; __VA_ARGS__; } break;                         \
-    case ZM_KDT_Q8F: { constexpr int DT = ZM_KDT_Q8F; __VA_ARGS__; } break;                         \
     default: otherwise;                                                                            \
     }
 #define ZM_DISPATCH_DT(dt, ...) \
-    ZM_SWITCH_DT(zm__kdt(dt), return zm__err(ZM_ERR_DTYPE, "cuda matvec: dtype %s not supported", zm_dtype_name(dt)), __VA_ARGS__)
+    ZM_SWITCH_DT(dt, return zm__err(ZM_ERR_DTYPE, "cuda matvec: dtype %s not supported", zm_dtype_name(dt)), __VA_ARGS__)

@@ -16,8 +16,6 @@
  * shared memory (plus the input load and norm), 3 = at once (not even the
  * dense kernels' L2 prefetch before the wait). */
 static __constant__ int zm_dbg;
-#define ZM_DBG_AT(n) \
-    if (zm_dbg == (n)) return
 
 // ---------------------------------------------------------------------------
 // Kernels (the row bodies are in rows.cuh, shared with persist.cu)
@@ -39,9 +37,9 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, c
     mv_prefetch<DT>(s, nb, start, end, threadIdx.x);
     ZM_PDL_ENTRY();
     if (zm_dbg & 1) return;
-    load_x_swz<DT>(xs, x, nb * 32, nw, eps, red);
+    load_x_swz(xs, x, nb * 32, nw, eps, red);
     __syncthreads();
-    ZM_DBG_AT(2);
+    if (zm_dbg == 2) return;
     mv_rows<DT>(s, nb, lpr, xs, start, end);
 }
 
@@ -53,7 +51,7 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_matmul(const void *q, const uint16
     ZM_PDL_ENTRY();
     extern __shared__ float4 xs[];
     const int64_t t = blockIdx.y, cols = (int64_t)nb * 32;
-    load_x_swz<DT>(xs, x + t * cols, nb * 32, nullptr, 0.f, nullptr);
+    load_x_swz(xs, x + t * cols, nb * 32, nullptr, 0.f, nullptr);
     __syncthreads();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr;
@@ -92,12 +90,12 @@ __global__ void __launch_bounds__(ZM_BLOCK)
         ex_prefetch<DT, SWIGLU>(qg, dg, qu, du, rows, nb, j, sid[j], start, end);
     }
     if (x_per_slot) {
-        load_slots_swz<DT>(xs, x, k, cols);
+        load_slots_swz(xs, x, k, cols);
     } else {
-        load_x_swz<DT>(xs, x, cols, nw, eps, red);
+        load_x_swz(xs, x, cols, nw, eps, red);
     }
     __syncthreads();
-    ZM_DBG_AT(2);
+    if (zm_dbg == 2) return;
     ex_rows<DT, SWIGLU>(qg, dg, qu, du, rows, nb, lpr, sid, xs, x_per_slot, y, start, end);
 }
 
@@ -127,9 +125,9 @@ __global__ void __launch_bounds__(ZM_BLOCK)
         sw[j] = w[j];
         cb_prefetch<DT>(q, d, rows, nb, sid[j], start, end);
     }
-    load_slots_swz<DT>(xs, h, k, cols);
+    load_slots_swz(xs, h, k, cols);
     __syncthreads();
-    ZM_DBG_AT(2);
+    if (zm_dbg == 2) return;
     for (int64_t r = start; r < end; r += ZM_COMBINE_ROWS)
         cb_rows<DT>(q, d, rows, nb, lpr, sid, sw, k, xs, res, y, r, min(r + ZM_COMBINE_ROWS, end), part);
 }
@@ -155,9 +153,9 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     }
     ZM_PDL_ENTRY();
     if (zm_dbg & 1) return;
-    load_x_swz<DT>(xs, x, nb * 32, nw, eps, red);
+    load_x_swz(xs, x, nb * 32, nw, eps, red);
     __syncthreads();
-    ZM_DBG_AT(2);
+    if (zm_dbg == 2) return;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int grp = lane / lpr, sub = lane % lpr, row = start + warp * gpw + grp;
     float acc = row < end ? row_dot<DT>(q, d, (int64_t)row * nb, nb, xs, sub, lpr) : 0.f;
@@ -177,22 +175,6 @@ __global__ void __launch_bounds__(ZM_BLOCK)
 
 // ---------------------------------------------------------------------------
 // Launchers
-/* ZMLX_CUDA_ACT=f32: Q4_0/Q8_0 matrices meet f32 activations (the float
- * kernel dtypes) instead of int8 ones. Read at every launch and step
- * build, so one process can A/B both (a captured graph keeps the mode it
- * was captured with). */
-int zm__kdt(int dt) {
-    const char *e = getenv("ZMLX_CUDA_ACT");
-    if (e && !strcmp(e, "f32")) return dt == ZM_Q4_0 ? ZM_KDT_Q4F : dt == ZM_Q8_0 ? ZM_KDT_Q8F : dt;
-    return dt;
-}
-/* Shared-memory bytes of one activation vector of `cols` floats for
- * matrices of dtype dt (XsF4 on the host). */
-static size_t xs_bytes(zm_dtype dt, int64_t cols) {
-    const int k = zm__kdt(dt);
-    return k == ZM_Q4_0 || k == ZM_Q8_0 ? (size_t)(cols / 32) * ZM_XQ_BYTES : (size_t)cols * 4;
-}
-
 int zm__pdl_enabled(void) {
     static int on = -1;
     if (on < 0) {
@@ -287,7 +269,7 @@ static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x
     for (int i = 0; i < s.n; i++) total += s.rows[i];
     int grid;
     int64_t chunk;
-    size_t smem = xs_bytes(dt, cols);
+    size_t smem = cols * 4;
     ZM_DISPATCH_DT(dt, {
         ZM_TRY(smem_ok(k_matvec<DT>, smem, "matvec"));
         plan_chunks(k_matvec<DT>, smem, total, 2 * (ZM_BLOCK / 32) * (32 / lpr), &grid, &chunk);
@@ -326,7 +308,7 @@ extern "C" zm_status zm_gpu_matmul(const zm_gpu_mat *W, int64_t mat, int64_t n_t
     int64_t gx = (W->rows + per - 1) / per;
     if (gx > 4 * zm__sm_count()) gx = 4 * zm__sm_count();
     dim3 grid((unsigned)gx, (unsigned)n_tok);
-    size_t smem = xs_bytes(W->dtype, W->cols);
+    size_t smem = W->cols * 4;
     cudaStream_t st = (cudaStream_t)stream;
     ZM_DISPATCH_DT(W->dtype, {
         ZM_TRY(smem_ok(k_matmul<DT>, smem, "matmul"));
@@ -343,7 +325,7 @@ static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const i
     int nb = (int)(G->cols / 32), lpr = zm__lpr(nb);
     int gx;
     int64_t chunk;
-    size_t smem = xs_bytes(G->dtype, G->cols) * (x_per_slot ? k : 1);
+    size_t smem = (size_t)G->cols * 4 * (x_per_slot ? k : 1);
     const int64_t items = (int64_t)k * G->rows, min_items = (ZM_BLOCK / 32) * (32 / lpr);
     ZM_DISPATCH_DT(G->dtype, {
         if (U) {
@@ -389,7 +371,7 @@ extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_
     int crows = ev ? atoi(ev) : 4;
     if (crows < 1 || crows > 1024) crows = 4;
     int64_t g = (D->rows + crows - 1) / crows;
-    size_t smem = xs_bytes(D->dtype, D->cols) * k;
+    size_t smem = (size_t)D->cols * 4 * k;
     cudaStream_t st = (cudaStream_t)stream;
     ZM_DISPATCH_DT(D->dtype, {
         ZM_TRY(smem_ok(k_combine<DT>, smem, "gather_qmm_combine"));
@@ -412,7 +394,7 @@ extern "C" zm_status zm_gpu_router_gate(const zm_gpu_mat *W, const float *x, con
     per = (per + gpw - 1) / gpw * gpw;
     if (per > (ZM_BLOCK / 32) * gpw) per = (ZM_BLOCK / 32) * gpw;
     const unsigned grid = (unsigned)((n + per - 1) / per);
-    const size_t smem = xs_bytes(W->dtype, W->cols);
+    const size_t smem = W->cols * 4;
     cudaStream_t st = (cudaStream_t)stream;
     ZM_DISPATCH_DT(W->dtype, {
         ZM_NPL(n, {
@@ -434,7 +416,7 @@ extern "C" zm_status zm_gpu_step_matvec(zm_gpu_step *s, int n, const zm_gpu_mat 
     ZM_TRY(fill_segs(s->s, n, W, res, y, "matvec step"));
     for (int i = 0; i < n; i++) s->total += W[i]->rows;
     s->op = ZM_PS_MATVEC;
-    s->dt = zm__kdt(W[0]->dtype);
+    s->dt = W[0]->dtype;
     s->nb = (int)(W[0]->cols / 32);
     s->lpr = zm__lpr(s->nb);
     s->x = x;
@@ -467,7 +449,7 @@ extern "C" zm_status zm_gpu_step_swiglu(zm_gpu_step *s, const zm_gpu_mat *G, con
     if (!ids || !x || !h) return zm__err(ZM_ERR_INVALID, "%s: missing buffer", what);
     memset(s, 0, sizeof *s);
     s->op = ZM_PS_SWIGLU;
-    s->dt = zm__kdt(G->dtype);
+    s->dt = G->dtype;
     s->nb = (int)(G->cols / 32);
     s->lpr = zm__lpr(s->nb);
     s->k = k;
@@ -491,7 +473,7 @@ extern "C" zm_status zm_gpu_step_combine(zm_gpu_step *s, const zm_gpu_mat *D, co
     if ((size_t)D->cols * 4 * k > 200 * 1024) return zm__err(ZM_ERR_SHAPE, "combine step: %d x %lld inputs exceed shared memory", k, (long long)D->cols);
     memset(s, 0, sizeof *s);
     s->op = ZM_PS_COMBINE;
-    s->dt = zm__kdt(D->dtype);
+    s->dt = D->dtype;
     s->nb = (int)(D->cols / 32);
     s->lpr = zm__lpr(s->nb);
     s->k = k;

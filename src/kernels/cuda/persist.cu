@@ -94,7 +94,7 @@ __device__ __forceinline__ void ps_matvec(const zm_gpu_step &s, float4 *xs, floa
     int64_t start, end;
     ps_chunk(s.total, 1, vb, nvb, start, end);
     if (start >= end) return;
-    load_x_swz<DT>(xs, s.x, s.nb * 32, s.nw, s.eps, red);
+    load_x_swz(xs, s.x, s.nb * 32, s.nw, s.eps, red);
     __syncthreads();
     mv_rows<DT>(s.s, s.nb, s.lpr, xs, start, end);
 }
@@ -105,7 +105,7 @@ __device__ __forceinline__ void ps_swiglu(const zm_gpu_step &s, const int32_t *i
     int64_t start, end;
     ps_chunk(s.total, 1, vb, nvb, start, end);
     if (start >= end) return;
-    load_x_swz<DT>(xs, s.x, s.nb * 32, s.nw, s.eps, red);
+    load_x_swz(xs, s.x, s.nb * 32, s.nw, s.eps, red);
     __syncthreads();
     ex_rows<DT, true>(s.s.q[0], s.s.d[0], s.s.q[1], s.s.d[1], s.rows, s.nb, s.lpr, ids, xs, 0, s.s.y[0], start, end);
 }
@@ -116,7 +116,7 @@ __device__ __forceinline__ void ps_combine(const zm_gpu_step &s, const int32_t *
     int64_t start, end;
     ps_chunk(s.total, 1, vb, nvb, start, end);
     if (start >= end) return;
-    load_slots_swz<DT>(xs, s.x, s.k, s.nb * 32);
+    load_slots_swz(xs, s.x, s.k, s.nb * 32);
     __syncthreads();
     for (int64_t r = start; r < end; r += ZM_COMBINE_ROWS)
         cb_rows<DT>(s.s.q[0], s.s.d[0], s.rows, s.nb, s.lpr, ids, w, s.k, xs, s.s.res[0], s.s.y[0], r,
@@ -248,16 +248,13 @@ extern "C" zm_status zm_gpu_persist_new(zm_gpu_persist **out, const zm_gpu_step 
         zm_gpu_step &s = h[i];
         const bool mat = s.op == ZM_PS_MATVEC || s.op == ZM_PS_SWIGLU || s.op == ZM_PS_COMBINE || s.op == ZM_PS_EMBED;
         if (s.op < ZM_PS_MATVEC || s.op > ZM_PS_ARGMAX) { free(h); return zm__err(ZM_ERR_INVALID, "persist: step %d: kind %d", i, s.op); }
-        const bool q8 = (s.dt == ZM_Q4_0 || s.dt == ZM_Q8_0) && s.op != ZM_PS_EMBED; /* int8 activations */
-        if (mat && s.dt != ZM_Q4_0 && s.dt != ZM_Q8_0 && s.dt != ZM_F32 && s.dt != ZM_F16 && s.dt != ZM_BF16 &&
-            !(s.op != ZM_PS_EMBED && (s.dt == ZM_KDT_Q4F || s.dt == ZM_KDT_Q8F))) {
+        if (mat && s.dt != ZM_Q4_0 && s.dt != ZM_Q8_0 && s.dt != ZM_F32 && s.dt != ZM_F16 && s.dt != ZM_BF16) {
             free(h);
             return zm__err(ZM_ERR_DTYPE, "persist: step %d: dtype %s", i, zm_dtype_name((zm_dtype)s.dt));
         }
         size_t need = 0;
-        const size_t xb = q8 ? (size_t)s.nb * ZM_XQ_BYTES : (size_t)s.nb * 32 * 4;
-        if (s.op == ZM_PS_MATVEC || s.op == ZM_PS_SWIGLU) need = xb;
-        if (s.op == ZM_PS_COMBINE) need = (size_t)s.k * xb;
+        if (s.op == ZM_PS_MATVEC || s.op == ZM_PS_SWIGLU) need = (size_t)s.nb * 32 * 4;
+        if (s.op == ZM_PS_COMBINE) need = (size_t)s.k * s.nb * 32 * 4;
         if (need > smem) smem = need;
     }
     zm_gpu_persist *p = (zm_gpu_persist *)calloc(1, sizeof *p);

@@ -71,19 +71,19 @@ __device__ __forceinline__ void ex_prefetch(const void *qg, const uint16_t *dg, 
 }
 
 /* SWIGLU: y[o] = silu(G.x) * (U.x), else y[o] = G.x; sid: the k expert ids
- * (shared memory); x_per_slot: slot j reads its own x at xs + j*XsF4<DT>::per(nb). */
+ * (shared memory); x_per_slot: slot j reads its own x at xs + j*cols/4. */
 template <int DT, bool SWIGLU>
 __device__ __forceinline__ void ex_rows(const void *qg, const uint16_t *dg, const void *qu, const uint16_t *du,
                                         int64_t rows, int nb, int lpr, const int32_t *sid, const float4 *xs,
                                         int x_per_slot, float *y, int64_t start, int64_t end) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr;
+    const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr, cols = nb * 32;
     for (int64_t o = start + warp * gpw + grp; o - grp < end; o += (ZM_BLOCK / 32) * gpw) {
         const bool ok = o < end;
         const int j = ok ? (int)(o / rows) : 0;
         const int64_t r = ok ? o - (int64_t)j * rows : 0;
         const int64_t rb = ((int64_t)sid[j] * rows + r) * nb;
-        const float4 *xj = x_per_slot ? xs + (int64_t)j * XsF4<DT>::per(nb) : xs;
+        const float4 *xj = x_per_slot ? xs + (int64_t)j * cols / 4 : xs;
         float g = 0.f, u = 0.f;
         if (ok) {
             if (SWIGLU) row_dot2<DT>(qg, dg, rb, qu, du, rb, nb, xj, xj, sub, lpr, g, u);
@@ -110,7 +110,7 @@ __device__ __forceinline__ void cb_prefetch(const void *q, const uint16_t *d, in
 }
 
 /* Rows [start, end), end - start <= ZM_COMBINE_ROWS, of the combine; the k
- * hidden vectors in shared memory (slot j at xs + j*XsF4<DT>::per(nb)), ids
+ * hidden vectors in swizzled shared memory (slot j at xs + j*cols/4), ids
  * and weights in sid/sw. Warp w takes slots w, w+8, ...; the k dots meet in
  * part and are summed in slot order. Called by the whole block (it syncs);
  * part may be reused once it returns. */
@@ -120,9 +120,9 @@ __device__ __forceinline__ void cb_rows(const void *q, const uint16_t *d, int64_
                                         const float *res, float *y, int64_t start, int64_t end,
                                         float (*part)[ZM_COMBINE_ROWS]) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr;
+    const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr, cols = nb * 32;
     for (int j = warp; j < k; j += ZM_BLOCK / 32) {
-        const float4 *xj = xs + (int64_t)j * XsF4<DT>::per(nb);
+        const float4 *xj = xs + (int64_t)j * cols / 4;
         for (int i = grp; i - grp < ZM_COMBINE_ROWS; i += gpw) {
             const int64_t row = start + i;
             const bool ok = i < ZM_COMBINE_ROWS && row < end;
