@@ -20,11 +20,25 @@ template <int DPL>
 __global__ void __launch_bounds__(32 * ZM_ATT_HPB)
     k_attn_decode(const float *q, const float *kc, const float *vc, int n_head, int n_kv, int d,
                   int n_split, float scale, const int32_t *pos, float *pm, float *pl, float *pacc,
-                  int *counter, float *out, zm_gpu_qkn qkn, int minr) {
+                  int *counter, float *out, zm_gpu_qkn qkn, int minr, int early) {
+    /* the cache rows before p are static: read them before waiting on the
+     * kernel that produces q, k and v (ZMLX_ATT_EARLY=0: after) */
+    AttnPre<DPL> P;
+    if (early) {
+        attn_preload<DPL>(P, kc, vc, n_kv, d, n_split, pos, blockIdx.x, blockIdx.y, minr);
+        /* an idle split (short context) leaves without waiting: at least
+         * one split of every head group waits, so this grid still
+         * completes after its predecessor */
+        int64_t t0, t1;
+        int n_act;
+        attn_range(P.L, n_split, minr, blockIdx.y, t0, t1, n_act);
+        if ((int)blockIdx.y >= n_act) return;
+    }
     ZM_PDL_ENTRY();
+    if (!early) attn_preload<DPL>(P, kc, vc, n_kv, d, n_split, pos, blockIdx.x, blockIdx.y, minr);
     __shared__ AttnSmem S;
     attn_decode_item<DPL>(q, kc, vc, n_head, n_kv, d, n_split, scale, pos, pm, pl, pacc, counter, out, qkn, blockIdx.x,
-                          blockIdx.y, blockIdx.z, gridDim.z, threadIdx.x >> 5, 1, S, minr);
+                          blockIdx.y, blockIdx.z, gridDim.z, threadIdx.x >> 5, 1, S, minr, P);
 }
 
 /* Prefill: block per (token t, head h); query at position pos[0]+t attends
@@ -105,6 +119,13 @@ static int attn_minrows(void) {
     return v < 1 || v > 4096 ? 8 : v;
 }
 
+/* The first K/V rows read before the dependency wait (ZMLX_ATT_EARLY=0:
+ * after it, for A/B). */
+static int attn_early(void) {
+    const char *e = getenv("ZMLX_ATT_EARLY");
+    return !(e && !strcmp(e, "0"));
+}
+
 static zm_status attn_check(int n_head, int n_kv, int d) {
     if (n_head < 1 || n_kv < 1 || n_head % n_kv) return zm__err(ZM_ERR_SHAPE, "attention: %d heads over %d kv heads", n_head, n_kv);
     if (d < 1 || d > 256) return zm__err(ZM_ERR_UNSUPPORTED, "attention: head_dim %d (1..256)", d);
@@ -159,7 +180,7 @@ extern "C" zm_status zm_gpu_attention_decode(const float *q, const float *k_cach
     dim3 grid(n_kv, P.S, P.Z);
     cudaStream_t st = (cudaStream_t)stream;
     zm_gpu_qkn none = {};
-    ZM_ATT_DPL(head_dim, zm__launch(k_attn_decode<DPL>, grid, 32 * ZM_ATT_HPB, 0, st, q, k_cache, v_cache, n_head, n_kv, head_dim, P.S, scale, pos, P.pm, P.pl, P.pacc, P.counter, out, none, attn_minrows()));
+    ZM_ATT_DPL(head_dim, zm__launch(k_attn_decode<DPL>, grid, 32 * ZM_ATT_HPB, 0, st, q, k_cache, v_cache, n_head, n_kv, head_dim, P.S, scale, pos, P.pm, P.pl, P.pacc, P.counter, out, none, attn_minrows(), attn_early()));
     return zm__cuda_ck("k_attn_decode");
 }
 
@@ -173,7 +194,7 @@ extern "C" zm_status zm_gpu_attention_decode_qkn(const zm_gpu_qkn *qkn, int n_he
     dim3 grid(n_kv, P.S, P.Z);
     cudaStream_t st = (cudaStream_t)stream;
     ZM_ATT_DPL(head_dim, zm__launch(k_attn_decode<DPL>, grid, 32 * ZM_ATT_HPB, 0, st, (const float *)nullptr, (const float *)qkn->k_cache,
-                                    (const float *)qkn->v_cache, n_head, n_kv, head_dim, P.S, scale, pos, P.pm, P.pl, P.pacc, P.counter, out, *qkn, attn_minrows()));
+                                    (const float *)qkn->v_cache, n_head, n_kv, head_dim, P.S, scale, pos, P.pm, P.pl, P.pacc, P.counter, out, *qkn, attn_minrows(), attn_early()));
     return zm__cuda_ck("k_attn_decode_qkn");
 }
 

@@ -16,6 +16,45 @@ struct __align__(16) AttnSmem { /* one item's shared memory (float4 stores: 16-b
     int last;
 };
 
+#define ZM_ATT_RG 8 /* K/V rows per group: loads first, one softmax step per group */
+
+/* What an item reads before its inputs exist: the position (a graph
+ * input) and its first group of K/V rows, except row p (the new one,
+ * written by this launch or, unfused, by the one before). The one-op
+ * kernel loads it before its dependency wait, so those loads overlap the
+ * previous kernel; the persistent kernel right before the item. */
+template <int DPL> struct AttnPre {
+    int64_t L;
+    float k[ZM_ATT_RG][DPL], v[ZM_ATT_RG][DPL];
+};
+__device__ __forceinline__ void attn_range(int64_t L, int n_split, int minr, int split, int64_t &t0, int64_t &t1, int &n_act) {
+    /* at least minr rows per split: short contexts use few splits */
+    const int64_t chunk = max((L + n_split - 1) / n_split, (int64_t)minr);
+    n_act = (int)((L + chunk - 1) / chunk);
+    t0 = (int64_t)split * chunk;
+    t1 = min(L, t0 + chunk);
+}
+template <int DPL>
+__device__ __forceinline__ void attn_preload(AttnPre<DPL> &P, const float *kc, const float *vc, int n_kv, int d, int n_split,
+                                             const int32_t *pos, int kvh, int split, int minr) {
+    const int lane = threadIdx.x & 31;
+    P.L = (int64_t)pos[0] + 1;
+    int64_t t0, t1;
+    int n_act;
+    attn_range(P.L, n_split, minr, split, t0, t1, n_act);
+#pragma unroll
+    for (int r = 0; r < ZM_ATT_RG; r++) {
+        const int64_t t = t0 + r, base = (t * n_kv + kvh) * d;
+#pragma unroll
+        for (int i = 0; i < DPL; i++) {
+            const int c = lane + 32 * i;
+            const bool ok = split < n_act && t < t1 && t < P.L - 1 && c < d;
+            P.k[r][i] = ok ? kc[base + c] : 0.f;
+            P.v[r][i] = ok ? vc[base + c] : 0.f;
+        }
+    }
+}
+
 /* Run the statements with constexpr DPL (dims per lane) for head_dim d <= 128. */
 #define ZM_ATT_DPL128(d, ...)                                                                      \
     if (d <= 32) { constexpr int DPL = 1; __VA_ARGS__; }                                             \
@@ -42,7 +81,7 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
                                                  int d, int n_split, float scale, const int32_t *pos, float *pm,
                                                  float *pl, float *pacc, int *counter, float *out,
                                                  const zm_gpu_qkn &qkn, int kvh, int split, int z, int Z, int warp,
-                                                 int bar, AttnSmem &S, int minr) {
+                                                 int bar, AttnSmem &S, int minr, const AttnPre<DPL> &P) {
     const int G = n_head / n_kv;
     const int lane = threadIdx.x & 31;
     const int g = z * ZM_ATT_HPB + warp, h = kvh * G + g;
@@ -52,7 +91,8 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
      * warp's q head and norm weights, k (warp 0), the rope frequencies
      * (n_rot / 2 <= 64: two per lane) and v, whether or not this split
      * turns out to own the new row */
-    const int64_t L = (int64_t)pos[0] + 1;
+    const int64_t L = P.L;
+    (void)pos;
     float4 xv4[2], wv4[2];
     float fr[2] = {0.f, 0.f}, kp[DPL], vp[DPL];
 #pragma unroll
@@ -75,10 +115,9 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
             vp[i] = c < d ? qkn.xv[(int64_t)kvh * d + c] : 0.f;
         }
     }
-    /* at least minr rows per split: short contexts use few splits */
-    const int64_t chunk = max((L + n_split - 1) / n_split, (int64_t)minr);
-    const int n_act = (int)((L + chunk - 1) / chunk);
-    const int64_t t0 = (int64_t)split * chunk, t1 = min(L, t0 + chunk);
+    int64_t t0, t1;
+    int n_act;
+    attn_range(L, n_split, minr, split, t0, t1, n_act);
     if (split >= n_act) return; /* idle split: not counted below either */
     const int p = (int)(L - 1);
     const bool owner = fused && p >= t0 && p < t1;
@@ -131,22 +170,23 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
     float m = -INFINITY, l = 0.f, acc[DPL];
 #pragma unroll
     for (int i = 0; i < DPL; i++) acc[i] = 0.f;
-    /* rows in groups of RG: loads first, the RG scores reduced in one
-     * interleaved butterfly, one online-softmax step per group */
-    constexpr int RG = 8;
+    /* rows in groups of RG: loads first (the first group's, but row p,
+     * preloaded), the RG scores reduced in one interleaved butterfly, one
+     * online-softmax step per group */
+    constexpr int RG = ZM_ATT_RG;
     for (int64_t tg = t0; tg < t1; tg += RG) {
         float kr[RG][DPL], vr[RG][DPL], sc[RG];
 #pragma unroll
         for (int r = 0; r < RG; r++) {
             const int64_t t = tg + r;
             const int64_t base = (t * n_kv + kvh) * d;
-            const bool newrow = owner && t == p;
+            const bool newrow = owner && t == p, pre = tg == t0 && t != p;
 #pragma unroll
             for (int i = 0; i < DPL; i++) {
                 const int c = lane + 32 * i;
                 const bool ok = t < t1 && c < d;
-                kr[r][i] = newrow ? kp[i] : ok ? kc[base + c] : 0.f;
-                vr[r][i] = newrow ? vp[i] : ok ? vc[base + c] : 0.f;
+                kr[r][i] = newrow ? kp[i] : pre ? P.k[r][i] : ok ? kc[base + c] : 0.f;
+                vr[r][i] = newrow ? vp[i] : pre ? P.v[r][i] : ok ? vc[base + c] : 0.f;
             }
         }
 #pragma unroll

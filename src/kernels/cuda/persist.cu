@@ -135,8 +135,12 @@ __device__ __forceinline__ void ps_attn(const zm_gpu_step &s, PsShared &sh, int 
     for (int64_t it = (int64_t)vb * 2 + half; it < s.total; it += (int64_t)nvb * 2) {
         const int z = (int)(it % s.z), kvh = (int)(it / s.z % s.n_kv), split = (int)(it / s.z / s.n_kv);
         named_bar(bar, 32 * ZM_ATT_HPB); /* the previous item's shared memory is free */
-        ZM_ATT_DPL128(s.hd, attn_decode_item<DPL>(s.q, s.kc, s.vc, s.n_head, s.n_kv, s.hd, s.n_split, s.scale, s.ids, s.pm, s.pl,
-                                                  s.pacc, s.counter, s.out, s.qkn, kvh, split, z, s.z, wg, bar, sh.att[half], (int)s.rows));
+        ZM_ATT_DPL128(s.hd, {
+            AttnPre<DPL> P;
+            attn_preload<DPL>(P, s.kc, s.vc, s.n_kv, s.hd, s.n_split, s.ids, kvh, split, (int)s.rows);
+            attn_decode_item<DPL>(s.q, s.kc, s.vc, s.n_head, s.n_kv, s.hd, s.n_split, s.scale, s.ids, s.pm, s.pl, s.pacc,
+                                  s.counter, s.out, s.qkn, kvh, split, z, s.z, wg, bar, sh.att[half], (int)s.rows, P);
+        });
     }
 }
 
