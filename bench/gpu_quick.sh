@@ -5,6 +5,7 @@
 # decode benchmark of each type in TYPES (default q4_0) with knob A/Bs in
 # one process per type (same card, same run).
 # Usage (device machine): TYPES="q4_0 q8_0" sh bench/gpu_quick.sh ["AB variants"]
+# (SUITE=1: the whole test suite instead of TESTS)
 . bench/device_env.sh
 tar xzf .carry/bins.tar.gz || exit 1
 export LD_LIBRARY_PATH="$DEPS_PREFIX/usr/lib/x86_64-linux-gnu:$LD_LIBRARY_PATH"
@@ -15,7 +16,13 @@ for t in $TYPES; do rm -f /tmp/$t.done; done
     [ -f /tmp/$t.gguf ] || build/zmlx synth --arch qwen3moe --preset qwen3-30b-a3b --type $t -o /tmp/$t.gguf >/dev/null 2>&1
     echo done >/tmp/$t.done
 done) &
-zm_gpu_tests ${TESTS:-test_cuda_ops test_cuda_graph}
+if [ -n "$SUITE" ]; then # the whole suite (pack every test binary: SUITE=1 sh bench/pack.sh)
+    ZT_TIMEOUT=240 sh tests/run.sh build >"$OUT/tests.log" 2>&1
+    echo "$(el) whole suite: $(grep -E 'passed' "$OUT/tests.log" | tail -1)"
+    grep -E "FAIL|CRASH" "$OUT/tests.log" | head -20
+else
+    zm_gpu_tests ${TESTS:-test_cuda_ops test_cuda_graph}
+fi
 for t in $TYPES; do
     while [ ! -f /tmp/$t.done ]; do sleep 1; done
     echo "$(el) bench $t"
