@@ -24,8 +24,9 @@ struct __align__(16) AttnSmem { /* one item's shared memory (float4 stores: 16-b
  * kernel loads it before its dependency wait, so those loads overlap the
  * previous kernel; the persistent kernel right before the item. */
 template <int DPL> struct AttnPre {
+    static constexpr int R = DPL <= 4 ? ZM_ATT_RG : 1; /* head_dim > 128: no preload (registers) */
     int64_t L;
-    float k[ZM_ATT_RG][DPL], v[ZM_ATT_RG][DPL];
+    float k[R][DPL], v[R][DPL];
 };
 __device__ __forceinline__ void attn_range(int64_t L, int n_split, int minr, int split, int64_t &t0, int64_t &t1, int &n_act) {
     /* at least minr rows per split: short contexts use few splits */
@@ -43,12 +44,12 @@ __device__ __forceinline__ void attn_preload(AttnPre<DPL> &P, const float *kc, c
     int n_act;
     attn_range(P.L, n_split, minr, split, t0, t1, n_act);
 #pragma unroll
-    for (int r = 0; r < ZM_ATT_RG; r++) {
+    for (int r = 0; r < AttnPre<DPL>::R; r++) {
         const int64_t t = t0 + r, base = (t * n_kv + kvh) * d;
 #pragma unroll
         for (int i = 0; i < DPL; i++) {
             const int c = lane + 32 * i;
-            const bool ok = split < n_act && t < t1 && t < P.L - 1 && c < d;
+            const bool ok = AttnPre<DPL>::R == ZM_ATT_RG && split < n_act && t < t1 && t < P.L - 1 && c < d;
             P.k[r][i] = ok ? kc[base + c] : 0.f;
             P.v[r][i] = ok ? vc[base + c] : 0.f;
         }
@@ -180,13 +181,14 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
         for (int r = 0; r < RG; r++) {
             const int64_t t = tg + r;
             const int64_t base = (t * n_kv + kvh) * d;
-            const bool newrow = owner && t == p, pre = tg == t0 && t != p;
+            const bool newrow = owner && t == p, pre = AttnPre<DPL>::R == RG && tg == t0 && t != p;
+            const int rp = AttnPre<DPL>::R == RG ? r : 0;
 #pragma unroll
             for (int i = 0; i < DPL; i++) {
                 const int c = lane + 32 * i;
                 const bool ok = t < t1 && c < d;
-                kr[r][i] = newrow ? kp[i] : pre ? P.k[r][i] : ok ? kc[base + c] : 0.f;
-                vr[r][i] = newrow ? vp[i] : pre ? P.v[r][i] : ok ? vc[base + c] : 0.f;
+                kr[r][i] = newrow ? kp[i] : pre ? P.k[rp][i] : ok ? kc[base + c] : 0.f;
+                vr[r][i] = newrow ? vp[i] : pre ? P.v[rp][i] : ok ? vc[base + c] : 0.f;
             }
         }
 #pragma unroll
