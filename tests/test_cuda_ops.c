@@ -581,8 +581,8 @@ static void ref_attn(const float *q, const float *kc, const float *vc, int nh, i
 
 static void test_attention(void) {
     NEED_GPU();
-    const int cfg[][4] = {{32, 4, 128, 600}, {4, 2, 16, 50}, {8, 8, 64, 33}, {6, 2, 80, 2000}};
-    for (int ci = 0; ci < 4; ci++) {
+    const int cfg[][4] = {{32, 4, 128, 600}, {4, 2, 16, 50}, {8, 8, 64, 33}, {6, 2, 80, 2000}, {4, 2, 256, 90}};
+    for (int ci = 0; ci < 5; ci++) { /* the last: head_dim > 128 (8 dims a lane, no early K/V reads) */
         const int nh = cfg[ci][0], nkv = cfg[ci][1], d = cfg[ci][2], ctx = cfg[ci][3];
         float *kc = rnd((int64_t)ctx * nkv * d, 1.0), *vc = rnd((int64_t)ctx * nkv * d, 1.0);
         float *dkc = dev_f32(kc, (int64_t)ctx * nkv * d), *dvc = dev_f32(vc, (int64_t)ctx * nkv * d);

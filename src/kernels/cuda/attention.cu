@@ -29,16 +29,13 @@ __global__ void __launch_bounds__(32 * ZM_ATT_HPB)
         /* an idle split (short context) leaves without waiting: at least
          * one split of every head group waits, so this grid still
          * completes after its predecessor */
-        int64_t t0, t1;
-        int n_act;
-        attn_range(P.L, n_split, minr, blockIdx.y, t0, t1, n_act);
-        if ((int)blockIdx.y >= n_act) return;
+        if ((int)blockIdx.y >= P.n_act) return;
     }
     ZM_PDL_ENTRY();
     if (!early) attn_preload<DPL>(P, kc, vc, n_kv, d, n_split, pos, blockIdx.x, blockIdx.y, minr);
     __shared__ AttnSmem S;
-    attn_decode_item<DPL>(q, kc, vc, n_head, n_kv, d, n_split, scale, pos, pm, pl, pacc, counter, out, qkn, blockIdx.x,
-                          blockIdx.y, blockIdx.z, gridDim.z, threadIdx.x >> 5, 1, S, minr, P);
+    attn_decode_item<DPL>(q, kc, vc, n_head, n_kv, d, n_split, scale, pm, pl, pacc, counter, out, qkn, blockIdx.x, blockIdx.y,
+                          blockIdx.z, gridDim.z, threadIdx.x >> 5, 1, S, P);
 }
 
 /* Prefill: block per (token t, head h); query at position pos[0]+t attends

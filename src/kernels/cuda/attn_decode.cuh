@@ -24,31 +24,28 @@ struct __align__(16) AttnSmem { /* one item's shared memory (float4 stores: 16-b
  * kernel loads it before its dependency wait, so those loads overlap the
  * previous kernel; the persistent kernel right before the item. */
 template <int DPL> struct AttnPre {
-    int64_t L;
-    float k[ZM_ATT_RG][DPL], v[ZM_ATT_RG][DPL];
+    static constexpr int R = DPL <= 4 ? ZM_ATT_RG : 1; /* head_dim > 128: no preload (registers) */
+    int64_t L, t0, t1; /* length, this split's rows [t0, t1) */
+    int n_act;         /* splits with rows at this length */
+    float k[R][DPL], v[R][DPL];
 };
-__device__ __forceinline__ void attn_range(int64_t L, int n_split, int minr, int split, int64_t &t0, int64_t &t1, int &n_act) {
-    /* at least minr rows per split: short contexts use few splits */
-    const int64_t chunk = max((L + n_split - 1) / n_split, (int64_t)minr);
-    n_act = (int)((L + chunk - 1) / chunk);
-    t0 = (int64_t)split * chunk;
-    t1 = min(L, t0 + chunk);
-}
 template <int DPL>
 __device__ __forceinline__ void attn_preload(AttnPre<DPL> &P, const float *kc, const float *vc, int n_kv, int d, int n_split,
                                              const int32_t *pos, int kvh, int split, int minr) {
     const int lane = threadIdx.x & 31;
     P.L = (int64_t)pos[0] + 1;
-    int64_t t0, t1;
-    int n_act;
-    attn_range(P.L, n_split, minr, split, t0, t1, n_act);
+    /* at least minr rows per split: short contexts use few splits */
+    const int64_t chunk = max((P.L + n_split - 1) / n_split, (int64_t)minr);
+    P.n_act = (int)((P.L + chunk - 1) / chunk);
+    P.t0 = (int64_t)split * chunk;
+    P.t1 = min(P.L, P.t0 + chunk);
 #pragma unroll
-    for (int r = 0; r < ZM_ATT_RG; r++) {
-        const int64_t t = t0 + r, base = (t * n_kv + kvh) * d;
+    for (int r = 0; r < AttnPre<DPL>::R; r++) {
+        const int64_t t = P.t0 + r, base = (t * n_kv + kvh) * d;
 #pragma unroll
         for (int i = 0; i < DPL; i++) {
             const int c = lane + 32 * i;
-            const bool ok = split < n_act && t < t1 && t < P.L - 1 && c < d;
+            const bool ok = AttnPre<DPL>::R == ZM_ATT_RG && split < P.n_act && t < P.t1 && t < P.L - 1 && c < d;
             P.k[r][i] = ok ? kc[base + c] : 0.f;
             P.v[r][i] = ok ? vc[base + c] : 0.f;
         }
@@ -78,10 +75,10 @@ __device__ __forceinline__ void named_bar(int id, int n) { asm volatile("bar.syn
  * warps are `warp` 0..HPB-1 of it and sync on named barriers bar, bar+1. */
 template <int DPL> /* dims per lane: head_dim <= 32 * DPL */
 __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc, const float *vc, int n_head, int n_kv,
-                                                 int d, int n_split, float scale, const int32_t *pos, float *pm,
+                                                 int d, int n_split, float scale, float *pm,
                                                  float *pl, float *pacc, int *counter, float *out,
                                                  const zm_gpu_qkn &qkn, int kvh, int split, int z, int Z, int warp,
-                                                 int bar, AttnSmem &S, int minr, const AttnPre<DPL> &P) {
+                                                 int bar, AttnSmem &S, const AttnPre<DPL> &P) {
     const int G = n_head / n_kv;
     const int lane = threadIdx.x & 31;
     const int g = z * ZM_ATT_HPB + warp, h = kvh * G + g;
@@ -91,8 +88,8 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
      * warp's q head and norm weights, k (warp 0), the rope frequencies
      * (n_rot / 2 <= 64: two per lane) and v, whether or not this split
      * turns out to own the new row */
-    const int64_t L = P.L;
-    (void)pos;
+    const int64_t L = P.L, t0 = P.t0, t1 = P.t1;
+    const int n_act = P.n_act;
     float4 xv4[2], wv4[2];
     float fr[2] = {0.f, 0.f}, kp[DPL], vp[DPL];
 #pragma unroll
@@ -115,9 +112,6 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
             vp[i] = c < d ? qkn.xv[(int64_t)kvh * d + c] : 0.f;
         }
     }
-    int64_t t0, t1;
-    int n_act;
-    attn_range(L, n_split, minr, split, t0, t1, n_act);
     if (split >= n_act) return; /* idle split: not counted below either */
     const int p = (int)(L - 1);
     const bool owner = fused && p >= t0 && p < t1;
@@ -180,13 +174,14 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
         for (int r = 0; r < RG; r++) {
             const int64_t t = tg + r;
             const int64_t base = (t * n_kv + kvh) * d;
-            const bool newrow = owner && t == p, pre = tg == t0 && t != p;
+            const bool newrow = owner && t == p, pre = AttnPre<DPL>::R == RG && tg == t0 && t != p;
+            const int rp = AttnPre<DPL>::R == RG ? r : 0;
 #pragma unroll
             for (int i = 0; i < DPL; i++) {
                 const int c = lane + 32 * i;
                 const bool ok = t < t1 && c < d;
-                kr[r][i] = newrow ? kp[i] : pre ? P.k[r][i] : ok ? kc[base + c] : 0.f;
-                vr[r][i] = newrow ? vp[i] : pre ? P.v[r][i] : ok ? vc[base + c] : 0.f;
+                kr[r][i] = newrow ? kp[i] : pre ? P.k[rp][i] : ok ? kc[base + c] : 0.f;
+                vr[r][i] = newrow ? vp[i] : pre ? P.v[rp][i] : ok ? vc[base + c] : 0.f;
             }
         }
 #pragma unroll

@@ -138,8 +138,8 @@ __device__ __forceinline__ void ps_attn(const zm_gpu_step &s, PsShared &sh, int 
         ZM_ATT_DPL128(s.hd, {
             AttnPre<DPL> P;
             attn_preload<DPL>(P, s.kc, s.vc, s.n_kv, s.hd, s.n_split, s.ids, kvh, split, (int)s.rows);
-            attn_decode_item<DPL>(s.q, s.kc, s.vc, s.n_head, s.n_kv, s.hd, s.n_split, s.scale, s.ids, s.pm, s.pl, s.pacc,
-                                  s.counter, s.out, s.qkn, kvh, split, z, s.z, wg, bar, sh.att[half], (int)s.rows, P);
+            attn_decode_item<DPL>(s.q, s.kc, s.vc, s.n_head, s.n_kv, s.hd, s.n_split, s.scale, s.pm, s.pl, s.pacc, s.counter,
+                                  s.out, s.qkn, kvh, split, z, s.z, wg, bar, sh.att[half], P);
         });
     }
 }
