@@ -16,6 +16,15 @@
  * shared memory (plus the input load and norm), 3 = at once (not even the
  * dense kernels' L2 prefetch before the wait). */
 static __constant__ int zm_dbg;
+/* Work done before the dependency wait (ZMLX_CUDA_PRE, a bit mask, default
+ * all): 1 = the combine reads its expert ids (when the caller says they are
+ * ready), asks L2 for its rows and loads its first weights into registers;
+ * 2 = the gate/up kernel loads and normalises x (when ready); 4 = the dense
+ * matvec loads its first round of weights into registers; 8 = the router's
+ * last block ranks the experts with the whole block (else one warp, k
+ * serial rounds). Every setting gives the same bits. */
+static __constant__ int zm_pre;
+template <int DT> struct PreOk { static constexpr bool v = DT == ZM_Q4_0 || DT == ZM_Q8_0; };
 
 // ---------------------------------------------------------------------------
 // Kernels (the row bodies are in rows.cuh, shared with persist.cu)
@@ -35,11 +44,17 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, c
     /* the weights are static: ask for them before waiting on the
      * predecessor (PDL), so their fetch overlaps its tail */
     mv_prefetch<DT>(s, nb, start, end, threadIdx.x);
+    Row2Pre<DT> pre;
+    const bool ahead = PreOk<DT>::v && (zm_pre & 4);
+    if constexpr (PreOk<DT>::v)
+        if (ahead) mv_pre_load<DT>(pre, s, nb, lpr, start, end);
     ZM_PDL_ENTRY();
     if (zm_dbg & 1) return;
     load_x_swz(xs, x, nb * 32, nw, eps, red);
     __syncthreads();
     if (zm_dbg == 2) return;
+    if constexpr (PreOk<DT>::v)
+        if (ahead) { mv_rows<DT, true>(s, nb, lpr, xs, start, end, &pre); return; }
     mv_rows<DT>(s, nb, lpr, xs, start, end);
 }
 
@@ -72,9 +87,7 @@ template <int DT, bool SWIGLU>
 __global__ void __launch_bounds__(ZM_BLOCK)
     k_expert(const void *qg, const uint16_t *dg, const void *qu, const uint16_t *du, int64_t rows,
              int nb, int lpr, const int32_t *ids, int k, const float *x, int x_per_slot,
-             const float *nw, float eps, float *y, int64_t chunk) {
-    ZM_PDL_ENTRY();
-    if (zm_dbg & 1) return;
+             const float *nw, float eps, float *y, int64_t chunk, int early) {
     extern __shared__ float4 xs[];
     __shared__ float red[32];
     __shared__ int32_t sid[64];
@@ -84,16 +97,28 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     x += tok * (x_per_slot ? k : 1) * (int64_t)cols;
     y += tok * total;
     const int64_t start = (int64_t)blockIdx.x * chunk, end = min(start + chunk, total);
-    if (threadIdx.x < k) {
-        const int j = threadIdx.x;
-        sid[j] = ids[j];
-        ex_prefetch<DT, SWIGLU>(qg, dg, qu, du, rows, nb, j, sid[j], start, end);
+    /* early: x was written before the previous launch began, so it is
+     * loaded and normalised while that launch (the router) runs */
+    const bool xa = early && !x_per_slot && (zm_pre & 2);
+    auto take_ids = [&]() { /* wait, then the ids and the L2 prefetch of their rows */
+        ZM_PDL_ENTRY();
+        if (threadIdx.x < k) {
+            const int j = threadIdx.x;
+            sid[j] = ids[j];
+            ex_prefetch<DT, SWIGLU>(qg, dg, qu, du, rows, nb, j, sid[j], start, end);
+        }
+    };
+    if (!xa) take_ids();
+    if (zm_dbg & 1) {
+        if (xa) ZM_PDL_ENTRY();
+        return;
     }
     if (x_per_slot) {
         load_slots_swz(xs, x, k, cols);
     } else {
         load_x_swz(xs, x, cols, nw, eps, red);
     }
+    if (xa) take_ids();
     __syncthreads();
     if (zm_dbg == 2) return;
     ex_rows<DT, SWIGLU>(qg, dg, qu, du, rows, nb, lpr, sid, xs, x_per_slot, y, start, end);
@@ -102,11 +127,9 @@ __global__ void __launch_bounds__(ZM_BLOCK)
 /* Down + combine (cb_rows): block (b, t) owns rows [b*crows, b*crows+crows)
  * of every expert of token t, ZM_COMBINE_ROWS at a time. */
 template <int DT>
-__global__ void __launch_bounds__(ZM_BLOCK)
+__global__ void __launch_bounds__(ZM_BLOCK, 4) /* 4 blocks an SM: the registers the first weights take ahead stay in budget */
     k_combine(const void *q, const uint16_t *d, int64_t rows, int nb, int lpr, const int32_t *ids,
-              const float *w, int k, const float *h, const float *res, float *y, int crows) {
-    ZM_PDL_ENTRY();
-    if (zm_dbg & 1) return;
+              const float *w, int k, const float *h, const float *res, float *y, int crows, int early) {
     extern __shared__ float4 xs[];
     __shared__ int32_t sid[64];
     __shared__ float sw[64];
@@ -119,7 +142,26 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     h += tok * k * (int64_t)cols;
     y += tok * rows;
     if (res) res += tok * rows;
-    if (threadIdx.x < k) {
+    /* early: the ids and weights were written before the previous launch
+     * began (it read them), so this block takes them, asks L2 for its rows
+     * and loads its first weights while that launch (gate/up) runs; read
+     * through L2, as they come from another grid */
+    const bool ahead = early && (zm_pre & 1);
+    RowPre<DT> pre;
+    if (ahead) {
+        if (threadIdx.x < k) {
+            const int j = threadIdx.x;
+            sid[j] = __ldcg(ids + j);
+            sw[j] = __ldcg(w + j);
+            cb_prefetch<DT>(q, d, rows, nb, sid[j], start, end);
+        }
+        const int warp = threadIdx.x >> 5;
+        if constexpr (PreOk<DT>::v)
+            if (warp < k) cb_pre_load<DT>(pre, q, d, rows, nb, lpr, __ldcg(ids + warp), start, min(start + ZM_COMBINE_ROWS, end));
+    }
+    ZM_PDL_ENTRY();
+    if (zm_dbg & 1) return;
+    if (!ahead && threadIdx.x < k) {
         const int j = threadIdx.x;
         sid[j] = ids[j];
         sw[j] = w[j];
@@ -128,7 +170,13 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     load_slots_swz(xs, h, k, cols);
     __syncthreads();
     if (zm_dbg == 2) return;
-    for (int64_t r = start; r < end; r += ZM_COMBINE_ROWS)
+    int64_t r = start;
+    if constexpr (PreOk<DT>::v)
+        if (ahead && r < end) {
+            cb_rows<DT, true>(q, d, rows, nb, lpr, sid, sw, k, xs, res, y, r, min(r + ZM_COMBINE_ROWS, end), part, &pre);
+            r += ZM_COMBINE_ROWS;
+        }
+    for (; r < end; r += ZM_COMBINE_ROWS)
         cb_rows<DT>(q, d, rows, nb, lpr, sid, sw, k, xs, res, y, r, min(r + ZM_COMBINE_ROWS, end), part);
 }
 
@@ -168,8 +216,10 @@ __global__ void __launch_bounds__(ZM_BLOCK)
         if (last) *counter = 0; /* ready for the next launch */
     }
     __syncthreads();
-    if (!last || warp) return;
+    if (!last) return;
     __threadfence();
+    if (zm_pre & 8) { gate_block<NPL>(logits, rows, k, renorm, ids, w); return; }
+    if (warp) return;
     gate_row<NPL, true>(logits, rows, k, renorm, ids, w);
 }
 
@@ -197,6 +247,9 @@ extern "C" zm_status zm_gpu_kernels_init(void) {
     const char *e = getenv("ZMLX_CUDA_DBG");
     const int dbg = e ? atoi(e) : 0;
     cudaMemcpyToSymbol(zm_dbg, &dbg, sizeof dbg);
+    const char *pe = getenv("ZMLX_CUDA_PRE");
+    const int pre = pe ? atoi(pe) : 15;
+    cudaMemcpyToSymbol(zm_pre, &pre, sizeof pre);
     return zm__cuda_ck("zm_gpu_kernels_init");
 }
 
@@ -319,7 +372,7 @@ extern "C" zm_status zm_gpu_matmul(const zm_gpu_mat *W, int64_t mat, int64_t n_t
 
 static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const int32_t *ids, int64_t n_tok, int k,
                                const float *x, int x_per_slot, const float *nw, float eps, float *y,
-                               cudaStream_t st, const char *what) {
+                               int early, cudaStream_t st, const char *what) {
     ZM_TRY(check_experts(G, U, k, what));
     if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "%s: %lld tokens", what, (long long)n_tok);
     int nb = (int)(G->cols / 32), lpr = zm__lpr(nb);
@@ -332,12 +385,12 @@ static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const i
             ZM_TRY(smem_ok(k_expert<DT, true>, smem, what));
             plan_chunks(k_expert<DT, true>, smem, items, min_items, &gx, &chunk);
             dim3 grid(gx, (unsigned)n_tok);
-            zm__launch(k_expert<DT, true>, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
+            zm__launch(k_expert<DT, true>, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk, early);
         } else {
             ZM_TRY(smem_ok(k_expert<DT, false>, smem, what));
             plan_chunks(k_expert<DT, false>, smem, items, min_items, &gx, &chunk);
             dim3 grid(gx, (unsigned)n_tok);
-            zm__launch(k_expert<DT, false>, grid, ZM_BLOCK, smem, st, G->q, G->d, nullptr, nullptr, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
+            zm__launch(k_expert<DT, false>, grid, ZM_BLOCK, smem, st, G->q, G->d, nullptr, nullptr, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk, early);
         }
     });
     return zm__cuda_ck(what);
@@ -347,21 +400,21 @@ extern "C" zm_status zm_gpu_expert_matvec(const zm_gpu_mat *W, const int32_t *id
                                            int k, const float *x, int x_per_slot,
                                            const float *norm_w, float eps, float *y, void *stream) {
     if (x_per_slot && norm_w) return zm__err(ZM_ERR_INVALID, "zm_gpu_expert_matvec: a norm needs a shared input");
-    return expert_launch(W, nullptr, ids, n_tok, k, x, x_per_slot, norm_w, eps, y, (cudaStream_t)stream, "zm_gpu_expert_matvec");
+    return expert_launch(W, nullptr, ids, n_tok, k, x, x_per_slot, norm_w, eps, y, 0, (cudaStream_t)stream, "zm_gpu_expert_matvec");
 }
 
 extern "C" zm_status zm_gpu_gather_qmm_swiglu(const zm_gpu_mat *G, const zm_gpu_mat *U,
                                                const int32_t *ids, int64_t n_tok, int k,
                                                const float *x, const float *norm_w, float eps,
-                                               float *h, void *stream) {
+                                               float *h, int early, void *stream) {
     if (!U) return zm__err(ZM_ERR_INVALID, "zm_gpu_gather_qmm_swiglu: no up matrix");
-    return expert_launch(G, U, ids, n_tok, k, x, 0, norm_w, eps, h, (cudaStream_t)stream, "zm_gpu_gather_qmm_swiglu");
+    return expert_launch(G, U, ids, n_tok, k, x, 0, norm_w, eps, h, early, (cudaStream_t)stream, "zm_gpu_gather_qmm_swiglu");
 }
 
 extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_t *ids,
                                                 const float *w, int64_t n_tok, int k,
                                                 const float *h, const float *res, float *y,
-                                                void *stream) {
+                                                int early, void *stream) {
     ZM_TRY(check_experts(D, nullptr, k, "zm_gpu_gather_qmm_combine"));
     if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "zm_gpu_gather_qmm_combine: %lld tokens", (long long)n_tok);
     int nb = (int)(D->cols / 32), lpr = zm__lpr(nb);
@@ -375,7 +428,7 @@ extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_
     cudaStream_t st = (cudaStream_t)stream;
     ZM_DISPATCH_DT(D->dtype, {
         ZM_TRY(smem_ok(k_combine<DT>, smem, "gather_qmm_combine"));
-        zm__launch(k_combine<DT>, dim3((unsigned)g, (unsigned)n_tok), ZM_BLOCK, smem, st, D->q, D->d, D->rows, nb, lpr, ids, w, k, h, res, y, crows);
+        zm__launch(k_combine<DT>, dim3((unsigned)g, (unsigned)n_tok), ZM_BLOCK, smem, st, D->q, D->d, D->rows, nb, lpr, ids, w, k, h, res, y, crows, early);
     });
     return zm__cuda_ck("k_combine");
 }

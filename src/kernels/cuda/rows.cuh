@@ -27,29 +27,67 @@ __device__ __forceinline__ void mv_prefetch(const MvSeg &s, int nb, int64_t star
     }
 }
 
-/* Rows [start, end) against x in swizzled shared memory; two rows per warp
- * pass (row and row + step), their loads in flight together. */
+/* Row `row` of the segments laid end to end: its segment and its row there. */
+__device__ __forceinline__ void mv_locate(const MvSeg &s, int64_t row, int &seg, int64_t &r) {
+    seg = 0;
+    r = row;
+    while (seg < s.n - 1 && r >= s.rows[seg]) r -= s.rows[seg++];
+}
+
+/* The first warp pass of mv_rows (rows row and row + step), its first
+ * round of weight loads into registers (before the dependency wait: the
+ * weights are static); only when both rows exist (else mv_rows loads as
+ * usual). */
 template <int DT>
-__device__ __forceinline__ void mv_rows(const MvSeg &s, int nb, int lpr, const float4 *xs, int64_t start,
-                                        int64_t end) {
+__device__ __forceinline__ void mv_pre_load(Row2Pre<DT> &p, const MvSeg &s, int nb, int lpr, int64_t start, int64_t end) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr;
+    const int64_t row = start + warp * gpw + grp, row2 = row + (ZM_BLOCK / 32) * gpw;
+    if (row2 >= end) return;
+    int seg, seg2;
+    int64_t r, r2;
+    mv_locate(s, row, seg, r);
+    mv_locate(s, row2, seg2, r2);
+    row2_pre_load<DT>(p, s.q[seg], s.d[seg], r * nb, s.q[seg2], s.d[seg2], r2 * nb, nb, sub, lpr);
+}
+
+/* One warp pass of mv_rows: rows row and row + step, their loads in flight
+ * together; pre: their first round, loaded by mv_pre_load (PRE only). */
+template <int DT, bool PRE>
+__device__ __forceinline__ void mv_pass(const MvSeg &s, int nb, int lpr, const float4 *xs, int64_t row, int64_t step,
+                                        int64_t end, const Row2Pre<DT> *pre) {
+    const int sub = (threadIdx.x & 31) % lpr;
+    const int64_t row2 = row + step;
+    const bool ok = row < end, ok2 = row2 < end;
+    int seg, seg2;
+    int64_t r, r2;
+    mv_locate(s, ok ? row : 0, seg, r);
+    mv_locate(s, ok2 ? row2 : 0, seg2, r2);
+    float acc = 0.f, acc2 = 0.f;
+    if (ok2) {
+        if (PRE) row_dot2_pre<DT>(*pre, s.q[seg], s.d[seg], r * nb, s.q[seg2], s.d[seg2], r2 * nb, nb, xs, xs, sub, lpr, acc, acc2);
+        else row_dot2<DT>(s.q[seg], s.d[seg], r * nb, s.q[seg2], s.d[seg2], r2 * nb, nb, xs, xs, sub, lpr, acc, acc2);
+    } else if (ok) acc = row_dot<DT>(s.q[seg], s.d[seg], r * nb, nb, xs, sub, lpr);
+    acc = group_sum(acc, lpr);
+    acc2 = group_sum(acc2, lpr);
+    if (ok && sub == 0) s.y[seg][r] = s.res[seg] ? s.res[seg][r] + acc : acc;
+    if (ok2 && sub == 0) s.y[seg2][r2] = s.res[seg2] ? s.res[seg2][r2] + acc2 : acc2;
+}
+
+/* Rows [start, end) against x in swizzled shared memory, two rows per warp
+ * pass (mv_pass); PRE: the first pass's first round is in pre. */
+template <int DT, bool PRE = false>
+__device__ __forceinline__ void mv_rows(const MvSeg &s, int nb, int lpr, const float4 *xs, int64_t start,
+                                        int64_t end, const Row2Pre<DT> *pre = nullptr) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int grp = lane / lpr, gpw = 32 / lpr;
     const int64_t step = (ZM_BLOCK / 32) * gpw;
-    for (int64_t row = start + warp * gpw + grp; row - grp < end; row += 2 * step) {
-        const int64_t row2 = row + step;
-        const bool ok = row < end, ok2 = row2 < end;
-        int seg = 0, seg2 = 0;
-        int64_t r = ok ? row : 0, r2 = ok2 ? row2 : 0;
-        while (seg < s.n - 1 && r >= s.rows[seg]) r -= s.rows[seg++];
-        while (seg2 < s.n - 1 && r2 >= s.rows[seg2]) r2 -= s.rows[seg2++];
-        float acc = 0.f, acc2 = 0.f;
-        if (ok2) row_dot2<DT>(s.q[seg], s.d[seg], r * nb, s.q[seg2], s.d[seg2], r2 * nb, nb, xs, xs, sub, lpr, acc, acc2);
-        else if (ok) acc = row_dot<DT>(s.q[seg], s.d[seg], r * nb, nb, xs, sub, lpr);
-        acc = group_sum(acc, lpr);
-        acc2 = group_sum(acc2, lpr);
-        if (ok && sub == 0) s.y[seg][r] = s.res[seg] ? s.res[seg][r] + acc : acc;
-        if (ok2 && sub == 0) s.y[seg2][r2] = s.res[seg2] ? s.res[seg2][r2] + acc2 : acc2;
+    int64_t row = start + warp * gpw + grp;
+    if (PRE && row - grp < end) {
+        mv_pass<DT, true>(s, nb, lpr, xs, row, step, end, pre);
+        row += 2 * step;
     }
+    for (; row - grp < end; row += 2 * step) mv_pass<DT, false>(s, nb, lpr, xs, row, step, end, nullptr);
 }
 
 // ---------------------------------------------------------------------------
@@ -109,24 +147,39 @@ __device__ __forceinline__ void cb_prefetch(const void *q, const uint16_t *d, in
     if (d) prefetch_l2(d + rb, n * 2);
 }
 
+/* The first item of this lane in cb_rows (slot warp, row start + grp),
+ * its first four blocks into registers; e: that slot's expert id. */
+template <int DT>
+__device__ __forceinline__ void cb_pre_load(RowPre<DT> &p, const void *q, const uint16_t *d, int64_t rows, int nb,
+                                            int lpr, int32_t e, int64_t start, int64_t end) {
+    const int lane = threadIdx.x & 31, grp = lane / lpr, sub = lane % lpr;
+    if (grp < ZM_COMBINE_ROWS && start + grp < end) row_pre_load<DT>(p, q, d, ((int64_t)e * rows + start + grp) * nb, nb, sub, lpr);
+}
+
 /* Rows [start, end), end - start <= ZM_COMBINE_ROWS, of the combine; the k
  * hidden vectors in swizzled shared memory (slot j at xs + j*cols/4), ids
  * and weights in sid/sw. Warp w takes slots w, w+8, ...; the k dots meet in
  * part and are summed in slot order. Called by the whole block (it syncs);
  * part may be reused once it returns. */
-template <int DT>
+template <int DT, bool PRE = false>
 __device__ __forceinline__ void cb_rows(const void *q, const uint16_t *d, int64_t rows, int nb, int lpr,
                                         const int32_t *sid, const float *sw, int k, const float4 *xs,
                                         const float *res, float *y, int64_t start, int64_t end,
-                                        float (*part)[ZM_COMBINE_ROWS]) {
+                                        float (*part)[ZM_COMBINE_ROWS], const RowPre<DT> *pre = nullptr) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr, cols = nb * 32;
+    float d0 = 0.f; /* PRE: this lane's first item (slot warp, row start + grp) */
+    if (PRE && warp < k && grp < ZM_COMBINE_ROWS && start + grp < end)
+        d0 = row_dot_pre<DT>(*pre, q, d, ((int64_t)sid[warp] * rows + start + grp) * nb, nb,
+                             xs + (int64_t)warp * cols / 4, sub, lpr);
     for (int j = warp; j < k; j += ZM_BLOCK / 32) {
         const float4 *xj = xs + (int64_t)j * cols / 4;
         for (int i = grp; i - grp < ZM_COMBINE_ROWS; i += gpw) {
             const int64_t row = start + i;
             const bool ok = i < ZM_COMBINE_ROWS && row < end;
-            float dj = ok ? row_dot<DT>(q, d, ((int64_t)sid[j] * rows + row) * nb, nb, xj, sub, lpr) : 0.f;
+            float dj = !ok ? 0.f
+                       : PRE && j == warp && i == grp ? d0
+                                                      : row_dot<DT>(q, d, ((int64_t)sid[j] * rows + row) * nb, nb, xj, sub, lpr);
             dj = group_sum(dj, lpr);
             if (ok && sub == 0) part[j][i] = dj;
         }
