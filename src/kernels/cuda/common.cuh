@@ -512,22 +512,6 @@ __device__ __forceinline__ float row_dot_pre(const RowPre<DT> &p, const void *q,
     for (; b < nb; b += lpr) acc += Blk<DT>::dot(Blk<DT>::load(q, d, row_blk + b), xs, b);
     return acc;
 }
-/* Two rows' first two blocks each (row_dot2's first round), loaded ahead;
- * row_dot2_pre equals row_dot2 bit for bit. */
-template <int DT> struct Row2Pre { typename Blk<DT>::raw a0, a1, c0, c1; };
-template <int DT>
-__device__ __forceinline__ void row2_pre_load(Row2Pre<DT> &p, const void *qa, const uint16_t *da, int64_t ra,
-                                              const void *qb, const uint16_t *db, int64_t rb, int nb, int sub, int lpr) {
-    if (sub < nb) {
-        p.a0 = Blk<DT>::load(qa, da, ra + sub);
-        p.c0 = Blk<DT>::load(qb, db, rb + sub);
-    }
-    if (sub + lpr < nb) {
-        p.a1 = Blk<DT>::load(qa, da, ra + sub + lpr);
-        p.c1 = Blk<DT>::load(qb, db, rb + sub + lpr);
-    }
-}
-
 /* Two rows at once (gate and up of one expert, or two rows of a dense
  * matvec, possibly of different matrices): all their loads issued before
  * any dot, each accumulator summed in row_dot's order, so ya and yb equal
@@ -538,43 +522,6 @@ __device__ __forceinline__ void row_dot2(const void *qa, const uint16_t *da, int
                                          const float4 *xb, int sub, int lpr, float &ya, float &yb) {
     float a = 0.f, c = 0.f;
     int b = sub;
-    for (; b + lpr < nb; b += 2 * lpr) {
-        typename Blk<DT>::raw a0 = Blk<DT>::load(qa, da, ra + b);
-        typename Blk<DT>::raw a1 = Blk<DT>::load(qa, da, ra + b + lpr);
-        typename Blk<DT>::raw c0 = Blk<DT>::load(qb, db, rb + b);
-        typename Blk<DT>::raw c1 = Blk<DT>::load(qb, db, rb + b + lpr);
-        a += Blk<DT>::dot(a0, xa, b);
-        a += Blk<DT>::dot(a1, xa, b + lpr);
-        c += Blk<DT>::dot(c0, xb, b);
-        c += Blk<DT>::dot(c1, xb, b + lpr);
-    }
-    if (b < nb) {
-        typename Blk<DT>::raw a0 = Blk<DT>::load(qa, da, ra + b);
-        typename Blk<DT>::raw c0 = Blk<DT>::load(qb, db, rb + b);
-        a += Blk<DT>::dot(a0, xa, b);
-        c += Blk<DT>::dot(c0, xb, b);
-    }
-    ya = a;
-    yb = c;
-}
-
-template <int DT>
-__device__ __forceinline__ void row_dot2_pre(const Row2Pre<DT> &p, const void *qa, const uint16_t *da, int64_t ra,
-                                             const void *qb, const uint16_t *db, int64_t rb, int nb, const float4 *xa,
-                                             const float4 *xb, int sub, int lpr, float &ya, float &yb) {
-    float a = 0.f, c = 0.f;
-    int b = sub;
-    if (b + lpr < nb) { /* the first round, from registers */
-        a += Blk<DT>::dot(p.a0, xa, b);
-        a += Blk<DT>::dot(p.a1, xa, b + lpr);
-        c += Blk<DT>::dot(p.c0, xb, b);
-        c += Blk<DT>::dot(p.c1, xb, b + lpr);
-        b += 2 * lpr;
-    } else if (b < nb) {
-        a += Blk<DT>::dot(p.a0, xa, b);
-        c += Blk<DT>::dot(p.c0, xb, b);
-        b += lpr;
-    }
     for (; b + lpr < nb; b += 2 * lpr) {
         typename Blk<DT>::raw a0 = Blk<DT>::load(qa, da, ra + b);
         typename Blk<DT>::raw a1 = Blk<DT>::load(qa, da, ra + b + lpr);

@@ -27,67 +27,29 @@ __device__ __forceinline__ void mv_prefetch(const MvSeg &s, int nb, int64_t star
     }
 }
 
-/* Row `row` of the segments laid end to end: its segment and its row there. */
-__device__ __forceinline__ void mv_locate(const MvSeg &s, int64_t row, int &seg, int64_t &r) {
-    seg = 0;
-    r = row;
-    while (seg < s.n - 1 && r >= s.rows[seg]) r -= s.rows[seg++];
-}
-
-/* The first warp pass of mv_rows (rows row and row + step), its first
- * round of weight loads into registers (before the dependency wait: the
- * weights are static); only when both rows exist (else mv_rows loads as
- * usual). */
+/* Rows [start, end) against x in swizzled shared memory; two rows per warp
+ * pass (row and row + step), their loads in flight together. */
 template <int DT>
-__device__ __forceinline__ void mv_pre_load(Row2Pre<DT> &p, const MvSeg &s, int nb, int lpr, int64_t start, int64_t end) {
+__device__ __forceinline__ void mv_rows(const MvSeg &s, int nb, int lpr, const float4 *xs, int64_t start,
+                                        int64_t end) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr;
-    const int64_t row = start + warp * gpw + grp, row2 = row + (ZM_BLOCK / 32) * gpw;
-    if (row2 >= end) return;
-    int seg, seg2;
-    int64_t r, r2;
-    mv_locate(s, row, seg, r);
-    mv_locate(s, row2, seg2, r2);
-    row2_pre_load<DT>(p, s.q[seg], s.d[seg], r * nb, s.q[seg2], s.d[seg2], r2 * nb, nb, sub, lpr);
-}
-
-/* One warp pass of mv_rows: rows row and row + step, their loads in flight
- * together; pre: their first round, loaded by mv_pre_load (PRE only). */
-template <int DT, bool PRE>
-__device__ __forceinline__ void mv_pass(const MvSeg &s, int nb, int lpr, const float4 *xs, int64_t row, int64_t step,
-                                        int64_t end, const Row2Pre<DT> *pre) {
-    const int sub = (threadIdx.x & 31) % lpr;
-    const int64_t row2 = row + step;
-    const bool ok = row < end, ok2 = row2 < end;
-    int seg, seg2;
-    int64_t r, r2;
-    mv_locate(s, ok ? row : 0, seg, r);
-    mv_locate(s, ok2 ? row2 : 0, seg2, r2);
-    float acc = 0.f, acc2 = 0.f;
-    if (ok2) {
-        if (PRE) row_dot2_pre<DT>(*pre, s.q[seg], s.d[seg], r * nb, s.q[seg2], s.d[seg2], r2 * nb, nb, xs, xs, sub, lpr, acc, acc2);
-        else row_dot2<DT>(s.q[seg], s.d[seg], r * nb, s.q[seg2], s.d[seg2], r2 * nb, nb, xs, xs, sub, lpr, acc, acc2);
-    } else if (ok) acc = row_dot<DT>(s.q[seg], s.d[seg], r * nb, nb, xs, sub, lpr);
-    acc = group_sum(acc, lpr);
-    acc2 = group_sum(acc2, lpr);
-    if (ok && sub == 0) s.y[seg][r] = s.res[seg] ? s.res[seg][r] + acc : acc;
-    if (ok2 && sub == 0) s.y[seg2][r2] = s.res[seg2] ? s.res[seg2][r2] + acc2 : acc2;
-}
-
-/* Rows [start, end) against x in swizzled shared memory, two rows per warp
- * pass (mv_pass); PRE: the first pass's first round is in pre. */
-template <int DT, bool PRE = false>
-__device__ __forceinline__ void mv_rows(const MvSeg &s, int nb, int lpr, const float4 *xs, int64_t start,
-                                        int64_t end, const Row2Pre<DT> *pre = nullptr) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int grp = lane / lpr, gpw = 32 / lpr;
     const int64_t step = (ZM_BLOCK / 32) * gpw;
-    int64_t row = start + warp * gpw + grp;
-    if (PRE && row - grp < end) {
-        mv_pass<DT, true>(s, nb, lpr, xs, row, step, end, pre);
-        row += 2 * step;
+    for (int64_t row = start + warp * gpw + grp; row - grp < end; row += 2 * step) {
+        const int64_t row2 = row + step;
+        const bool ok = row < end, ok2 = row2 < end;
+        int seg = 0, seg2 = 0;
+        int64_t r = ok ? row : 0, r2 = ok2 ? row2 : 0;
+        while (seg < s.n - 1 && r >= s.rows[seg]) r -= s.rows[seg++];
+        while (seg2 < s.n - 1 && r2 >= s.rows[seg2]) r2 -= s.rows[seg2++];
+        float acc = 0.f, acc2 = 0.f;
+        if (ok2) row_dot2<DT>(s.q[seg], s.d[seg], r * nb, s.q[seg2], s.d[seg2], r2 * nb, nb, xs, xs, sub, lpr, acc, acc2);
+        else if (ok) acc = row_dot<DT>(s.q[seg], s.d[seg], r * nb, nb, xs, sub, lpr);
+        acc = group_sum(acc, lpr);
+        acc2 = group_sum(acc2, lpr);
+        if (ok && sub == 0) s.y[seg][r] = s.res[seg] ? s.res[seg][r] + acc : acc;
+        if (ok2 && sub == 0) s.y[seg2][r2] = s.res[seg2] ? s.res[seg2][r2] + acc2 : acc2;
     }
-    for (; row - grp < end; row += 2 * step) mv_pass<DT, false>(s, nb, lpr, xs, row, step, end, nullptr);
 }
 
 // ---------------------------------------------------------------------------
