@@ -583,28 +583,18 @@ static void launch_args(const cuda_exec *e, const launch *l, largs *a) {
     }
 }
 
-/* Whether launch l may read its inputs before its dependency wait
- * (`early` of the expert kernels): every kernel releases its dependents
- * only after its own wait, so when l starts, everything launched before
- * the previous launch is complete; the previous launch itself must not
- * write those inputs. Gate/up after the router that read the same x; the
- * combine after the gate/up that read the same expert ids (its weights
- * come from the same gating). */
-static int early_ok(const cuda_exec *e, const launch *l, const largs *A) {
+/* Whether the combine launch l may read its expert ids and weights before
+ * its dependency wait (`early`): every kernel releases its dependents only
+ * after its own wait, so when l starts, everything launched before the
+ * previous launch is complete; the previous launch must not write them. It
+ * holds after the gate/up launch that read the same ids (the weights come
+ * from the same gating). */
+static int early_ok(const cuda_exec *e, const launch *l) {
     if (l == e->L) return 0;
-    const zm_graph *g = e->g;
     const launch *p = l - 1;
-    const zm_node *n = &g->nodes[l->node], *pn = &g->nodes[p->node];
-    if (n->op == ZM_OP_GATHER_QMM_SWIGLU) {
-        if (p->kind != L_ROUTER) return 0;
-        largs P;
-        launch_args(e, p, &P);
-        return P.x == A->x;
-    }
-    if (n->op == ZM_OP_GATHER_QMM_COMBINE)
-        return p->kind == L_NODE && pn->op == ZM_OP_GATHER_QMM_SWIGLU && e->ptr[pn->src[3]] == e->ptr[n->src[2]] &&
-               e->ptr[p->node] != e->ptr[n->src[3]];
-    return 0;
+    const zm_node *n = &e->g->nodes[l->node], *pn = &e->g->nodes[p->node];
+    return n->op == ZM_OP_GATHER_QMM_COMBINE && p->kind == L_NODE && pn->op == ZM_OP_GATHER_QMM_SWIGLU &&
+           e->ptr[pn->src[3]] == e->ptr[n->src[2]] && e->ptr[p->node] != e->ptr[n->src[3]];
 }
 
 static zm_status launch_one(cuda_exec *e, const launch *l) {
@@ -691,11 +681,11 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
     case ZM_OP_SWIGLU: return zm_gpu_swiglu(F(n->src[0]), F(n->src[1]), zm_node_numel(n), F(id), st);
     case ZM_OP_GATHER_QMM_SWIGLU:
         return zm_gpu_gather_qmm_swiglu(&e->wt[n->src[0]]->m, &e->wt[n->src[1]]->m, I(n->src[3]), n->shape[0],
-                                         (int)n->shape[1], A.x, nw, eps, F(id), early_ok(e, l, &A), st);
+                                         (int)n->shape[1], A.x, nw, eps, F(id), st);
     case ZM_OP_GATHER_QMM_COMBINE: {
         const zm_node *ids = &g->nodes[n->src[2]];
         return zm_gpu_gather_qmm_combine(&e->wt[n->src[0]]->m, I(n->src[2]), F(n->src[3]), ids->shape[0], (int)ids->shape[1],
-                                          F(n->src[1]), A.res, F(l->out_node), early_ok(e, l, &A), st);
+                                          F(n->src[1]), A.res, F(l->out_node), early_ok(e, l), st);
     }
     case ZM_OP_ADD_RMSNORM: {
         const int64_t R = rows_of(s0), D = last_dim(s0);

@@ -83,45 +83,6 @@ __device__ __forceinline__ void gate_row(const float *logits, int n, int k, int 
     }
 }
 
-/* gate_row by a whole block (blockDim a multiple of 32): warp 0 takes the
- * softmax (the same code, so the same bits), then every thread ranks its
- * probabilities against all n at once (larger first, ties: lower index;
- * NaN ranks as -inf, so the ranks are always a permutation and the ids
- * stay in range) instead of k serial warp rounds. Same ids and weights as
- * gate_row wherever the probabilities are numbers. Called by every thread
- * of the block. */
-template <int NPL>
-__device__ __forceinline__ void gate_block(const float *logits, int n, int k, int renorm, int32_t *ids, float *w) {
-    __shared__ float p[32 * NPL];
-    __shared__ int32_t sid[32];
-    __shared__ float sv[32];
-    if (threadIdx.x < 32) {
-        float v[NPL];
-        warp_softmax<NPL, true>(logits, n, v);
-#pragma unroll
-        for (int i = 0; i < NPL; i++) {
-            const int c = threadIdx.x + 32 * i;
-            if (c < n) p[c] = v[i] != v[i] ? -INFINITY : v[i];
-        }
-    }
-    __syncthreads();
-    for (int t = threadIdx.x; t < n; t += blockDim.x) {
-        const float pt = p[t];
-        int rank = 0;
-        for (int j = 0; j < n; j++) {
-            const float q = p[j];
-            rank += q > pt || (q == pt && j < t);
-        }
-        if (rank < k) { sid[rank] = t; sv[rank] = pt; }
-    }
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        if (renorm) renorm_seq(sv, k, w);
-        else for (int j = 0; j < k; j++) w[j] = sv[j];
-        for (int j = 0; j < k; j++) ids[j] = sid[j];
-    }
-}
-
 #define ZM_NPL(n, ...)                                                                             \
     if (n <= 32) { constexpr int NPL = 1; __VA_ARGS__; }                                            \
     else if (n <= 64) { constexpr int NPL = 2; __VA_ARGS__; }                                       \

@@ -16,15 +16,15 @@
  * shared memory (plus the input load and norm), 3 = at once (not even the
  * dense kernels' L2 prefetch before the wait). */
 static __constant__ int zm_dbg;
-/* Work done before the dependency wait (ZMLX_CUDA_PRE, a bit mask, default
- * 27): 1 = the combine reads its expert ids (when the caller says they are
- * ready) and asks L2 for its rows; 16 = with 1, it also loads its first
- * weights into registers; 2 = the gate/up kernel loads and normalises x
- * (when ready); 8 = the router's last block ranks the experts with the
- * whole block (else one warp, k serial rounds). Every setting gives the
- * same bits. (The dense matvecs loading their first weights into
- * registers before the wait measured 14 % slower than their L2 prefetch
- * alone: 345 vs 400 tok/s, H100, Q4_0.) */
+/* Work the combine does before its dependency wait, when the caller says
+ * its expert ids are ready (ZMLX_CUDA_PRE, a bit mask, default 3): 1 = read
+ * the ids and weights and ask L2 for its rows; 2 = with 1, also load its
+ * first weights into registers. Every setting gives the same bits.
+ * Measured and not kept (H100, Q4_0, docs/BENCHMARKS.md): the dense
+ * matvecs loading their first weights into registers before the wait (345
+ * vs 400 tok/s), the gate/up kernel normalising its x before the wait
+ * (+0.5 %, within noise), the router ranking the experts with the whole
+ * block instead of k warp rounds (409 vs 416). */
 static __constant__ int zm_pre;
 template <int DT> struct PreOk { static constexpr bool v = DT == ZM_Q4_0 || DT == ZM_Q8_0; };
 
@@ -83,7 +83,8 @@ template <int DT, bool SWIGLU>
 __global__ void __launch_bounds__(ZM_BLOCK)
     k_expert(const void *qg, const uint16_t *dg, const void *qu, const uint16_t *du, int64_t rows,
              int nb, int lpr, const int32_t *ids, int k, const float *x, int x_per_slot,
-             const float *nw, float eps, float *y, int64_t chunk, int early) {
+             const float *nw, float eps, float *y, int64_t chunk) {
+    ZM_PDL_ENTRY();
     extern __shared__ float4 xs[];
     __shared__ float red[32];
     __shared__ int32_t sid[64];
@@ -93,28 +94,17 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     x += tok * (x_per_slot ? k : 1) * (int64_t)cols;
     y += tok * total;
     const int64_t start = (int64_t)blockIdx.x * chunk, end = min(start + chunk, total);
-    /* early: x was written before the previous launch began, so it is
-     * loaded and normalised while that launch (the router) runs */
-    const bool xa = early && !x_per_slot && (zm_pre & 2);
-    auto take_ids = [&]() { /* wait, then the ids and the L2 prefetch of their rows */
-        ZM_PDL_ENTRY();
-        if (threadIdx.x < k) {
-            const int j = threadIdx.x;
-            sid[j] = ids[j];
-            ex_prefetch<DT, SWIGLU>(qg, dg, qu, du, rows, nb, j, sid[j], start, end);
-        }
-    };
-    if (!xa) take_ids();
-    if (zm_dbg & 1) {
-        if (xa) ZM_PDL_ENTRY();
-        return;
+    if (zm_dbg & 1) return;
+    if (threadIdx.x < k) {
+        const int j = threadIdx.x;
+        sid[j] = ids[j];
+        ex_prefetch<DT, SWIGLU>(qg, dg, qu, du, rows, nb, j, sid[j], start, end);
     }
     if (x_per_slot) {
         load_slots_swz(xs, x, k, cols);
     } else {
         load_x_swz(xs, x, cols, nw, eps, red);
     }
-    if (xa) take_ids();
     __syncthreads();
     if (zm_dbg == 2) return;
     ex_rows<DT, SWIGLU>(qg, dg, qu, du, rows, nb, lpr, sid, xs, x_per_slot, y, start, end);
@@ -153,7 +143,7 @@ __global__ void __launch_bounds__(ZM_BLOCK, 4) /* 4 blocks an SM: the registers 
         }
         const int warp = threadIdx.x >> 5;
         if constexpr (PreOk<DT>::v)
-            if ((zm_pre & 16) && warp < k) cb_pre_load<DT>(pre, q, d, rows, nb, lpr, __ldcg(ids + warp), start, min(start + ZM_COMBINE_ROWS, end));
+            if ((zm_pre & 2) && warp < k) cb_pre_load<DT>(pre, q, d, rows, nb, lpr, __ldcg(ids + warp), start, min(start + ZM_COMBINE_ROWS, end));
     }
     ZM_PDL_ENTRY();
     if (zm_dbg & 1) return;
@@ -168,7 +158,7 @@ __global__ void __launch_bounds__(ZM_BLOCK, 4) /* 4 blocks an SM: the registers 
     if (zm_dbg == 2) return;
     int64_t r = start;
     if constexpr (PreOk<DT>::v)
-        if (ahead && (zm_pre & 16) && r < end) {
+        if (ahead && (zm_pre & 2) && r < end) {
             cb_rows<DT, true>(q, d, rows, nb, lpr, sid, sw, k, xs, res, y, r, min(r + ZM_COMBINE_ROWS, end), part, &pre);
             r += ZM_COMBINE_ROWS;
         }
@@ -212,10 +202,8 @@ __global__ void __launch_bounds__(ZM_BLOCK)
         if (last) *counter = 0; /* ready for the next launch */
     }
     __syncthreads();
-    if (!last) return;
+    if (!last || warp) return;
     __threadfence();
-    if (zm_pre & 8) { gate_block<NPL>(logits, rows, k, renorm, ids, w); return; }
-    if (warp) return;
     gate_row<NPL, true>(logits, rows, k, renorm, ids, w);
 }
 
@@ -244,7 +232,7 @@ extern "C" zm_status zm_gpu_kernels_init(void) {
     const int dbg = e ? atoi(e) : 0;
     cudaMemcpyToSymbol(zm_dbg, &dbg, sizeof dbg);
     const char *pe = getenv("ZMLX_CUDA_PRE");
-    const int pre = pe ? atoi(pe) : 27;
+    const int pre = pe ? atoi(pe) : 3;
     cudaMemcpyToSymbol(zm_pre, &pre, sizeof pre);
     return zm__cuda_ck("zm_gpu_kernels_init");
 }
@@ -368,7 +356,7 @@ extern "C" zm_status zm_gpu_matmul(const zm_gpu_mat *W, int64_t mat, int64_t n_t
 
 static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const int32_t *ids, int64_t n_tok, int k,
                                const float *x, int x_per_slot, const float *nw, float eps, float *y,
-                               int early, cudaStream_t st, const char *what) {
+                               cudaStream_t st, const char *what) {
     ZM_TRY(check_experts(G, U, k, what));
     if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "%s: %lld tokens", what, (long long)n_tok);
     int nb = (int)(G->cols / 32), lpr = zm__lpr(nb);
@@ -381,12 +369,12 @@ static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const i
             ZM_TRY(smem_ok(k_expert<DT, true>, smem, what));
             plan_chunks(k_expert<DT, true>, smem, items, min_items, &gx, &chunk);
             dim3 grid(gx, (unsigned)n_tok);
-            zm__launch(k_expert<DT, true>, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk, early);
+            zm__launch(k_expert<DT, true>, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
         } else {
             ZM_TRY(smem_ok(k_expert<DT, false>, smem, what));
             plan_chunks(k_expert<DT, false>, smem, items, min_items, &gx, &chunk);
             dim3 grid(gx, (unsigned)n_tok);
-            zm__launch(k_expert<DT, false>, grid, ZM_BLOCK, smem, st, G->q, G->d, nullptr, nullptr, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk, early);
+            zm__launch(k_expert<DT, false>, grid, ZM_BLOCK, smem, st, G->q, G->d, nullptr, nullptr, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
         }
     });
     return zm__cuda_ck(what);
@@ -396,15 +384,15 @@ extern "C" zm_status zm_gpu_expert_matvec(const zm_gpu_mat *W, const int32_t *id
                                            int k, const float *x, int x_per_slot,
                                            const float *norm_w, float eps, float *y, void *stream) {
     if (x_per_slot && norm_w) return zm__err(ZM_ERR_INVALID, "zm_gpu_expert_matvec: a norm needs a shared input");
-    return expert_launch(W, nullptr, ids, n_tok, k, x, x_per_slot, norm_w, eps, y, 0, (cudaStream_t)stream, "zm_gpu_expert_matvec");
+    return expert_launch(W, nullptr, ids, n_tok, k, x, x_per_slot, norm_w, eps, y, (cudaStream_t)stream, "zm_gpu_expert_matvec");
 }
 
 extern "C" zm_status zm_gpu_gather_qmm_swiglu(const zm_gpu_mat *G, const zm_gpu_mat *U,
                                                const int32_t *ids, int64_t n_tok, int k,
                                                const float *x, const float *norm_w, float eps,
-                                               float *h, int early, void *stream) {
+                                               float *h, void *stream) {
     if (!U) return zm__err(ZM_ERR_INVALID, "zm_gpu_gather_qmm_swiglu: no up matrix");
-    return expert_launch(G, U, ids, n_tok, k, x, 0, norm_w, eps, h, early, (cudaStream_t)stream, "zm_gpu_gather_qmm_swiglu");
+    return expert_launch(G, U, ids, n_tok, k, x, 0, norm_w, eps, h, (cudaStream_t)stream, "zm_gpu_gather_qmm_swiglu");
 }
 
 extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_t *ids,

@@ -73,18 +73,18 @@ zm_status zm_gpu_expert_matvec(const zm_gpu_mat *W, const int32_t *ids, int64_t 
                                 float *y, void *stream);
 /* gather_qmm_swiglu: h[t][j][r] = silu(G[id][r] . xn[t]) * (U[id][r] . xn[t]),
  * id = ids[t][j], xn = x or RMSNorm(x) * norm_w as in zm_gpu_matvec.
- * x: [n_tok][cols]  h: [n_tok][k][rows]. early: the caller promises that
- * the previous launch on the stream does not write x, so the kernel reads
- * it before its dependency wait (every zmlx kernel releases its dependents
- * only after its own wait, so what the launches before that one wrote is
- * complete); 0 is always safe, and the result is the same either way. */
+ * x: [n_tok][cols]  h: [n_tok][k][rows]. */
 zm_status zm_gpu_gather_qmm_swiglu(const zm_gpu_mat *G, const zm_gpu_mat *U, const int32_t *ids,
                                     int64_t n_tok, int k, const float *x, const float *norm_w,
-                                    float eps, float *h, int early, void *stream);
+                                    float eps, float *h, void *stream);
 /* gather_qmm_combine: y[t][r] = res[t][r] + sum_j w[t][j] * (D[ids[t][j]][r] . h[t][j]),
  * the sum taken in slot order from 0 (bit-identical to the stock chain).
  * h: [n_tok][k][cols]  w: [n_tok][k]  res (may be NULL or equal y), y: [n_tok][rows].
- * early: as for gather_qmm_swiglu, for ids and w. */
+ * early: the caller promises that the previous launch on the stream does
+ * not write ids or w, so the kernel reads them (and its first weights)
+ * before its dependency wait: every zmlx kernel releases its dependents
+ * only after its own wait, so what the launches before that one wrote is
+ * complete. 0 is always safe; the result is the same either way. */
 zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_t *ids, const float *w,
                                      int64_t n_tok, int k, const float *h, const float *res,
                                      float *y, int early, void *stream);

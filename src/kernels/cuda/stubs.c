@@ -12,7 +12,7 @@ zm_status zm_gpu_matvec(const zm_gpu_mat *W, int64_t mat, const float *x, const 
 zm_status zm_gpu_matvec_multi(int n, const zm_gpu_mat *const *W, const float *x, const float *norm_w, float eps, float *const *y, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_matmul(const zm_gpu_mat *W, int64_t mat, int64_t n_tok, const float *x, const float *res, float *y, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_expert_matvec(const zm_gpu_mat *W, const int32_t *ids, int64_t n_tok, int k, const float *x, int x_per_slot, const float *norm_w, float eps, float *y, void *stream) { return ZM__NODEV; }
-zm_status zm_gpu_gather_qmm_swiglu(const zm_gpu_mat *G, const zm_gpu_mat *U, const int32_t *ids, int64_t n_tok, int k, const float *x, const float *norm_w, float eps, float *h, int early, void *stream) { return ZM__NODEV; }
+zm_status zm_gpu_gather_qmm_swiglu(const zm_gpu_mat *G, const zm_gpu_mat *U, const int32_t *ids, int64_t n_tok, int k, const float *x, const float *norm_w, float eps, float *h, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_t *ids, const float *w, int64_t n_tok, int k, const float *h, const float *res, float *y, int early, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_topk_gating_softmax(const float *logits, int64_t rows, int n, int k, int renorm, int32_t *ids, float *w, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_moe_combine(const float *e, const float *w, int64_t n_tok, int k, int64_t n, const float *res, float *y, void *stream) { return ZM__NODEV; }
