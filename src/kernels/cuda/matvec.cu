@@ -26,6 +26,9 @@ static __constant__ int zm_dbg;
  * (+0.5 %, within noise), the router ranking the experts with the whole
  * block instead of k warp rounds (409 vs 416). */
 static __constant__ int zm_pre;
+/* Rows of its chunk a dense matvec block asks L2 for before its wait
+ * (ZMLX_CUDA_PF_ROWS, default all). */
+static __constant__ int64_t zm_pf_rows;
 template <int DT> struct PreOk { static constexpr bool v = DT == ZM_Q4_0 || DT == ZM_Q8_0; };
 
 // ---------------------------------------------------------------------------
@@ -35,7 +38,7 @@ template <int DT> struct PreOk { static constexpr bool v = DT == ZM_Q4_0 || DT =
  * Block b owns rows [b*chunk, b*chunk+chunk): it first asks L2 for all of its
  * weight bytes (one bulk prefetch per segment), then builds x in shared
  * memory while those loads fly, then computes from L2. */
-template <int DT>
+template <int DT, bool FOUR>
 __global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, const float *x,
                                                      const float *nw, float eps, int64_t total,
                                                      int64_t chunk) {
@@ -45,13 +48,15 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, c
     if (zm_dbg == 3) { ZM_PDL_ENTRY(); return; }
     /* the weights are static: ask for them before waiting on the
      * predecessor (PDL), so their fetch overlaps its tail */
-    mv_prefetch<DT>(s, nb, start, end, threadIdx.x);
+    /* a long chunk (the output head: ~400 KB a block, 175 MB in all)
+     * would not stay in L2: ask for its first zm_pf_rows rows only */
+    mv_prefetch<DT>(s, nb, start, min(end, start + zm_pf_rows), threadIdx.x);
     ZM_PDL_ENTRY();
     if (zm_dbg & 1) return;
     load_x_swz(xs, x, nb * 32, nw, eps, red);
     __syncthreads();
     if (zm_dbg == 2) return;
-    mv_rows<DT>(s, nb, lpr, xs, start, end);
+    mv_rows<DT>(s, nb, lpr, xs, start, end, FOUR);
 }
 
 /* Batched: block (bx, t) does token t; x[t] in shared memory. */
@@ -218,10 +223,18 @@ int zm__pdl_enabled(void) {
     return on;
 }
 
+/* ZMLX_CUDA_PRE (see zm_pre; 4: four rows a warp pass in long Q4_0
+ * matvecs), read at each call. */
+static int zm__pre_host(void) {
+    const char *pe = getenv("ZMLX_CUDA_PRE");
+    return pe ? atoi(pe) : 3;
+}
+
 /* Blocks per SM of the matrix-vector grids (ZMLX_CUDA_BPS, default 4): more
  * blocks, fewer rows per warp, fewer dependent load rounds per thread. */
-static int blocks_per_sm(void) {
-    const char *e = getenv("ZMLX_CUDA_BPS");
+static int blocks_per_sm(const char *var = "ZMLX_CUDA_BPS") {
+    const char *e = getenv(var);
+    if (!e && strcmp(var, "ZMLX_CUDA_BPS")) return blocks_per_sm();
     const int b = e ? atoi(e) : 4;
     return b < 1 || b > 16 ? 4 : b;
 }
@@ -231,9 +244,11 @@ extern "C" zm_status zm_gpu_kernels_init(void) {
     const char *e = getenv("ZMLX_CUDA_DBG");
     const int dbg = e ? atoi(e) : 0;
     cudaMemcpyToSymbol(zm_dbg, &dbg, sizeof dbg);
-    const char *pe = getenv("ZMLX_CUDA_PRE");
-    const int pre = pe ? atoi(pe) : 3;
+    const int pre = zm__pre_host();
     cudaMemcpyToSymbol(zm_pre, &pre, sizeof pre);
+    const char *pf = getenv("ZMLX_CUDA_PF_ROWS");
+    const int64_t pf_rows = pf && atoll(pf) >= 0 ? atoll(pf) : INT64_MAX;
+    cudaMemcpyToSymbol(zm_pf_rows, &pf_rows, sizeof pf_rows);
     return zm__cuda_ck("zm_gpu_kernels_init");
 }
 
@@ -279,10 +294,10 @@ static const uint16_t *d_at(const zm_gpu_mat *W, int64_t blk) { return W->d ? W-
  * the SMs at once (occupancy, capped by blocks_per_sm()), and at least
  * min_items per block so no warp idles. */
 template <typename K> static void plan_chunks(K kern, size_t smem, int64_t total, int64_t min_items, int *grid,
-                                              int64_t *chunk) {
+                                              int64_t *chunk, int cap) {
     int occ = 0;
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, ZM_BLOCK, smem) != cudaSuccess || occ < 1) occ = 1;
-    if (occ > blocks_per_sm()) occ = blocks_per_sm();
+    if (occ > cap) occ = cap;
     int64_t g = (int64_t)occ * zm__sm_count();
     int64_t c = (total + g - 1) / g;
     c = (c + min_items - 1) / min_items * min_items;
@@ -308,9 +323,18 @@ static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x
     int64_t chunk;
     size_t smem = cols * 4;
     ZM_DISPATCH_DT(dt, {
-        ZM_TRY(smem_ok(k_matvec<DT>, smem, "matvec"));
-        plan_chunks(k_matvec<DT>, smem, total, 2 * (ZM_BLOCK / 32) * (32 / lpr), &grid, &chunk);
-        zm__launch(k_matvec<DT>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
+        /* long matrices (the output head) in Q4_0: four rows a warp pass,
+         * in a kernel of its own (more registers, fewer blocks an SM) */
+        const bool four = DT == ZM_Q4_0 && (zm__pre_host() & 4) && total >= 128 * 4 * zm__sm_count();
+        if (four) {
+            ZM_TRY(smem_ok(k_matvec<DT, true>, smem, "matvec"));
+            plan_chunks(k_matvec<DT, true>, smem, total, 4 * (ZM_BLOCK / 32) * (32 / lpr), &grid, &chunk, blocks_per_sm());
+            zm__launch(k_matvec<DT, true>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
+        } else {
+            ZM_TRY(smem_ok(k_matvec<DT, false>, smem, "matvec"));
+            plan_chunks(k_matvec<DT, false>, smem, total, 2 * (ZM_BLOCK / 32) * (32 / lpr), &grid, &chunk, blocks_per_sm());
+            zm__launch(k_matvec<DT, false>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
+        }
     });
     return zm__cuda_ck("k_matvec");
 }
@@ -367,12 +391,12 @@ static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const i
     ZM_DISPATCH_DT(G->dtype, {
         if (U) {
             ZM_TRY(smem_ok(k_expert<DT, true>, smem, what));
-            plan_chunks(k_expert<DT, true>, smem, items, min_items, &gx, &chunk);
+            plan_chunks(k_expert<DT, true>, smem, items, min_items, &gx, &chunk, blocks_per_sm("ZMLX_CUDA_EX_BPS"));
             dim3 grid(gx, (unsigned)n_tok);
             zm__launch(k_expert<DT, true>, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
         } else {
             ZM_TRY(smem_ok(k_expert<DT, false>, smem, what));
-            plan_chunks(k_expert<DT, false>, smem, items, min_items, &gx, &chunk);
+            plan_chunks(k_expert<DT, false>, smem, items, min_items, &gx, &chunk, blocks_per_sm("ZMLX_CUDA_EX_BPS"));
             dim3 grid(gx, (unsigned)n_tok);
             zm__launch(k_expert<DT, false>, grid, ZM_BLOCK, smem, st, G->q, G->d, nullptr, nullptr, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
         }
