@@ -710,12 +710,39 @@ static void test_embedding_argmax(void) {
         x[n + n / 2] = 50.0f;
         float *dx = dev_f32(x, 2 * n);
         int32_t *didx = dup_h2d(NULL, 8), idx[2];
-        ZT_OK(zm_gpu_argmax(dx, 2, n, didx, NULL));
+        ZT_OK(zm_gpu_argmax(dx, 2, n, didx, NULL, NULL));
         ZT_OK(zm_cuda_sync());
         ZT_OK(zm_cuda_memcpy_d2h(idx, didx, 8));
         ZT_CHECK(idx[0] == want0, "argmax n=%lld: %d want %lld", (long long)n, idx[0], (long long)want0);
         ZT_CHECK(idx[1] == n / 2, "argmax tie n=%lld: %d want %lld", (long long)n, idx[1], (long long)(n / 2));
-        free(x); zm_cuda_free(dx); zm_cuda_free(didx);
+        /* one row over many blocks (workspace): the same answers, twice
+         * (the counter must be left at zero), then with NaN and -inf */
+        void *ws = dup_h2d(NULL, (size_t)zm_gpu_argmax_ws_bytes());
+        ZT_OK(zm_cuda_memset(ws, 0, (size_t)zm_gpu_argmax_ws_bytes()));
+        for (int rep = 0; rep < 2; rep++) {
+            int32_t w2[2] = {-1, -1};
+            ZT_OK(zm_gpu_argmax(dx, 1, n, didx, ws, NULL));
+            ZT_OK(zm_gpu_argmax(dx + n, 1, n, didx + 1, ws, NULL));
+            ZT_OK(zm_cuda_sync());
+            ZT_OK(zm_cuda_memcpy_d2h(w2, didx, 8));
+            ZT_CHECK(w2[0] == want0 && w2[1] == n / 2, "argmax ws n=%lld: %d %d want %lld %lld", (long long)n, w2[0], w2[1],
+                     (long long)want0, (long long)(n / 2));
+        }
+        if (n > 1000) {
+            for (int64_t i = 0; i < n; i++) x[i] = i % 3 ? NAN : -INFINITY;
+            x[n - 5] = -1e30f;
+            x[7] = NAN;
+            float *dz = dev_f32(x, n);
+            int32_t a = -1, b = -1;
+            ZT_OK(zm_gpu_argmax(dz, 1, n, didx, NULL, NULL));
+            ZT_OK(zm_gpu_argmax(dz, 1, n, didx + 1, ws, NULL));
+            ZT_OK(zm_cuda_sync());
+            ZT_OK(zm_cuda_memcpy_d2h(&a, didx, 4));
+            ZT_OK(zm_cuda_memcpy_d2h(&b, didx + 1, 4));
+            ZT_CHECK(a == n - 5 && b == n - 5, "argmax NaN/-inf n=%lld: %d and %d want %lld", (long long)n, a, b, (long long)(n - 5));
+            zm_cuda_free(dz);
+        }
+        free(x); zm_cuda_free(dx); zm_cuda_free(didx); zm_cuda_free(ws);
     }
 }
 
@@ -851,7 +878,7 @@ static void ps_one(zm_dtype t, const ps_cfg *c) {
         ZT_OK(zm_gpu_gather_qmm_swiglu(&G.dev, &U.dev, gid[1], 1, k, x1[1], dn2, 1e-6f, h[1], NULL));
         ZT_OK(zm_gpu_gather_qmm_combine(&D.dev, gid[1], gw[1], 1, k, h[1], x1[1], x2[1], 1, NULL));
         ZT_OK(zm_gpu_matvec(&O.dev, 0, x2[1], dn3, 1e-6f, NULL, out[1], NULL));
-        ZT_OK(zm_gpu_argmax(out[1], 1, V, idx[1], NULL));
+        ZT_OK(zm_gpu_argmax(out[1], 1, V, idx[1], NULL, NULL));
         struct { const char *name; float **buf; int64_t n; } cmp[] = {
             {"embedding", x0, H}, {"q", q, nh * d}, {"k", kk, nkv * d}, {"v", v, nkv * d}, {"attention", att, nh * d},
             {"o_proj + residual", x1, H}, {"router logits", lg, ne}, {"gate weights", gw, k}, {"swiglu", h, (int64_t)k * fi},

@@ -88,6 +88,7 @@ typedef struct {
     float *scratch;        /* TOPK values */
     char *reloc;           /* nodes written early by a fused epilogue: own buffer */
     int *gate_counter;     /* L_ROUTER's last-block counter (zero between launches) */
+    void *am_ws;           /* ARGMAX of one row over many blocks (zero between launches) */
     void *reloc_buf;
     launch *L;
     int nl;
@@ -670,7 +671,7 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
         for (int d = ax + 1; d < s0->ndim; d++) inner *= s0->shape[d];
         return zm_gpu_sum_axis(F(n->src[0]), outer, s0->shape[ax], inner, F(id), st);
     }
-    case ZM_OP_ARGMAX: return zm_gpu_argmax(F(n->src[0]), rows_of(s0), last_dim(s0), I(id), st);
+    case ZM_OP_ARGMAX: return zm_gpu_argmax(F(n->src[0]), rows_of(s0), last_dim(s0), I(id), e->am_ws, st);
     case ZM_OP_TOPK_GATING_SOFTMAX: {
         const int64_t R = rows_of(s0), k = n->ip[0];
         return zm_gpu_topk_gating_softmax(F(n->src[0]), R, (int)last_dim(s0), (int)k, n->ip[1],
@@ -906,6 +907,7 @@ static void exec_free(void *p) {
     zm_cuda_free(e->scratch);
     zm_cuda_free(e->reloc_buf);
     zm_cuda_free(e->gate_counter);
+    zm_cuda_free(e->am_ws);
     for (int i = 0; i < e->nseg; i++) zm_gpu_persist_free(e->seg_p[i]);
     free(e->seg_p);
     free(e->seg_at);
@@ -1030,6 +1032,8 @@ static zm_status exec_new(void **out, void *ctxp, void *statep, const zm_graph *
     }
     if ((st = zm_cuda_malloc((void **)&e->gate_counter, 256)) != ZM_OK) goto fail;
     if ((st = zm_cuda_memset(e->gate_counter, 0, 256)) != ZM_OK) goto fail;
+    if ((st = zm_cuda_malloc(&e->am_ws, (size_t)zm_gpu_argmax_ws_bytes())) != ZM_OK) goto fail;
+    if ((st = zm_cuda_memset(e->am_ws, 0, (size_t)zm_gpu_argmax_ws_bytes())) != ZM_OK) goto fail;
     if (!(e->reloc = calloc((size_t)g->n_nodes + 1, 1))) { st = zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory"); goto fail; }
     if ((st = lower(e, uses)) != ZM_OK) goto fail;
     if ((st = relocate(e)) != ZM_OK) goto fail;

@@ -16,18 +16,23 @@
  * shared memory (plus the input load and norm), 3 = at once (not even the
  * dense kernels' L2 prefetch before the wait). */
 static __constant__ int zm_dbg;
-/* Work the combine does before its dependency wait, when the caller says
- * its expert ids are ready (ZMLX_CUDA_PRE, a bit mask, default 3): 1 = read
- * the ids and weights and ask L2 for its rows; 2 = with 1, also load its
- * first weights into registers. Every setting gives the same bits.
- * Measured and not kept (H100, Q4_0, docs/BENCHMARKS.md): the dense
- * matvecs loading their first weights into registers before the wait (345
- * vs 400 tok/s), the gate/up kernel normalising its x before the wait
- * (+0.5 %, within noise), the router ranking the experts with the whole
- * block instead of k warp rounds (409 vs 416). */
+/* ZMLX_CUDA_PRE, a bit mask (default 7; every setting gives the same
+ * bits). The combine, when the caller says its expert ids are ready: 1 =
+ * reads the ids and weights and asks L2 for its rows before its dependency
+ * wait; 2 = with 1, also loads its first weights into registers there.
+ * 4 = long Q4_0 matvecs (the output head) take four rows a warp pass, in a
+ * kernel of their own. Measured and not kept (H100, Q4_0,
+ * docs/BENCHMARKS.md): the dense matvecs loading their first weights into
+ * registers before the wait (345 vs 400 tok/s, but that build also lost a
+ * block per SM: 102 registers instead of 80), the gate/up kernel
+ * normalising its x before the wait (+0.5 %, within noise), the router
+ * ranking the experts with the whole block instead of k warp rounds (409
+ * vs 416). */
 static __constant__ int zm_pre;
 /* Rows of its chunk a dense matvec block asks L2 for before its wait
- * (ZMLX_CUDA_PF_ROWS, default all). */
+ * (ZMLX_CUDA_PF_ROWS, default 32: every row of the layers' 16-row chunks;
+ * the output head's ~600-row chunks, 175 MB in all, would not stay in L2:
+ * asking for all of them measured 2 % slower end to end). */
 static __constant__ int64_t zm_pf_rows;
 template <int DT> struct PreOk { static constexpr bool v = DT == ZM_Q4_0 || DT == ZM_Q8_0; };
 
@@ -227,7 +232,7 @@ int zm__pdl_enabled(void) {
  * matvecs), read at each call. */
 static int zm__pre_host(void) {
     const char *pe = getenv("ZMLX_CUDA_PRE");
-    return pe ? atoi(pe) : 3;
+    return pe ? atoi(pe) : 7;
 }
 
 /* Blocks per SM of the matrix-vector grids (ZMLX_CUDA_BPS, default 4): more
@@ -247,7 +252,7 @@ extern "C" zm_status zm_gpu_kernels_init(void) {
     const int pre = zm__pre_host();
     cudaMemcpyToSymbol(zm_pre, &pre, sizeof pre);
     const char *pf = getenv("ZMLX_CUDA_PF_ROWS");
-    const int64_t pf_rows = pf && atoll(pf) >= 0 ? atoll(pf) : INT64_MAX;
+    const int64_t pf_rows = pf && atoll(pf) >= 0 ? atoll(pf) : 32;
     cudaMemcpyToSymbol(zm_pf_rows, &pf_rows, sizeof pf_rows);
     return zm__cuda_ck("zm_gpu_kernels_init");
 }

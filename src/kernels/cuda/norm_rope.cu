@@ -139,6 +139,38 @@ __global__ void __launch_bounds__(1024) k_argmax(const float *x, int64_t n, int3
     if (threadIdx.x == 0) idx[blockIdx.x] = bi == ZM_AM_NONE ? 0 : bi;
 }
 
+/* One row over several blocks (zm_gpu_argmax with a workspace): block b
+ * takes elements [b*chunk, b*chunk+chunk) in argmax_range's order, leaves
+ * its candidate in the workspace, and the last block to finish (counter,
+ * reset by it) merges them: the first maximum, as k_argmax finds it. */
+#define ZM_AM_MAXB 256
+__global__ void __launch_bounds__(256) k_argmax_wide(const float *x, int64_t n, int64_t chunk, int32_t *idx,
+                                                     unsigned *count, float *cv, int *ci) {
+    ZM_PDL_ENTRY();
+    __shared__ float sv[32];
+    __shared__ int si[32];
+    __shared__ int last;
+    float bv = -INFINITY;
+    int bi = ZM_AM_NONE;
+    const int64_t lo = (int64_t)blockIdx.x * chunk;
+    argmax_range(x, lo, min(n, lo + chunk), false, bv, bi);
+    argmax_block(bv, bi, sv, si);
+    if (threadIdx.x == 0) {
+        cv[blockIdx.x] = bv;
+        ci[blockIdx.x] = bi;
+        __threadfence();
+        last = atomicAdd(count, 1u) == gridDim.x - 1;
+        if (last) *count = 0; /* ready for the next launch */
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    bv = threadIdx.x < gridDim.x ? __ldcg(cv + threadIdx.x) : -INFINITY;
+    bi = threadIdx.x < gridDim.x ? __ldcg(ci + threadIdx.x) : ZM_AM_NONE;
+    argmax_block(bv, bi, sv, si);
+    if (threadIdx.x == 0) idx[0] = bi == ZM_AM_NONE ? 0 : bi;
+}
+
 __global__ void k_binary(int op, const float *a, const float *b, int64_t n, int64_t nb, int mode,
                          float *y) {
     ZM_PDL_ENTRY();
@@ -307,8 +339,20 @@ extern "C" zm_status zm_gpu_noop(void *stream) {
     return zm__cuda_ck("k_noop");
 }
 
-extern "C" zm_status zm_gpu_argmax(const float *x, int64_t rows, int64_t n, int32_t *idx, void *stream) {
+extern "C" int64_t zm_gpu_argmax_ws_bytes(void) { return 16 + ZM_AM_MAXB * 8; }
+
+extern "C" zm_status zm_gpu_argmax(const float *x, int64_t rows, int64_t n, int32_t *idx, void *ws, void *stream) {
     if (rows < 1 || n < 1) return zm__err(ZM_ERR_SHAPE, "argmax: empty");
+    if (ws && rows == 1 && n >= 8192) { /* one float4 a thread, one round of loads */
+        int64_t g = (n + 1023) / 1024;
+        if (g > ZM_AM_MAXB) g = ZM_AM_MAXB;
+        const int64_t chunk = ((n + g - 1) / g + 3) / 4 * 4;
+        g = (n + chunk - 1) / chunk;
+        float *cv = (float *)((char *)ws + 16);
+        zm__launch(k_argmax_wide, (unsigned)g, 256, 0, (cudaStream_t)stream, x, n, chunk, idx, (unsigned *)ws, cv,
+                   (int *)(cv + ZM_AM_MAXB));
+        return zm__cuda_ck("k_argmax_wide");
+    }
     zm__launch(k_argmax, (unsigned)rows, 1024, 0, (cudaStream_t)stream, x, n, idx);
     return zm__cuda_ck("k_argmax");
 }

@@ -250,8 +250,12 @@ void zm_gpu_persist_free(zm_gpu_persist *p); /* NULL-safe */
 /* out[t][c] = dequant(E[ids[t]][c]); ids: [n] int32 device. E: rows = vocab. */
 zm_status zm_gpu_embedding(const zm_gpu_mat *E, const int32_t *ids, int64_t n, float *out,
                             void *stream);
-/* idx[r] = argmax over row r of x (first maximum), rows of n. */
-zm_status zm_gpu_argmax(const float *x, int64_t rows, int64_t n, int32_t *idx, void *stream);
+/* idx[r] = argmax over row r of x (first maximum; NaN never wins), rows of
+ * n. ws (may be NULL): zm_gpu_argmax_ws_bytes() of zeroed device memory,
+ * left zeroed; with it a long single row is spread over many blocks (same
+ * result). One ws per stream. */
+zm_status zm_gpu_argmax(const float *x, int64_t rows, int64_t n, int32_t *idx, void *ws, void *stream);
+int64_t zm_gpu_argmax_ws_bytes(void);
 /* An empty kernel (one block; PDL wait and release only): ZMLX_CUDA_NOPS
  * measures what a kernel boundary costs with it. */
 zm_status zm_gpu_noop(void *stream);

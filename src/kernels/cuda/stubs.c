@@ -26,7 +26,8 @@ int64_t zm_gpu_attention_ws_bytes(int n_head, int n_kv, int head_dim, int64_t ma
 zm_status zm_gpu_attention_decode(const float *q, const float *k_cache, const float *v_cache, int n_head, int n_kv, int head_dim, int64_t max_ctx, float scale, const int32_t *pos, void *ws, float *out, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_attention_prefill(const float *q, const float *k_cache, const float *v_cache, int64_t n_tok, int n_head, int n_kv, int head_dim, float scale, const int32_t *pos, float *out, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_embedding(const zm_gpu_mat *E, const int32_t *ids, int64_t n, float *out, void *stream) { return ZM__NODEV; }
-zm_status zm_gpu_argmax(const float *x, int64_t rows, int64_t n, int32_t *idx, void *stream) { return ZM__NODEV; }
+zm_status zm_gpu_argmax(const float *x, int64_t rows, int64_t n, int32_t *idx, void *ws, void *stream) { return ZM__NODEV; }
+int64_t zm_gpu_argmax_ws_bytes(void) { return 0; }
 zm_status zm_gpu_noop(void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_softmax(const float *x, int64_t rows, int64_t n, float *y, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_topk_rows(const float *x, int64_t rows, int64_t n, int k, float *val, int32_t *idx, void *stream) { return ZM__NODEV; }
