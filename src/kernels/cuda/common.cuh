@@ -542,38 +542,6 @@ __device__ __forceinline__ void row_dot2(const void *qa, const uint16_t *da, int
     yb = c;
 }
 
-/* Four rows at once (long dense matvecs, e.g. the output head): all eight
- * loads of a round issued before any dot, each row summed in row_dot's
- * order, so y[i] equals row_dot on row i bit for bit. */
-template <int DT>
-__device__ __forceinline__ void row_dot4(const void *const *q, const uint16_t *const *d, const int64_t *rb, int nb,
-                                         const float4 *xs, int sub, int lpr, float *y) {
-    float a[4] = {0.f, 0.f, 0.f, 0.f};
-    int b = sub;
-    for (; b + lpr < nb; b += 2 * lpr) {
-        typename Blk<DT>::raw r0[4], r1[4];
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            r0[i] = Blk<DT>::load(q[i], d[i], rb[i] + b);
-            r1[i] = Blk<DT>::load(q[i], d[i], rb[i] + b + lpr);
-        }
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            a[i] += Blk<DT>::dot(r0[i], xs, b);
-            a[i] += Blk<DT>::dot(r1[i], xs, b + lpr);
-        }
-    }
-    if (b < nb) {
-        typename Blk<DT>::raw r0[4];
-#pragma unroll
-        for (int i = 0; i < 4; i++) r0[i] = Blk<DT>::load(q[i], d[i], rb[i] + b);
-#pragma unroll
-        for (int i = 0; i < 4; i++) a[i] += Blk<DT>::dot(r0[i], xs, b);
-    }
-#pragma unroll
-    for (int i = 0; i < 4; i++) y[i] = a[i];
-}
-
 /* Fire-and-forget L2 prefetch of [p, p+bytes) by the calling thread (sm_90
  * bulk prefetch; earlier archs skip it). Rounded out to 16 bytes: device
  * matrices carry 256 bytes of tail padding so the rounding stays inside. */

@@ -16,23 +16,22 @@
  * shared memory (plus the input load and norm), 3 = at once (not even the
  * dense kernels' L2 prefetch before the wait). */
 static __constant__ int zm_dbg;
-/* ZMLX_CUDA_PRE, a bit mask (default 7; every setting gives the same
- * bits). The combine, when the caller says its expert ids are ready: 1 =
- * reads the ids and weights and asks L2 for its rows before its dependency
- * wait; 2 = with 1, also loads its first weights into registers there.
- * 4 = long Q4_0 matvecs (the output head) take four rows a warp pass, in a
- * kernel of their own. Measured and not kept (H100, Q4_0,
- * docs/BENCHMARKS.md): the dense matvecs loading their first weights into
- * registers before the wait (345 vs 400 tok/s, but that build also lost a
- * block per SM: 102 registers instead of 80), the gate/up kernel
- * normalising its x before the wait (+0.5 %, within noise), the router
- * ranking the experts with the whole block instead of k warp rounds (409
- * vs 416). */
+/* ZMLX_CUDA_PRE, a bit mask (default 3; every setting gives the same
+ * bits), for the combine when the caller says its expert ids are ready:
+ * 1 = it reads the ids and weights and asks L2 for its rows before its
+ * dependency wait; 2 = with 1, it also loads its first weights into
+ * registers there. Measured and not kept (H100, docs/BENCHMARKS.md): the
+ * dense matvecs loading their first weights into registers before the
+ * wait (345 vs 400 tok/s, but that build also lost a block per SM: 102
+ * registers instead of 80), the gate/up kernel normalising its x before
+ * the wait (+0.5 %, within noise), the router ranking the experts with the
+ * whole block instead of k warp rounds (409 vs 416), four Q4_0 rows a warp
+ * pass in the output head (413.6 vs 413.5). */
 static __constant__ int zm_pre;
 /* Rows of its chunk a dense matvec block asks L2 for before its wait
- * (ZMLX_CUDA_PF_ROWS, default 32: every row of the layers' 16-row chunks;
- * the output head's ~600-row chunks, 175 MB in all, would not stay in L2:
- * asking for all of them measured 2 % slower end to end). */
+ * (ZMLX_CUDA_PF_ROWS, default 16: every row of the layers' 16-row chunks;
+ * the output head's ~400-row chunks, 175 MB in all, would not stay in L2:
+ * asking for all of them measured 1-2 % slower end to end on the H100). */
 static __constant__ int64_t zm_pf_rows;
 template <int DT> struct PreOk { static constexpr bool v = DT == ZM_Q4_0 || DT == ZM_Q8_0; };
 
@@ -43,7 +42,7 @@ template <int DT> struct PreOk { static constexpr bool v = DT == ZM_Q4_0 || DT =
  * Block b owns rows [b*chunk, b*chunk+chunk): it first asks L2 for all of its
  * weight bytes (one bulk prefetch per segment), then builds x in shared
  * memory while those loads fly, then computes from L2. */
-template <int DT, bool FOUR>
+template <int DT>
 __global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, const float *x,
                                                      const float *nw, float eps, int64_t total,
                                                      int64_t chunk) {
@@ -61,7 +60,7 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, c
     load_x_swz(xs, x, nb * 32, nw, eps, red);
     __syncthreads();
     if (zm_dbg == 2) return;
-    mv_rows<DT>(s, nb, lpr, xs, start, end, FOUR);
+    mv_rows<DT>(s, nb, lpr, xs, start, end);
 }
 
 /* Batched: block (bx, t) does token t; x[t] in shared memory. */
@@ -228,13 +227,6 @@ int zm__pdl_enabled(void) {
     return on;
 }
 
-/* ZMLX_CUDA_PRE (see zm_pre; 4: four rows a warp pass in long Q4_0
- * matvecs), read at each call. */
-static int zm__pre_host(void) {
-    const char *pe = getenv("ZMLX_CUDA_PRE");
-    return pe ? atoi(pe) : 7;
-}
-
 /* Blocks per SM of the matrix-vector grids (ZMLX_CUDA_BPS, default 4): more
  * blocks, fewer rows per warp, fewer dependent load rounds per thread. */
 static int blocks_per_sm(const char *var = "ZMLX_CUDA_BPS") {
@@ -249,10 +241,11 @@ extern "C" zm_status zm_gpu_kernels_init(void) {
     const char *e = getenv("ZMLX_CUDA_DBG");
     const int dbg = e ? atoi(e) : 0;
     cudaMemcpyToSymbol(zm_dbg, &dbg, sizeof dbg);
-    const int pre = zm__pre_host();
+    const char *pe = getenv("ZMLX_CUDA_PRE");
+    const int pre = pe ? atoi(pe) : 3;
     cudaMemcpyToSymbol(zm_pre, &pre, sizeof pre);
     const char *pf = getenv("ZMLX_CUDA_PF_ROWS");
-    const int64_t pf_rows = pf && atoll(pf) >= 0 ? atoll(pf) : 32;
+    const int64_t pf_rows = pf && atoll(pf) >= 0 ? atoll(pf) : 16;
     cudaMemcpyToSymbol(zm_pf_rows, &pf_rows, sizeof pf_rows);
     return zm__cuda_ck("zm_gpu_kernels_init");
 }
@@ -328,18 +321,9 @@ static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x
     int64_t chunk;
     size_t smem = cols * 4;
     ZM_DISPATCH_DT(dt, {
-        /* long matrices (the output head) in Q4_0: four rows a warp pass,
-         * in a kernel of its own (more registers, fewer blocks an SM) */
-        const bool four = DT == ZM_Q4_0 && (zm__pre_host() & 4) && total >= 128 * 4 * zm__sm_count();
-        if (four) {
-            ZM_TRY(smem_ok(k_matvec<DT, true>, smem, "matvec"));
-            plan_chunks(k_matvec<DT, true>, smem, total, 4 * (ZM_BLOCK / 32) * (32 / lpr), &grid, &chunk, blocks_per_sm());
-            zm__launch(k_matvec<DT, true>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
-        } else {
-            ZM_TRY(smem_ok(k_matvec<DT, false>, smem, "matvec"));
-            plan_chunks(k_matvec<DT, false>, smem, total, 2 * (ZM_BLOCK / 32) * (32 / lpr), &grid, &chunk, blocks_per_sm());
-            zm__launch(k_matvec<DT, false>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
-        }
+        ZM_TRY(smem_ok(k_matvec<DT>, smem, "matvec"));
+        plan_chunks(k_matvec<DT>, smem, total, 2 * (ZM_BLOCK / 32) * (32 / lpr), &grid, &chunk, blocks_per_sm());
+        zm__launch(k_matvec<DT>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
     });
     return zm__cuda_ck("k_matvec");
 }

@@ -27,52 +27,15 @@ __device__ __forceinline__ void mv_prefetch(const MvSeg &s, int nb, int64_t star
     }
 }
 
-/* Four rows a pass (row, row + step, ...) while all four exist below end;
- * returns the first row left for mv_rows' two-row passes. */
-template <int DT>
-__device__ __forceinline__ int64_t mv_rows4(const MvSeg &s, int nb, int lpr, const float4 *xs, int64_t row,
-                                            int64_t step, int64_t end) {
-    const int sub = (threadIdx.x & 31) % lpr;
-    for (; row + 3 * step < end; row += 4 * step) {
-        const void *q[4];
-        const uint16_t *d[4];
-        int64_t rb[4], rr[4];
-        int sg[4];
-        float y[4];
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            int64_t r = row + i * step;
-            int seg = 0;
-            while (seg < s.n - 1 && r >= s.rows[seg]) r -= s.rows[seg++];
-            q[i] = s.q[seg];
-            d[i] = s.d[seg];
-            rb[i] = r * nb;
-            sg[i] = seg;
-            rr[i] = r;
-        }
-        row_dot4<DT>(q, d, rb, nb, xs, sub, lpr, y);
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            const float acc = group_sum(y[i], lpr);
-            if (sub == 0) s.y[sg[i]][rr[i]] = s.res[sg[i]] ? s.res[sg[i]][rr[i]] + acc : acc;
-        }
-    }
-    return row;
-}
-
 /* Rows [start, end) against x in swizzled shared memory; two rows per warp
- * pass (row and row + step), their loads in flight together; four: long
- * chunks of Q4_0 rows take four rows a pass first (mv_rows4). */
+ * pass (row and row + step), their loads in flight together. */
 template <int DT>
 __device__ __forceinline__ void mv_rows(const MvSeg &s, int nb, int lpr, const float4 *xs, int64_t start,
-                                        int64_t end, bool four = false) {
+                                        int64_t end) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr;
     const int64_t step = (ZM_BLOCK / 32) * gpw;
-    int64_t row0 = start + warp * gpw + grp;
-    if constexpr (DT == ZM_Q4_0)
-        if (four) row0 = mv_rows4<DT>(s, nb, lpr, xs, row0, step, end);
-    for (int64_t row = row0; row - grp < end; row += 2 * step) {
+    for (int64_t row = start + warp * gpw + grp; row - grp < end; row += 2 * step) {
         const int64_t row2 = row + step;
         const bool ok = row < end, ok2 = row2 < end;
         int seg = 0, seg2 = 0;
