@@ -84,6 +84,31 @@ static zm_status decode_run(zm_session *s, int n, dec_result *r) {
     return ZM_OK;
 }
 
+/* The same n steps as decode_run through zm_session_decode_greedy (on CUDA:
+ * back to back on the device, no host round trip between tokens), after a
+ * short warm-up call that captures its graph; tok/s over the whole call,
+ * and how many ids equal decode_run's (ref[i + 1] is the id after step i). */
+static double loop_run(zm_session *s, int n, const int32_t *ref, int *same) {
+    const int32_t prompt[4] = {1, 17, 42, 99};
+    int32_t next = 0, *ids = malloc(sizeof(int32_t) * (size_t)(n + 4));
+    *same = 0;
+    if (!ids) return 0;
+    double dt = 0;
+    for (int rep = 0; rep < 2; rep++) {
+        if (zm_session_reset(s) != ZM_OK || zm_session_prefill(s, prompt, 4, NULL, &next) != ZM_OK) { free(ids); return 0; }
+        double t0 = zm__now();
+        if (zm_session_decode_greedy(s, next, rep ? n : 4, ids) != ZM_OK) {
+            fprintf(stderr, "greedy loop: %s\n", zm_last_error());
+            free(ids);
+            return 0;
+        }
+        dt = zm__now() - t0;
+    }
+    for (int i = 0; i + 1 < n; i++) *same += ids[i] == ref[i + 1];
+    free(ids);
+    return n / dt;
+}
+
 /* Prompt processing of n tokens, fed one by one through the captured decode
  * graph (the batched P-token graph runs too, but without a grouped GEMM its
  * expert products re-read weights per token and lose to this). */
@@ -153,7 +178,9 @@ int main(int argc, char **argv) {
     dec_result rs = {0}, rf = {0};
     if (fused_only) {
         if (decode_run(sf, n, &rf) != ZM_OK) { fprintf(stderr, "cuda_decode: decode: %s\n", zm_last_error()); return 1; }
-        printf("fused decode: %.1f tok/s %.3f ms/token\n", rf.tps, rf.med_ms);
+        int sl = 0;
+        const double lt = loop_run(sf, n, rf.ids, &sl);
+        printf("fused decode: %.1f tok/s %.3f ms/token | device loop %.1f tok/s, ids %d/%d\n", rf.tps, rf.med_ms, lt, sl, n - 1);
         free(rf.ids);
         zm_session_free(ss);
         zm_session_free(sf);
@@ -170,6 +197,10 @@ int main(int argc, char **argv) {
         printf("%-6s decode: %7.1f tok/s  %6.3f ms/token (p10 %.3f, p90 %.3f)  %7.1f GB/s  %5.1f%% of copy bw\n", names[k],
                rr[k]->tps, rr[k]->med_ms, rr[k]->p10_ms, rr[k]->p90_ms, gbs, bw > 0 ? 100.0 * gbs * 1e9 / bw : 0);
     }
+    int lsame = 0;
+    const double ltps = loop_run(sf, n, rf.ids, &lsame);
+    printf("fused  device loop: %7.1f tok/s  %6.3f ms/token  %7.1f GB/s  %5.1f%% of copy bw (zm_session_decode_greedy; ids = the step loop's on %d of %d)\n",
+           ltps, ltps > 0 ? 1e3 / ltps : 0, ltps * mb / 1e3, bw > 0 ? 100.0 * ltps * mb * 1e6 / bw : 0, lsame, n - 1);
     printf("fidelity: stock vs fused token ids identical on %d of %d tokens\n", same, n);
     double pre = prefill > 0 ? prefill_run(sf, prefill, zm_model_n_vocab(m)) : 0;
     if (prefill > 0) printf("prefill (fused decode graph, token by token): %d tokens, %.1f tok/s\n", prefill, pre);
@@ -177,9 +208,10 @@ int main(int argc, char **argv) {
     if (dev == ZM_CUDA && zm_cuda_mem_info(&fr, &tot) == ZM_OK)
         printf("gpu memory in use: %.2f GB (weights %.2f GB, 2 sessions' KV caches of %lld positions, arenas)\n", (tot - fr) / 1e9,
                zm__cuda_ctx_weight_bytes(m->be_ctx) / 1e9, ctx);
-    printf("RESULT %s %s stock %.1f tok/s %.3f ms | fused %.1f tok/s %.3f ms %.1f GB/s %.1f%% | identical %d/%d | prefill %.1f tok/s\n",
+    printf("RESULT %s %s stock %.1f tok/s %.3f ms | fused %.1f tok/s %.3f ms %.1f GB/s %.1f%% | identical %d/%d | device loop %.1f tok/s"
+           " %.1f%% ids %d/%d | prefill %.1f tok/s\n",
            gpu, zm_dtype_name(zm_model_weight_type(m)), rs.tps, rs.med_ms, rf.tps, rf.med_ms, rf.tps * mb / 1e3,
-           bw > 0 ? 100.0 * rf.tps * mb * 1e6 / bw : 0, same, n, pre);
+           bw > 0 ? 100.0 * rf.tps * mb * 1e6 / bw : 0, same, n, ltps, bw > 0 ? 100.0 * ltps * mb * 1e6 / bw : 0, lsame, n - 1, pre);
     for (const char *v = ab; v && *v;) {
         char var[512];
         size_t len = strcspn(v, ";");
@@ -203,8 +235,11 @@ int main(int argc, char **argv) {
         if (zm_session_new(&sv, m) == ZM_OK && decode_run(sv, n, &rv) == ZM_OK) {
             int eq = 0;
             for (int i = 0; i < n; i++) eq += rv.ids[i] == rf.ids[i];
-            printf("AB %-40s %7.1f tok/s %6.3f ms (p10 %.3f, p90 %.3f) %7.1f GB/s %5.1f%% | identical %d/%d\n", label,
-                   rv.tps, rv.med_ms, rv.p10_ms, rv.p90_ms, rv.tps * mb / 1e3, bw > 0 ? 100.0 * rv.tps * mb * 1e6 / bw : 0, eq, n);
+            int ls = 0;
+            const double lv = loop_run(sv, n, rf.ids, &ls);
+            printf("AB %-40s %7.1f tok/s %6.3f ms (p10 %.3f, p90 %.3f) %7.1f GB/s %5.1f%% | identical %d/%d | loop %.1f tok/s ids %d/%d\n",
+                   label, rv.tps, rv.med_ms, rv.p10_ms, rv.p90_ms, rv.tps * mb / 1e3, bw > 0 ? 100.0 * rv.tps * mb * 1e6 / bw : 0, eq, n,
+                   lv, ls, n - 1);
         } else {
             printf("AB variant failed: %s\n", zm_last_error());
         }
@@ -231,5 +266,5 @@ int main(int argc, char **argv) {
     zm_session_free(ss);
     zm_session_free(sf);
     zm_model_free(m);
-    return same == n ? 0 : 3;
+    return same == n && lsame == n - 1 ? 0 : 3;
 }

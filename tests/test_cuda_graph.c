@@ -3,7 +3,8 @@
  * greedy tokens on CUDA; CUDA top-1 identical to the CPU graph over 64
  * tokens (F32, Q8_0, Q4_0 files), F32 logits within 1e-4; captured CUDA
  * graph vs direct launches vs the executor's own fusions off: identical
- * logits; a prefill of P tokens equals P single-token steps.
+ * logits; a prefill of P tokens equals P single-token steps; the device
+ * greedy loop gives the step-by-step ids.
  * Run: build/tests/test_cuda_graph */
 #include "core/cuda.h"
 #include "graph/exec_cuda.h"
@@ -172,7 +173,52 @@ static void test_cuda_modes(void) {
     close_runner(&b);
 }
 
+/* zm_session_decode_greedy on CUDA (the steps back to back on the device)
+ * gives the ids of the step-by-step loop: patched with the captured graph
+ * over 1100 steps (past the 1024-id ring), stock without the graph. */
+static void test_cuda_greedy_loop(void) {
+    if (!zm_cuda_available()) { zt_skip("no GPU"); return; }
+    for (int mode = 0; mode < 2; mode++) {
+        const char *path = model_path(mode ? 0 : 2);
+        if (!path) { ZT_CHECK(0, "synth: %s", zm_last_error()); return; }
+        const int n = mode ? 40 : 1100;
+        if (mode) setenv("ZMLX_CUDA_GRAPH", "0", 1);
+        runner a = {0}, b = {0};
+        zm_model_opts o = {0};
+        o.device = ZM_CUDA;
+        o.n_ctx = 2048;
+        int ok = 1;
+        for (int i = 0; i < 2 && ok; i++) {
+            runner *r = i ? &b : &a;
+            ZT_OK(zm_model_load(&r->m, path, &o));
+            if (r->m && !mode) ZT_OK(zm_patch(r->m, NULL, NULL));
+            if (r->m) ZT_OK(zm_session_new(&r->s, r->m));
+            ok = r->s != NULL;
+        }
+        int32_t *ta = malloc(sizeof(int32_t) * (size_t)(n + 1)), *tb = malloc(sizeof(int32_t) * (size_t)n);
+        if (ok && ta && tb) {
+            greedy(&a, n + 1, ta, NULL); /* ta[0]: after the prompt, ta[i + 1]: after step i */
+            const int32_t prompt[4] = {1, 17, 42, 99};
+            int32_t next = -1;
+            ZT_OK(zm_session_prefill(b.s, prompt, 4, NULL, &next));
+            ZT_CHECK(next == ta[0], "prompt: %d vs %d", next, ta[0]);
+            ZT_OK(zm_session_decode_greedy(b.s, next, n, tb));
+            int same = 0;
+            for (int i = 0; i < n; i++) same += tb[i] == ta[i + 1];
+            ZT_CHECK(same == n, "%s: device greedy loop agrees with the step-by-step loop on %d of %d ids", mode ? "stock, no graph" : "patched, graph",
+                     same, n);
+            ZT_CHECK(zm_session_pos(b.s) == 4 + n, "pos %lld", (long long)zm_session_pos(b.s));
+        }
+        free(ta);
+        free(tb);
+        close_runner(&a);
+        close_runner(&b);
+        if (mode) unsetenv("ZMLX_CUDA_GRAPH");
+    }
+}
+
 int main(void) {
+    ZT_RUN(test_cuda_greedy_loop);
     ZT_RUN(test_cuda_stock_vs_fused);
     ZT_RUN(test_cuda_vs_cpu);
     ZT_RUN(test_cuda_modes);

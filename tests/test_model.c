@@ -157,6 +157,18 @@ static void test_kv_cache_vs_recompute(void) {
     ZT_CHECK(zm_session_pos(s) == 40, "unchanged after a refused id");
     ZT_CHECK(zm_session_prefill(s, seq, 25, NULL, NULL) == ZM_ERR_RANGE, "cache overflow refused");
     ZT_CHECK(strstr(zm_last_error(), "overflow") != NULL, "message: %s", zm_last_error());
+    /* greedy steps in one call: the ids of the step-by-step loop above */
+    int32_t g[34];
+    ZT_OK(zm_session_reset(s));
+    ZT_OK(zm_session_prefill(s, seq, 5, NULL, &next));
+    ZT_CHECK(next == seq[5], "prefill of 5 gives %d, before %d", next, seq[5]);
+    ZT_OK(zm_session_decode_greedy(s, next, 34, g));
+    for (int i = 0; i < 34; i++) ZT_CHECK(g[i] == seq[6 + i], "greedy step %d: %d vs %d", i, g[i], seq[6 + i]);
+    ZT_CHECK(zm_session_pos(s) == 39, "pos %lld after 5 + 34", (long long)zm_session_pos(s));
+    ZT_CHECK(zm_session_decode_greedy(s, next, 26, g) == ZM_ERR_RANGE, "greedy cache overflow refused");
+    ZT_CHECK(zm_session_decode_greedy(s, bad, 1, g) == ZM_ERR_RANGE, "greedy: id outside the vocabulary");
+    ZT_CHECK(zm_session_decode_greedy(s, next, 0, g) == ZM_ERR_INVALID, "greedy: 0 steps");
+    ZT_CHECK(zm_session_pos(s) == 39, "unchanged after refused greedy calls");
     free(a);
     free(b);
 done:

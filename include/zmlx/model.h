@@ -72,6 +72,12 @@ zm_status zm_session_prefill(zm_session *s, const int32_t *ids, int64_t n, float
 /* One token: the same as prefill of n = 1, through the decode graph that is
  * planned once and replayed for every position. */
 zm_status zm_session_decode(zm_session *s, int32_t id, float *logits, int32_t *next);
+/* n >= 1 greedy steps from token id: ids[i] receives the greedy id after
+ * step i, and feeds step i + 1 (ids[n-1] is the next token to feed); the
+ * same ids as n calls of zm_session_decode(s, id, NULL, &id). On CUDA the
+ * steps run back to back on the device, with no host round trip between
+ * tokens (the decode graph and the greedy step captured once). */
+zm_status zm_session_decode_greedy(zm_session *s, int32_t id, int64_t n, int32_t *ids);
 /* Bytes of planned intermediates of the decode graph (its arena). */
 int64_t zm_session_decode_arena_bytes(const zm_session *s);
 /* With opts.profile: time spent in the decode graph per op kind so far, as

@@ -98,6 +98,9 @@ typedef struct {
     int nseg;
     cudaGraph_t graph;
     cudaGraphExec_t gexec;
+    cudaGraph_t graph_loop;      /* run_greedy: the graph + the greedy step */
+    cudaGraphExec_t gexec_loop;
+    int32_t *ring;               /* run_greedy: count + ZM_GREEDY_RING ids */
     int use_graph, profile;
     int64_t bytes;
     double prof_s[ZM_OP_COUNT];  /* per op kind (a QKV launch counts as matmul) */
@@ -897,6 +900,9 @@ static void exec_free(void *p) {
     if (e->ctx) cudaStreamSynchronize(e->ctx->stream);
     if (e->gexec) cudaGraphExecDestroy(e->gexec);
     if (e->graph) cudaGraphDestroy(e->graph);
+    if (e->gexec_loop) cudaGraphExecDestroy(e->gexec_loop);
+    if (e->graph_loop) cudaGraphDestroy(e->graph_loop);
+    zm_cuda_free(e->ring);
     if (e->inv_freq) {
         for (int i = 0; i < e->g->n_nodes; i++) zm_cuda_free(e->inv_freq[i]);
         free(e->inv_freq);
@@ -1075,6 +1081,49 @@ static zm_status run(void *p) {
     return ck(cudaGraphLaunch(e->gexec, s), "graph launch");
 }
 
+/* Greedy decode on the device (zm_graph_backend.run_greedy): one capture
+ * of the graph followed by the greedy step (zm_gpu_greedy_advance), then n
+ * launches back to back; the ids come back every ZM_GREEDY_RING steps. */
+#define ZM_GREEDY_RING 1024
+static zm_status enqueue_greedy(cuda_exec *e) {
+    const zm_graph *g = e->g;
+    ZM_TRY(e->profile ? run_profiled(e) : enqueue_all(e));
+    return zm_gpu_greedy_advance(I(g->input[ZM_INPUT_TOKENS]), I(g->input[ZM_INPUT_POS]), I(g->out[1]), e->ring,
+                                 ZM_GREEDY_RING, e->ctx->stream);
+}
+static zm_status run_greedy(void *p, int64_t n, int32_t *ids) {
+    cuda_exec *e = p;
+    const zm_graph *g = e->g;
+    cudaStream_t s = e->ctx->stream;
+    if (n < 1 || !ids) return zm__err(ZM_ERR_INVALID, "cuda backend: greedy run of %lld steps", (long long)n);
+    const int ti = g->input[ZM_INPUT_TOKENS], pi = g->input[ZM_INPUT_POS];
+    if (g->n_tokens != 1 || ti < 0 || pi < 0 || g->n_out < 2 || g->nodes[g->out[1]].dtype != ZM_I32 ||
+        zm_node_numel(&g->nodes[g->out[1]]) != 1 || g->nodes[ti].nbytes != 4 || g->nodes[pi].nbytes != 4)
+        return zm__err(ZM_ERR_UNSUPPORTED, "cuda backend: greedy run needs a one-token graph with its greedy id as output 1");
+    if (!e->ring) ZM_TRY(zm_cuda_malloc((void **)&e->ring, sizeof(int32_t) * (1 + ZM_GREEDY_RING)));
+    const int graph = e->use_graph && !e->profile;
+    if (graph && !e->gexec_loop) {
+        ZM_TRY(ck(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "begin capture"));
+        zm_status st = enqueue_greedy(e);
+        cudaGraph_t gr = NULL;
+        cudaError_t ce = cudaStreamEndCapture(s, &gr);
+        if (st != ZM_OK) { if (gr) cudaGraphDestroy(gr); return st; }
+        ZM_TRY(ck(ce, "end capture"));
+        e->graph_loop = gr;
+        ZM_TRY(ck(cudaGraphInstantiate(&e->gexec_loop, gr, 0), "graph instantiate"));
+    }
+    for (int64_t done = 0; done < n;) {
+        const int64_t c = n - done < ZM_GREEDY_RING ? n - done : ZM_GREEDY_RING;
+        ZM_TRY(ck(cudaMemsetAsync(e->ring, 0, sizeof(int32_t), s), "ring reset"));
+        for (int64_t i = 0; i < c; i++)
+            ZM_TRY(graph ? ck(cudaGraphLaunch(e->gexec_loop, s), "graph launch") : enqueue_greedy(e));
+        ZM_TRY(ck(cudaMemcpyAsync(ids + done, e->ring + 1, sizeof(int32_t) * (size_t)c, cudaMemcpyDeviceToHost, s), "ids copy"));
+        ZM_TRY(ck(cudaStreamSynchronize(s), "sync"));
+        done += c;
+    }
+    return ZM_OK;
+}
+
 static zm_status get_output(void *p, int slot, void *host, size_t nbytes) {
     cuda_exec *e = p;
     if (slot < 0 || slot >= e->g->n_out) return zm__err(ZM_ERR_INVALID, "cuda backend: no output slot %d", slot);
@@ -1112,7 +1161,7 @@ const zm_graph_backend zm_graph_backend_cuda = {
     .state_new = state_new, .state_free = state_free, .state_clear = state_clear,
     .exec_new = exec_new, .exec_free = exec_free,
     .set_input = set_input, .run = run, .get_output = get_output, .exec_bytes = exec_bytes,
-    .profile = exec_profile,
+    .profile = exec_profile, .run_greedy = run_greedy,
 };
 
 #else /* !ZM_HAVE_CUDA */

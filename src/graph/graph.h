@@ -261,6 +261,12 @@ typedef struct zm_graph_backend {
     /* With opts.profile: seconds and node executions per op kind since the
      * exec was made (arrays of ZM_OP_COUNT). May be NULL (not supported). */
     zm_status (*profile)(void *exec, double *seconds, int64_t *calls);
+    /* May be NULL. Greedy decode on the device: the graph takes one token
+     * (inputs TOKENS and POS, already set) and has its greedy id (I32, one
+     * element) as output slot 1; run it n times, each run's id becoming
+     * the next run's token at the next position, with no host round trip
+     * between runs; ids[i] = the id of run i. */
+    zm_status (*run_greedy)(void *exec, int64_t n, int32_t *ids);
 } zm_graph_backend;
 
 extern const zm_graph_backend zm_graph_backend_cpu;

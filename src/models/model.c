@@ -268,3 +268,28 @@ zm_status zm_session_prefill(zm_session *s, const int32_t *ids, int64_t n, float
 zm_status zm_session_decode(zm_session *s, int32_t id, float *logits, int32_t *next) {
     return zm_session_prefill(s, &id, 1, logits, next);
 }
+
+zm_status zm_session_decode_greedy(zm_session *s, int32_t id, int64_t n, int32_t *ids) {
+    if (!s || !ids || n < 1) return zm__err(ZM_ERR_INVALID, "zm_session_decode_greedy: NULL session/ids or n = %lld", (long long)n);
+    const int64_t V = s->m->hp.n_vocab;
+    if (id < 0 || id >= V) return zm__err(ZM_ERR_RANGE, "decode: id %d outside the vocabulary [0, %lld)", id, (long long)V);
+    if (n > s->m->opts.n_ctx - s->pos)
+        return zm__err(ZM_ERR_RANGE, "decode: %lld tokens at position %lld overflow the %lld-position KV cache", (long long)n,
+                       (long long)s->pos, (long long)s->m->opts.n_ctx);
+    const zm_graph_backend *be = s->m->be;
+    if (!be->run_greedy) { /* one step at a time through the host */
+        for (int64_t i = 0; i < n; i++) {
+            ZM_TRY(zm_session_decode(s, id, NULL, &id));
+            ids[i] = id;
+        }
+        return ZM_OK;
+    }
+    graph_slot *sl;
+    ZM_TRY(get_slot(s, 1, &sl));
+    s->posbuf[0] = (int32_t)s->pos;
+    ZM_TRY(be->set_input(sl->exec, ZM_INPUT_TOKENS, &id, sizeof id));
+    ZM_TRY(be->set_input(sl->exec, ZM_INPUT_POS, s->posbuf, sizeof(int32_t)));
+    ZM_TRY(be->run_greedy(sl->exec, n, ids));
+    s->pos += n;
+    return ZM_OK;
+}

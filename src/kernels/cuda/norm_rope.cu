@@ -171,6 +171,17 @@ __global__ void __launch_bounds__(256) k_argmax_wide(const float *x, int64_t n, 
     if (threadIdx.x == 0) idx[0] = bi == ZM_AM_NONE ? 0 : bi;
 }
 
+/* The greedy loop's step between two runs of a decode graph: the id just
+ * chosen becomes the next token, one position on; ring[0] counts the ids
+ * kept in ring[1..cap]. */
+__global__ void k_greedy_advance(int32_t *tok, int32_t *pos, const int32_t *next, int32_t *ring, int cap) {
+    const int32_t id = *next, i = ring[0];
+    if (i < cap) ring[1 + i] = id;
+    ring[0] = i + 1;
+    *tok = id;
+    *pos += 1;
+}
+
 __global__ void k_binary(int op, const float *a, const float *b, int64_t n, int64_t nb, int mode,
                          float *y) {
     ZM_PDL_ENTRY();
@@ -337,6 +348,12 @@ __global__ void k_noop() { ZM_PDL_ENTRY(); }
 extern "C" zm_status zm_gpu_noop(void *stream) {
     zm__launch(k_noop, 1, 32, 0, (cudaStream_t)stream);
     return zm__cuda_ck("k_noop");
+}
+
+extern "C" zm_status zm_gpu_greedy_advance(int32_t *tok, int32_t *pos, const int32_t *next, int32_t *ring, int cap,
+                                            void *stream) {
+    k_greedy_advance<<<1, 1, 0, (cudaStream_t)stream>>>(tok, pos, next, ring, cap);
+    return zm__cuda_ck("k_greedy_advance");
 }
 
 extern "C" int64_t zm_gpu_argmax_ws_bytes(void) { return 16 + ZM_AM_MAXB * 8; }

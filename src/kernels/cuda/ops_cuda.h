@@ -256,6 +256,10 @@ zm_status zm_gpu_embedding(const zm_gpu_mat *E, const int32_t *ids, int64_t n, f
  * result). One ws per stream. */
 zm_status zm_gpu_argmax(const float *x, int64_t rows, int64_t n, int32_t *idx, void *ws, void *stream);
 int64_t zm_gpu_argmax_ws_bytes(void);
+/* Between two greedy decode steps on the device: *tok = *next, *pos += 1,
+ * and ring[1 + ring[0]++] = *next while ring[0] < cap (ring: 1 + cap int32,
+ * ring[0] zeroed by the caller before the first step). One thread. */
+zm_status zm_gpu_greedy_advance(int32_t *tok, int32_t *pos, const int32_t *next, int32_t *ring, int cap, void *stream);
 /* An empty kernel (one block; PDL wait and release only): ZMLX_CUDA_NOPS
  * measures what a kernel boundary costs with it. */
 zm_status zm_gpu_noop(void *stream);

@@ -28,6 +28,7 @@ zm_status zm_gpu_attention_prefill(const float *q, const float *k_cache, const f
 zm_status zm_gpu_embedding(const zm_gpu_mat *E, const int32_t *ids, int64_t n, float *out, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_argmax(const float *x, int64_t rows, int64_t n, int32_t *idx, void *ws, void *stream) { return ZM__NODEV; }
 int64_t zm_gpu_argmax_ws_bytes(void) { return 0; }
+zm_status zm_gpu_greedy_advance(int32_t *tok, int32_t *pos, const int32_t *next, int32_t *ring, int cap, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_noop(void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_softmax(const float *x, int64_t rows, int64_t n, float *y, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_topk_rows(const float *x, int64_t rows, int64_t n, int k, float *val, int32_t *idx, void *stream) { return ZM__NODEV; }
