@@ -24,21 +24,18 @@ __global__ void __launch_bounds__(32 * ZM_ATT_HPB)
     /* the cache rows before p are static: read them before waiting on the
      * kernel that produces q, k and v (ZMLX_ATT_EARLY=0: after) */
     AttnPre<DPL> P;
-    __shared__ AttnStage stg;
-    bool staged = false;
     if (early) {
         attn_preload<DPL>(P, kc, vc, n_kv, d, n_split, pos, blockIdx.x, blockIdx.y, minr);
         /* an idle split (short context) leaves without waiting: at least
          * one split of every head group waits, so this grid still
          * completes after its predecessor */
         if ((int)blockIdx.y >= P.n_act) return;
-        staged = early > 1 && attn_stage<DPL>(stg, kc, vc, n_kv, d, blockIdx.x, P);
     }
     ZM_PDL_ENTRY();
     if (!early) attn_preload<DPL>(P, kc, vc, n_kv, d, n_split, pos, blockIdx.x, blockIdx.y, minr);
     __shared__ AttnSmem S;
     attn_decode_item<DPL>(q, kc, vc, n_head, n_kv, d, n_split, scale, pm, pl, pacc, counter, out, qkn, blockIdx.x, blockIdx.y,
-                          blockIdx.z, gridDim.z, threadIdx.x >> 5, 1, S, P, staged ? &stg : nullptr);
+                          blockIdx.z, gridDim.z, threadIdx.x >> 5, 1, S, P);
 }
 
 /* Prefill: block per (token t, head h); query at position pos[0]+t attends
@@ -119,13 +116,11 @@ static int attn_minrows(void) {
     return v < 1 || v > 4096 ? 8 : v;
 }
 
-/* What is read before the dependency wait (ZMLX_ATT_EARLY, for A/B): 2
- * (default) the first K/V rows into registers and up to ZM_ATT_SR more into
- * shared memory; 1 the first rows only; 0 nothing. */
+/* The first K/V rows read before the dependency wait (ZMLX_ATT_EARLY=0:
+ * after it, for A/B). */
 static int attn_early(void) {
     const char *e = getenv("ZMLX_ATT_EARLY");
-    const int v = e ? atoi(e) : 2;
-    return v < 0 || v > 2 ? 2 : v;
+    return !(e && !strcmp(e, "0"));
 }
 
 static zm_status attn_check(int n_head, int n_kv, int d) {

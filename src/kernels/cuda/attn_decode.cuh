@@ -52,32 +52,6 @@ __device__ __forceinline__ void attn_preload(AttnPre<DPL> &P, const float *kc, c
     }
 }
 
-/* The one-op kernel's rows after the first group: up to ZM_ATT_SR more
- * K/V rows of the split (not row p) copied into shared memory (cp.async)
- * before the dependency wait as well, so a split of up to R + SR rows
- * reads nothing after it. Rows of d <= 128 floats, d % 4 == 0. */
-#define ZM_ATT_SR 24
-struct __align__(16) AttnStage {
-    float k[ZM_ATT_SR][128], v[ZM_ATT_SR][128];
-};
-/* Rows [t0 + R, min(t1, t0 + R + SR, L - 1)) of kv head kvh into st; returns
- * whether it staged (the item must then wait on cp.async before reading). */
-template <int DPL>
-__device__ __forceinline__ bool attn_stage(AttnStage &st, const float *kc, const float *vc, int n_kv, int d, int kvh,
-                                           const AttnPre<DPL> &P) {
-    if (AttnPre<DPL>::R != ZM_ATT_RG || d % 4) return false;
-    const int64_t r0 = P.t0 + ZM_ATT_RG, r1 = min(min(P.t1, r0 + ZM_ATT_SR), P.L - 1);
-    const int d4 = d / 4;
-    for (int64_t i = threadIdx.x; i < (r1 - r0) * d4; i += blockDim.x) {
-        const int r = (int)(i / d4), c = 4 * (int)(i % d4);
-        const int64_t base = ((r0 + r) * n_kv + kvh) * d + c;
-        const unsigned sk = (unsigned)__cvta_generic_to_shared(&st.k[r][c]), sv = (unsigned)__cvta_generic_to_shared(&st.v[r][c]);
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(sk), "l"(kc + base) : "memory");
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(sv), "l"(vc + base) : "memory");
-    }
-    return true;
-}
-
 /* Run the statements with constexpr DPL (dims per lane) for head_dim d <= 128. */
 #define ZM_ATT_DPL128(d, ...)                                                                      \
     if (d <= 32) { constexpr int DPL = 1; __VA_ARGS__; }                                             \
@@ -104,8 +78,7 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
                                                  int d, int n_split, float scale, float *pm,
                                                  float *pl, float *pacc, int *counter, float *out,
                                                  const zm_gpu_qkn &qkn, int kvh, int split, int z, int Z, int warp,
-                                                 int bar, AttnSmem &S, const AttnPre<DPL> &P,
-                                                 const AttnStage *stg = nullptr) {
+                                                 int bar, AttnSmem &S, const AttnPre<DPL> &P) {
     const int G = n_head / n_kv;
     const int lane = threadIdx.x & 31;
     const int g = z * ZM_ATT_HPB + warp, h = kvh * G + g;
@@ -169,8 +142,7 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
             if (use[0]) rope_pair_f(dst[0], i, qkn.n_rot / 2, (float)p, fr[j]);
             if (use[1]) rope_pair_f(dst[1], i, qkn.n_rot / 2, (float)p, fr[j]);
         }
-        if (stg) asm volatile("cp.async.wait_all;" ::: "memory");
-        named_bar(bar, 32 * ZM_ATT_HPB); /* kh (and the staged rows) for every warp */
+        named_bar(bar, 32 * ZM_ATT_HPB); /* kh for every warp */
         if (owner) {
 #pragma unroll
             for (int i = 0; i < DPL; i++) {
@@ -182,10 +154,6 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
                 }
             }
         }
-    }
-    if (stg && !fused) {
-        asm volatile("cp.async.wait_all;" ::: "memory");
-        named_bar(bar, 32 * ZM_ATT_HPB); /* the staged rows for every warp */
     }
     if (!hv) return; /* after the block barrier above */
 #pragma unroll
@@ -208,14 +176,12 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
             const int64_t base = (t * n_kv + kvh) * d;
             const bool newrow = owner && t == p, pre = AttnPre<DPL>::R == RG && tg == t0 && t != p;
             const int rp = AttnPre<DPL>::R == RG ? r : 0;
-            const int64_t ts = t - t0 - RG; /* row in the stage */
-            const bool staged = stg && ts >= 0 && ts < ZM_ATT_SR && t < L - 1;
 #pragma unroll
             for (int i = 0; i < DPL; i++) {
                 const int c = lane + 32 * i;
                 const bool ok = t < t1 && c < d;
-                kr[r][i] = newrow ? kp[i] : pre ? P.k[rp][i] : !ok ? 0.f : staged ? stg->k[ts][c] : kc[base + c];
-                vr[r][i] = newrow ? vp[i] : pre ? P.v[rp][i] : !ok ? 0.f : staged ? stg->v[ts][c] : vc[base + c];
+                kr[r][i] = newrow ? kp[i] : pre ? P.k[rp][i] : ok ? kc[base + c] : 0.f;
+                vr[r][i] = newrow ? vp[i] : pre ? P.v[rp][i] : ok ? vc[base + c] : 0.f;
             }
         }
 #pragma unroll
