@@ -141,7 +141,7 @@ __global__ void __launch_bounds__(ZM_BLOCK, 4) /* 4 blocks an SM: the registers 
      * began (it read them), so this block takes them, asks L2 for its rows
      * and loads its first weights while that launch (gate/up) runs; read
      * through L2, as they come from another grid */
-    const bool ahead = early && (zm_pre & 1);
+    const bool ahead = early && (zm_pre & 1) && !zm_dbg; /* measuring: the router may not have gated */
     RowPre<DT> pre;
     if (ahead) {
         if (threadIdx.x < k) {
