@@ -1,5 +1,7 @@
-/* Greedy decode with wall-clock timing (see timed.h). On CUDA the sampled
- * id is read back each step, so the host clock brackets finished work. */
+/* Greedy decode with wall-clock timing (see timed.h), through
+ * zm_session_decode_greedy: on CUDA the steps run back to back on the
+ * device and the ids come back at the end, so the host clock brackets
+ * finished work. */
 #include "models/timed.h"
 #include "core/internal.h"
 
@@ -14,10 +16,7 @@ zm_status zm__generate_timed(zm_session *s, const int32_t *prompt, int64_t n_pro
     ZM_TRY(zm_session_prefill(s, prompt, n_prompt, NULL, &next));
     double t1 = zm__now();
     tokens[0] = next;
-    for (int64_t i = 1; i < n_gen; i++) {
-        ZM_TRY(zm_session_decode(s, next, NULL, &next));
-        tokens[i] = next;
-    }
+    if (n_gen > 1) ZM_TRY(zm_session_decode_greedy(s, next, n_gen - 1, tokens + 1));
     double t2 = zm__now();
     if (prefill_s) *prefill_s = t1 - t0;
     if (decode_s) *decode_s = t2 - t1;
