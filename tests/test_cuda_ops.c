@@ -752,14 +752,8 @@ static void test_embedding_argmax(void) {
 static void test_router_gate(void) {
     NEED_GPU();
     const int shapes[][3] = {{128, 2048, 8}, {8, 64, 2}, {60, 1056, 4}, {256, 512, 8}, {1024, 256, 32}};
-    /* the one-cluster variant (ZMLX_CUDA_ROUTER_CL) too; 16 rows a block
-     * at most 128, so 1024 experts take the grid path there */
-    const char *cls[3] = {NULL, "8", "16"};
-    for (int ci = 0; ci < 3; ci++)
     for (int di = 0; di < 5; di++)
         for (int si = 0; si < 5; si++) {
-            if (cls[ci]) setenv("ZMLX_CUDA_ROUTER_CL", cls[ci], 1);
-            else unsetenv("ZMLX_CUDA_ROUTER_CL");
             zm_dtype t = all_dt[di];
             const int n = shapes[si][0], cols = shapes[si][1], k = shapes[si][2];
             wmat w;
@@ -781,8 +775,7 @@ static void test_router_gate(void) {
             ZT_OK(zm_cuda_memcpy_d2h(ib, di2, k * 4));
             ZT_OK(zm_cuda_memcpy_d2h(&cnt, dc, 4));
             char what[96];
-            snprintf(what, sizeof what, "router_gate%s%s %s %dx%d k=%d", cls[ci] ? " cluster " : "", cls[ci] ? cls[ci] : "",
-                     zm_dtype_name(t), n, cols, k);
+            snprintf(what, sizeof what, "router_gate %s %dx%d k=%d", zm_dtype_name(t), n, cols, k);
             same_bits(what, l, l2, n);
             same_bits(what, wa, wb, k);
             for (int j = 0; j < k; j++) ZT_CHECK(ia[j] == ib[j], "%s: slot %d id %d vs %d", what, j, ia[j], ib[j]);
@@ -791,9 +784,8 @@ static void test_router_gate(void) {
             zm_cuda_free(dx); zm_cuda_free(dg); zm_cuda_free(dl); zm_cuda_free(dl2); zm_cuda_free(dw); zm_cuda_free(dw2);
             zm_cuda_free(di_); zm_cuda_free(di2); zm_cuda_free(dc);
             wmat_free(&w);
-            if (zt_failed_now()) { unsetenv("ZMLX_CUDA_ROUTER_CL"); return; }
+            if (zt_failed_now()) return;
         }
-    unsetenv("ZMLX_CUDA_ROUTER_CL");
     ZT_CHECK(zm_gpu_router_gate(NULL, NULL, NULL, 0, NULL, NULL, 2, 1, NULL, NULL, NULL) == ZM_ERR_INVALID, "no matrix refused");
 }
 

@@ -250,28 +250,6 @@ static inline void zm__launch(void (*kern)(KArgs...), dim3 grid, dim3 block, siz
     (void)cudaLaunchKernelEx(&cfg, kern, ((KArgs)args)...);
 }
 
-/* zm__launch for a grid of thread-block clusters of cl blocks along x
- * (cl > 1), with the PDL attribute as zm__launch sets it. */
-template <typename... KArgs, typename... Args>
-static inline cudaError_t zm__launch_cluster(void (*kern)(KArgs...), int cl, dim3 grid, dim3 block, size_t smem,
-                                             cudaStream_t st, Args... args) {
-    cudaLaunchConfig_t cfg = {};
-    cudaLaunchAttribute at[2];
-    cfg.gridDim = grid;
-    cfg.blockDim = block;
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = st;
-    at[0].id = cudaLaunchAttributeClusterDimension;
-    at[0].val.clusterDim.x = (unsigned)cl;
-    at[0].val.clusterDim.y = 1;
-    at[0].val.clusterDim.z = 1;
-    at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[1].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = at;
-    cfg.numAttrs = zm__pdl_enabled() ? 2 : 1;
-    return cudaLaunchKernelEx(&cfg, kern, ((KArgs)args)...);
-}
-
 // ---------------------------------------------------------------------------
 // Argmax pieces (k_argmax and the persistent kernel's argmax step): the
 // first index of the largest non-NaN value; -inf counts, all-NaN gives none.

@@ -7,7 +7,6 @@
  * vector sits in swizzled shared memory (common.cuh).
  * Checked against float64 references in tests/test_cuda_ops.c. */
 #include "kernels/cuda/rows.cuh"
-#include <cooperative_groups.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -431,58 +430,6 @@ extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_
     return zm__cuda_ck("k_combine");
 }
 
-// ---------------------------------------------------------------------------
-// Router + gating as one thread-block cluster (ZMLX_CUDA_ROUTER_CL=8 or 16;
-// measuring): block b of the cluster computes rows [b*per, b*per+per) as
-// k_router_gate does (same lanes, same row_dot, same folded norm) into its
-// shared memory; after a cluster barrier block 0 gathers every logit from
-// its peers' shared memory (no fence, atomic or L2 round trip), writes
-// them and gates them with gate_row. Same bits as k_router_gate.
-#define ZM_RCL_PER 128 /* rows per block at most */
-template <int DT, int NPL>
-__global__ void __launch_bounds__(ZM_BLOCK)
-    k_router_cluster(const void *q, const uint16_t *d, int rows, int nb, int lpr, int per, const float *x, const float *nw,
-                     float eps, float *logits, int k, int renorm, int32_t *ids, float *w) {
-    namespace cg = cooperative_groups;
-    extern __shared__ float4 xs[];
-    __shared__ float red[32];
-    __shared__ float lg[ZM_RCL_PER];
-    __shared__ float all[32 * NPL];
-    cg::cluster_group cl = cg::this_cluster();
-    const int b = (int)cl.block_rank(), gpw = 32 / lpr;
-    const int start = b * per, end = min(start + per, rows);
-    if (threadIdx.x == 0 && start < end) {
-        prefetch_l2((const char *)q + (int64_t)start * nb * BlkBytes<DT>::v, (int64_t)(end - start) * nb * BlkBytes<DT>::v);
-        if (d) prefetch_l2(d + (int64_t)start * nb, (int64_t)(end - start) * nb * 2);
-    }
-    ZM_PDL_ENTRY();
-    load_x_swz(xs, x, nb * 32, nw, eps, red);
-    __syncthreads();
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int grp = lane / lpr, sub = lane % lpr;
-    for (int row = start + warp * gpw + grp; row - grp < end; row += (ZM_BLOCK / 32) * gpw) {
-        float acc = row < end ? row_dot<DT>(q, d, (int64_t)row * nb, nb, xs, sub, lpr) : 0.f;
-        acc = group_sum(acc, lpr);
-        if (row < end && sub == 0) lg[row - start] = acc;
-    }
-    cl.sync(); /* every block's logits, visible across the cluster */
-    if (b == 0)
-        for (int i = threadIdx.x; i < rows; i += ZM_BLOCK) {
-            const float *peer = cl.map_shared_rank(lg, i / per);
-            all[i] = peer[i % per];
-            logits[i] = all[i];
-        }
-    cl.sync(); /* the peers' shared memory stays until block 0 has read it */
-    if (b || warp) return;
-    gate_row<NPL, false>(all, rows, k, renorm, ids, w);
-}
-
-static int router_cluster(void) {
-    const char *e = getenv("ZMLX_CUDA_ROUTER_CL");
-    const int v = e ? atoi(e) : 0;
-    return v == 2 || v == 4 || v == 8 || v == 16 ? v : 0;
-}
-
 extern "C" zm_status zm_gpu_router_gate(const zm_gpu_mat *W, const float *x, const float *norm_w, float eps,
                                          float *logits, int *counter, int k, int renorm, int32_t *ids, float *w,
                                          void *stream) {
@@ -490,28 +437,9 @@ extern "C" zm_status zm_gpu_router_gate(const zm_gpu_mat *W, const float *x, con
     const int n = (int)W->rows;
     if (W->rows < 1 || W->rows > 32 * ZM_WMAX) return zm__err(ZM_ERR_RANGE, "zm_gpu_router_gate: %lld experts (1..1024)", (long long)W->rows);
     if (k < 1 || k > 32 || k > n) return zm__err(ZM_ERR_RANGE, "zm_gpu_router_gate: k = %d of %d", k, n);
-    const int nb = (int)(W->cols / 32), lpr = zm__lpr(nb), gpw = 32 / lpr;
-    const int ncl = router_cluster();
-    if (ncl) { /* one cluster (measuring, ZMLX_CUDA_ROUTER_CL) */
-        int cper = (n + ncl - 1) / ncl;
-        cper = (cper + gpw - 1) / gpw * gpw;
-        if (cper <= ZM_RCL_PER) {
-            const size_t smem = W->cols * 4;
-            cudaStream_t st = (cudaStream_t)stream;
-            ZM_DISPATCH_DT(W->dtype, {
-                ZM_NPL(n, {
-                    auto kern = k_router_cluster<DT, NPL>;
-                    ZM_TRY(smem_ok(kern, smem, "router_gate"));
-                    if (ncl > 8) cudaFuncSetAttribute(kern, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
-                    (void)zm__launch_cluster(kern, ncl, dim3((unsigned)ncl), ZM_BLOCK, smem, st, W->q, W->d, n, nb, lpr, cper, x,
-                                             norm_w, eps, logits, k, renorm, ids, w);
-                });
-            });
-            return zm__cuda_ck("k_router_cluster");
-        }
-    }
     /* rows spread over all SMs (a block per row group when there are more
      * SMs than rows): the weights stream through many SMs at once */
+    const int nb = (int)(W->cols / 32), lpr = zm__lpr(nb), gpw = 32 / lpr;
     int per = (n + zm__sm_count() - 1) / zm__sm_count();
     per = (per + gpw - 1) / gpw * gpw;
     if (per > (ZM_BLOCK / 32) * gpw) per = (ZM_BLOCK / 32) * gpw;
