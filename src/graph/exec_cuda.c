@@ -1065,22 +1065,25 @@ static zm_status set_input(void *p, int slot, const void *host, size_t nbytes) {
     return ck(cudaMemcpyAsync(e->ptr[e->g->input[slot]], host, nbytes, cudaMemcpyHostToDevice, e->ctx->stream), "input copy");
 }
 
+/* Capture what enq enqueues into *graph and instantiate it as *gexec. */
+static zm_status capture(cuda_exec *e, zm_status (*enq)(cuda_exec *), cudaGraph_t *graph, cudaGraphExec_t *gexec) {
+    cudaStream_t s = e->ctx->stream;
+    ZM_TRY(ck(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "begin capture"));
+    zm_status st = enq(e);
+    cudaGraph_t gr = NULL;
+    cudaError_t ce = cudaStreamEndCapture(s, &gr);
+    if (st != ZM_OK) { if (gr) cudaGraphDestroy(gr); return st; }
+    ZM_TRY(ck(ce, "end capture"));
+    *graph = gr;
+    return ck(cudaGraphInstantiate(gexec, gr, 0), "graph instantiate");
+}
+
 static zm_status run(void *p) {
     cuda_exec *e = p;
-    cudaStream_t s = e->ctx->stream;
     if (e->profile) return run_profiled(e);
     if (!e->use_graph) return enqueue_all(e);
-    if (!e->gexec) {
-        ZM_TRY(ck(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "begin capture"));
-        zm_status st = enqueue_all(e);
-        cudaGraph_t graph = NULL;
-        cudaError_t ce = cudaStreamEndCapture(s, &graph);
-        if (st != ZM_OK) { if (graph) cudaGraphDestroy(graph); return st; }
-        ZM_TRY(ck(ce, "end capture"));
-        e->graph = graph;
-        ZM_TRY(ck(cudaGraphInstantiate(&e->gexec, graph, 0), "graph instantiate"));
-    }
-    return ck(cudaGraphLaunch(e->gexec, s), "graph launch");
+    if (!e->gexec) ZM_TRY(capture(e, enqueue_all, &e->graph, &e->gexec));
+    return ck(cudaGraphLaunch(e->gexec, e->ctx->stream), "graph launch");
 }
 
 /* Greedy decode on the device (zm_graph_backend.run_greedy): one capture
@@ -1104,16 +1107,7 @@ static zm_status run_greedy(void *p, int64_t n, int32_t *ids) {
         return zm__err(ZM_ERR_UNSUPPORTED, "cuda backend: greedy run needs a one-token graph with its greedy id as output 1");
     if (!e->ring) ZM_TRY(zm_cuda_malloc((void **)&e->ring, sizeof(int32_t) * (1 + ZM_GREEDY_RING)));
     const int graph = e->use_graph && !e->profile;
-    if (graph && !e->gexec_loop) {
-        ZM_TRY(ck(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "begin capture"));
-        zm_status st = enqueue_greedy(e);
-        cudaGraph_t gr = NULL;
-        cudaError_t ce = cudaStreamEndCapture(s, &gr);
-        if (st != ZM_OK) { if (gr) cudaGraphDestroy(gr); return st; }
-        ZM_TRY(ck(ce, "end capture"));
-        e->graph_loop = gr;
-        ZM_TRY(ck(cudaGraphInstantiate(&e->gexec_loop, gr, 0), "graph instantiate"));
-    }
+    if (graph && !e->gexec_loop) ZM_TRY(capture(e, enqueue_greedy, &e->graph_loop, &e->gexec_loop));
     for (int64_t done = 0; done < n;) {
         const int64_t c = n - done < ZM_GREEDY_RING ? n - done : ZM_GREEDY_RING;
         ZM_TRY(ck(cudaMemsetAsync(e->ring, 0, sizeof(int32_t), s), "ring reset"));
