@@ -121,14 +121,10 @@ __global__ void __launch_bounds__(ZM_BLOCK)
 
 /* Down + combine (cb_rows): block (b, t) owns rows [b*crows, b*crows+crows)
  * of every expert of token t, ZM_COMBINE_ROWS at a time. */
-/* Q8_0: at least 4 blocks an SM (its first weights held ahead would take
- * it to 76 registers, 3 blocks; measured ~1.5 % faster capped at 64);
- * Q4_0 fits 4 blocks at 61 registers uncapped, ~1 % faster than capped
- * (H100, 256 tokens, alternating builds). */
 template <int DT>
-__global__ void __launch_bounds__(ZM_BLOCK, DT == ZM_Q8_0 ? 4 : 1)
-    k_combine(const void *q, const uint16_t *d, int64_t rows, int nb, int lpr, const int32_t *ids,
-              const float *w, int k, const float *h, const float *res, float *y, int crows, int early) {
+__device__ __forceinline__ void combine_body(const void *q, const uint16_t *d, int64_t rows, int nb, int lpr,
+                                             const int32_t *ids, const float *w, int k, const float *h, const float *res,
+                                             float *y, int crows, int early) {
     extern __shared__ float4 xs[];
     __shared__ int32_t sid[64];
     __shared__ float sw[64];
@@ -177,6 +173,22 @@ __global__ void __launch_bounds__(ZM_BLOCK, DT == ZM_Q8_0 ? 4 : 1)
         }
     for (; r < end; r += ZM_COMBINE_ROWS)
         cb_rows<DT>(q, d, rows, nb, lpr, sid, sw, k, xs, res, y, r, min(r + ZM_COMBINE_ROWS, end), part);
+}
+/* Q8_0 capped at 4 blocks an SM (its first weights held ahead would take it
+ * to 76 registers, 3 blocks: capped measured ~1.5 % faster); the others
+ * uncapped (Q4_0: 61 registers, 4 blocks; ~1 % faster than capped; H100,
+ * 256 tokens, alternating builds). */
+template <int DT>
+__global__ void __launch_bounds__(ZM_BLOCK)
+    k_combine(const void *q, const uint16_t *d, int64_t rows, int nb, int lpr, const int32_t *ids, const float *w, int k,
+              const float *h, const float *res, float *y, int crows, int early) {
+    combine_body<DT>(q, d, rows, nb, lpr, ids, w, k, h, res, y, crows, early);
+}
+template <int DT>
+__global__ void __launch_bounds__(ZM_BLOCK, 4)
+    k_combine4(const void *q, const uint16_t *d, int64_t rows, int nb, int lpr, const int32_t *ids, const float *w, int k,
+               const float *h, const float *res, float *y, int crows, int early) {
+    combine_body<DT>(q, d, rows, nb, lpr, ids, w, k, h, res, y, crows, early);
 }
 
 /* Router + gating in one launch: block b computes logits rows
@@ -428,8 +440,9 @@ extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_
     size_t smem = (size_t)D->cols * 4 * k;
     cudaStream_t st = (cudaStream_t)stream;
     ZM_DISPATCH_DT(D->dtype, {
-        ZM_TRY(smem_ok(k_combine<DT>, smem, "gather_qmm_combine"));
-        zm__launch(k_combine<DT>, dim3((unsigned)g, (unsigned)n_tok), ZM_BLOCK, smem, st, D->q, D->d, D->rows, nb, lpr, ids, w, k, h, res, y, crows, early);
+        auto kern = DT == ZM_Q8_0 ? k_combine4<DT> : k_combine<DT>;
+        ZM_TRY(smem_ok(kern, smem, "gather_qmm_combine"));
+        zm__launch(kern, dim3((unsigned)g, (unsigned)n_tok), ZM_BLOCK, smem, st, D->q, D->d, D->rows, nb, lpr, ids, w, k, h, res, y, crows, early);
     });
     return zm__cuda_ck("k_combine");
 }
