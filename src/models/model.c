@@ -230,14 +230,34 @@ static zm_status get_slot(zm_session *s, int64_t n, graph_slot **out) {
     return ZM_OK;
 }
 
+/* The graph slot for n <= ZM_PREFILL_CHUNK tokens, with ids and their
+ * positions (from s->pos) set as its inputs. */
+static zm_status feed(zm_session *s, const int32_t *ids, int64_t n, graph_slot **out) {
+    const zm_graph_backend *be = s->m->be;
+    ZM_TRY(get_slot(s, n, out));
+    for (int64_t i = 0; i < n; i++) s->posbuf[i] = (int32_t)(s->pos + i);
+    ZM_TRY(be->set_input((*out)->exec, ZM_INPUT_TOKENS, ids, sizeof(int32_t) * (size_t)n));
+    return be->set_input((*out)->exec, ZM_INPUT_POS, s->posbuf, sizeof(int32_t) * (size_t)n);
+}
+
+/* ids[0..n) are in the vocabulary and `steps` more positions fit the cache. */
+static zm_status check_feed(const zm_session *s, const int32_t *ids, int64_t n, int64_t steps, const char *what) {
+    const int64_t V = s->m->hp.n_vocab;
+    if (steps > s->m->opts.n_ctx - s->pos)
+        return zm__err(ZM_ERR_RANGE, "%s: %lld tokens at position %lld overflow the %lld-position KV cache", what, (long long)steps,
+                       (long long)s->pos, (long long)s->m->opts.n_ctx);
+    for (int64_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= V)
+            return zm__err(ZM_ERR_RANGE, "%s: token %lld is id %d, outside the vocabulary [0, %lld)", what, (long long)i, ids[i],
+                           (long long)V);
+    return ZM_OK;
+}
+
 /* One chunk of n <= ZM_PREFILL_CHUNK tokens; outputs only when wanted. */
 static zm_status run_chunk(zm_session *s, const int32_t *ids, int64_t n, float *logits, int32_t *next) {
     const zm_graph_backend *be = s->m->be;
     graph_slot *sl;
-    ZM_TRY(get_slot(s, n, &sl));
-    for (int64_t i = 0; i < n; i++) s->posbuf[i] = (int32_t)(s->pos + i);
-    ZM_TRY(be->set_input(sl->exec, ZM_INPUT_TOKENS, ids, sizeof(int32_t) * (size_t)n));
-    ZM_TRY(be->set_input(sl->exec, ZM_INPUT_POS, s->posbuf, sizeof(int32_t) * (size_t)n));
+    ZM_TRY(feed(s, ids, n, &sl));
     ZM_TRY(be->run(sl->exec));
     s->pos += n;
     if (logits) ZM_TRY(be->get_output(sl->exec, 0, logits, sizeof(float) * (size_t)s->m->hp.n_vocab));
@@ -247,14 +267,7 @@ static zm_status run_chunk(zm_session *s, const int32_t *ids, int64_t n, float *
 
 zm_status zm_session_prefill(zm_session *s, const int32_t *ids, int64_t n, float *logits, int32_t *next) {
     if (!s || !ids || n < 1) return zm__err(ZM_ERR_INVALID, "zm_session_prefill: NULL session/ids or n = %lld", (long long)n);
-    const int64_t V = s->m->hp.n_vocab;
-    if (n > s->m->opts.n_ctx - s->pos)
-        return zm__err(ZM_ERR_RANGE, "prefill: %lld tokens at position %lld overflow the %lld-position KV cache", (long long)n,
-                       (long long)s->pos, (long long)s->m->opts.n_ctx);
-    for (int64_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= V)
-            return zm__err(ZM_ERR_RANGE, "prefill: token %lld is id %d, outside the vocabulary [0, %lld)", (long long)i, ids[i],
-                           (long long)V);
+    ZM_TRY(check_feed(s, ids, n, n, "prefill"));
     for (int64_t done = 0; done < n;) {
         int64_t c = n - done < ZM_PREFILL_CHUNK ? n - done : ZM_PREFILL_CHUNK;
         int last = done + c == n;
@@ -271,11 +284,7 @@ zm_status zm_session_decode(zm_session *s, int32_t id, float *logits, int32_t *n
 
 zm_status zm_session_decode_greedy(zm_session *s, int32_t id, int64_t n, int32_t *ids) {
     if (!s || !ids || n < 1) return zm__err(ZM_ERR_INVALID, "zm_session_decode_greedy: NULL session/ids or n = %lld", (long long)n);
-    const int64_t V = s->m->hp.n_vocab;
-    if (id < 0 || id >= V) return zm__err(ZM_ERR_RANGE, "decode: id %d outside the vocabulary [0, %lld)", id, (long long)V);
-    if (n > s->m->opts.n_ctx - s->pos)
-        return zm__err(ZM_ERR_RANGE, "decode: %lld tokens at position %lld overflow the %lld-position KV cache", (long long)n,
-                       (long long)s->pos, (long long)s->m->opts.n_ctx);
+    ZM_TRY(check_feed(s, &id, 1, n, "decode"));
     const zm_graph_backend *be = s->m->be;
     if (!be->run_greedy) { /* one step at a time through the host */
         for (int64_t i = 0; i < n; i++) {
@@ -285,10 +294,7 @@ zm_status zm_session_decode_greedy(zm_session *s, int32_t id, int64_t n, int32_t
         return ZM_OK;
     }
     graph_slot *sl;
-    ZM_TRY(get_slot(s, 1, &sl));
-    s->posbuf[0] = (int32_t)s->pos;
-    ZM_TRY(be->set_input(sl->exec, ZM_INPUT_TOKENS, &id, sizeof id));
-    ZM_TRY(be->set_input(sl->exec, ZM_INPUT_POS, s->posbuf, sizeof(int32_t)));
+    ZM_TRY(feed(s, &id, 1, &sl));
     ZM_TRY(be->run_greedy(sl->exec, n, ids));
     s->pos += n;
     return ZM_OK;

@@ -142,26 +142,24 @@ __device__ __forceinline__ void combine_body(const void *q, const uint16_t *d, i
      * and loads its first weights while that launch (gate/up) runs; read
      * through L2, as they come from another grid */
     const bool ahead = early && (zm_pre & 1) && !zm_dbg; /* measuring: the router may not have gated */
-    RowPre<DT> pre;
-    if (ahead) {
+    auto take_ids = [&]() { /* ids and weights (from another grid: through L2), the L2 prefetch of their rows */
         if (threadIdx.x < k) {
             const int j = threadIdx.x;
             sid[j] = __ldcg(ids + j);
             sw[j] = __ldcg(w + j);
             cb_prefetch<DT>(q, d, rows, nb, sid[j], start, end);
         }
+    };
+    RowPre<DT> pre;
+    if (ahead) {
+        take_ids();
         const int warp = threadIdx.x >> 5;
         if constexpr (PreOk<DT>::v)
             if ((zm_pre & 2) && warp < k) cb_pre_load<DT>(pre, q, d, rows, nb, lpr, __ldcg(ids + warp), start, min(start + ZM_COMBINE_ROWS, end));
     }
     ZM_PDL_ENTRY();
     if (zm_dbg & 1) return;
-    if (!ahead && threadIdx.x < k) {
-        const int j = threadIdx.x;
-        sid[j] = ids[j];
-        sw[j] = w[j];
-        cb_prefetch<DT>(q, d, rows, nb, sid[j], start, end);
-    }
+    if (!ahead) take_ids();
     load_slots_swz(xs, h, k, cols);
     __syncthreads();
     if (zm_dbg == 2) return;
@@ -244,13 +242,15 @@ int zm__pdl_enabled(void) {
 }
 
 /* Blocks per SM of the matrix-vector grids (ZMLX_CUDA_BPS, default 4): more
- * blocks, fewer rows per warp, fewer dependent load rounds per thread. */
-static int blocks_per_sm(const char *var = "ZMLX_CUDA_BPS") {
+ * blocks, fewer rows per warp, fewer dependent load rounds per thread; the
+ * expert grids: ZMLX_CUDA_EX_BPS, default the same. */
+static int bps_env(const char *var, int dflt) {
     const char *e = getenv(var);
-    if (!e && strcmp(var, "ZMLX_CUDA_BPS")) return blocks_per_sm();
-    const int b = e ? atoi(e) : 4;
-    return b < 1 || b > 16 ? 4 : b;
+    const int b = e ? atoi(e) : dflt;
+    return b < 1 || b > 16 ? dflt : b;
 }
+static int blocks_per_sm(void) { return bps_env("ZMLX_CUDA_BPS", 4); }
+static int expert_blocks_per_sm(void) { return bps_env("ZMLX_CUDA_EX_BPS", blocks_per_sm()); }
 
 extern "C" zm_status zm_gpu_kernels_init(void) {
     (void)zm__sm_count();
@@ -396,12 +396,12 @@ static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const i
     ZM_DISPATCH_DT(G->dtype, {
         if (U) {
             ZM_TRY(smem_ok(k_expert<DT, true>, smem, what));
-            plan_chunks(k_expert<DT, true>, smem, items, min_items, &gx, &chunk, blocks_per_sm("ZMLX_CUDA_EX_BPS"));
+            plan_chunks(k_expert<DT, true>, smem, items, min_items, &gx, &chunk, expert_blocks_per_sm());
             dim3 grid(gx, (unsigned)n_tok);
             zm__launch(k_expert<DT, true>, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
         } else {
             ZM_TRY(smem_ok(k_expert<DT, false>, smem, what));
-            plan_chunks(k_expert<DT, false>, smem, items, min_items, &gx, &chunk, blocks_per_sm("ZMLX_CUDA_EX_BPS"));
+            plan_chunks(k_expert<DT, false>, smem, items, min_items, &gx, &chunk, expert_blocks_per_sm());
             dim3 grid(gx, (unsigned)n_tok);
             zm__launch(k_expert<DT, false>, grid, ZM_BLOCK, smem, st, G->q, G->d, nullptr, nullptr, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
         }
