@@ -304,11 +304,25 @@ static const void *q_at(const zm_gpu_mat *W, int64_t blk) {
 }
 static const uint16_t *d_at(const zm_gpu_mat *W, int64_t blk) { return W->d ? W->d + blk : nullptr; }
 
+/* A positive integer knob, else 0. */
+static int64_t knob(const char *var) {
+    const char *e = getenv(var);
+    const long long v = e ? atoll(e) : 0;
+    return v > 0 ? v : 0;
+}
+
 /* Contiguous chunks of items per block: at most as many blocks as fit on
  * the SMs at once (occupancy, capped by blocks_per_sm()), and at least
- * min_items per block so no warp idles. */
+ * min_items per block so no warp idles. force > 0: that many items a block
+ * (measuring: ZMLX_CUDA_MV_CHUNK for dense matrices of up to 65536 rows,
+ * ZMLX_CUDA_EX_CHUNK for gate/up). */
 template <typename K> static void plan_chunks(K kern, size_t smem, int64_t total, int64_t min_items, int *grid,
-                                              int64_t *chunk, int cap) {
+                                              int64_t *chunk, int cap, int64_t force = 0) {
+    if (force > 0) {
+        *chunk = force;
+        *grid = (int)((total + force - 1) / force);
+        return;
+    }
     int occ = 0;
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, ZM_BLOCK, smem) != cudaSuccess || occ < 1) occ = 1;
     if (occ > cap) occ = cap;
@@ -328,6 +342,16 @@ template <typename K> static zm_status smem_ok(K kern, size_t smem, const char *
     return ZM_OK;
 }
 
+/* A dense block's rows are a multiple of ZMLX_CUDA_MV_MIN rows per warp
+ * group: default 1 (the o_proj's 2048 rows over 256 blocks instead of 128:
+ * Q4_0 409.5 / 410.0 vs 392.1 / 394.3 tok/s on the H100), 2 for Q8_0 (341.7
+ * vs 336.1 / 338.5); 0: any number. */
+static int64_t mv_min_rows(zm_dtype dt, int lpr) {
+    const char *e = getenv("ZMLX_CUDA_MV_MIN");
+    const int m = e ? atoi(e) : dt == ZM_Q8_0 ? 2 : 1;
+    return m <= 0 ? 1 : (int64_t)m * (ZM_BLOCK / 32) * (32 / lpr);
+}
+
 static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x, const float *nw,
                              float eps, cudaStream_t st) {
     int nb = (int)(cols / 32), lpr = zm__lpr(nb);
@@ -337,9 +361,10 @@ static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x
     int64_t chunk;
     size_t smem = cols * 4;
     ZM_DISPATCH_DT(dt, {
-        ZM_TRY(smem_ok(k_matvec<DT>, smem, "matvec"));
-        plan_chunks(k_matvec<DT>, smem, total, 2 * (ZM_BLOCK / 32) * (32 / lpr), &grid, &chunk, blocks_per_sm());
-        zm__launch(k_matvec<DT>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
+        auto kern = k_matvec<DT>;
+        ZM_TRY(smem_ok(kern, smem, "matvec"));
+        plan_chunks(kern, smem, total, mv_min_rows(dt, lpr), &grid, &chunk, blocks_per_sm(), total <= 65536 ? knob("ZMLX_CUDA_MV_CHUNK") : 0);
+        zm__launch(kern, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
     });
     return zm__cuda_ck("k_matvec");
 }
@@ -395,10 +420,11 @@ static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const i
     const int64_t items = (int64_t)k * G->rows, min_items = (ZM_BLOCK / 32) * (32 / lpr);
     ZM_DISPATCH_DT(G->dtype, {
         if (U) {
-            ZM_TRY(smem_ok(k_expert<DT, true>, smem, what));
-            plan_chunks(k_expert<DT, true>, smem, items, min_items, &gx, &chunk, expert_blocks_per_sm());
+            auto kern = k_expert<DT, true>;
+            ZM_TRY(smem_ok(kern, smem, what));
+            plan_chunks(kern, smem, items, min_items, &gx, &chunk, expert_blocks_per_sm(), knob("ZMLX_CUDA_EX_CHUNK"));
             dim3 grid(gx, (unsigned)n_tok);
-            zm__launch(k_expert<DT, true>, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
+            zm__launch(kern, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
         } else {
             ZM_TRY(smem_ok(k_expert<DT, false>, smem, what));
             plan_chunks(k_expert<DT, false>, smem, items, min_items, &gx, &chunk, expert_blocks_per_sm());

@@ -1,0 +1,140 @@
+/* What a chain of dependent kernels costs on this GPU, apart from the
+ * decode: n launches captured in a CUDA graph with programmatic dependent
+ * launch (as the decode graph), replayed; per launch, for several grid
+ * shapes (blocks x threads) and bodies:
+ *   empty  - wait, release, return
+ *   chain  - wait, read the 8 KB vector the previous launch wrote (through
+ *            L2), a block sum, 16 rows of 2048 floats per block from L2
+ *            (static, in L2 after the first replay) dotted with it, each
+ *            block writes its rows: the skeleton of a decode matvec.
+ * Build: nvcc -O3 -arch=sm_90 -o build/bench/pdl_chain bench/pdl_chain.cu
+ * Usage: build/bench/pdl_chain [launches] */
+#include <cuda_runtime.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define COLS 2048
+
+__device__ __forceinline__ void wait_release() {
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+}
+
+__global__ void k_empty() { wait_release(); }
+
+/* x_in: COLS floats from the previous launch; W: rows x COLS; y_out: the
+ * first COLS rows' outputs (the next launch's x). */
+__global__ void k_chain(const float *x_in, const float *W, float *y_out, int rows_per_block, int total_rows, int rep) {
+    extern __shared__ float xs[];
+    __shared__ float red[32];
+    wait_release();
+    const int t = threadIdx.x, nt = blockDim.x, lane = t & 31, warp = t >> 5, nw = nt >> 5;
+    float s = 0.f;
+    for (int i = t; i < COLS; i += nt) {
+        float v = __ldcg(x_in + (blockIdx.x % rep) * COLS + i);
+        xs[i] = v; /* lane l reads elements (4i+m)*64 + l + 32j: conflict-free */
+        s += v * v;
+    }
+    for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(~0u, s, o);
+    if (lane == 0) red[warp] = s;
+    __syncthreads();
+    float tot = lane < nw ? red[lane] : 0.f;
+    for (int o = 16; o; o >>= 1) tot += __shfl_xor_sync(~0u, tot, o);
+    const float scale = rsqrtf(tot / COLS + 1e-6f);
+    const int r0 = blockIdx.x * rows_per_block;
+    for (int r = r0 + warp; r < r0 + rows_per_block && r < total_rows; r += nw) {
+        /* a Q4_0-like row: 1 KB, two 16-byte loads a lane, 64 nibbles
+         * decoded with the exponent trick */
+        const uint4 *w4 = reinterpret_cast<const uint4 *>(W) + (size_t)r * 64;
+        uint4 w[2];
+        w[0] = __ldg(w4 + lane);
+        w[1] = __ldg(w4 + lane + 32);
+        float a = 0.f;
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            const unsigned q[4] = {w[j].x, w[j].y, w[j].z, w[j].w};
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const unsigned lo = q[i] & 0x0F0F0F0Fu, hi = (q[i] >> 4) & 0x0F0F0F0Fu;
+#pragma unroll
+                for (int m = 0; m < 4; m++) {
+                    a = __fmaf_rn(__int_as_float((int)__byte_perm(lo, 0x4B000000u, 0x7540 + m)) - 8388616.f, xs[(4 * i + m) * 64 + lane + 32 * j], a);
+                    a = __fmaf_rn(__int_as_float((int)__byte_perm(hi, 0x4B000000u, 0x7540 + m)) - 8388616.f, xs[(16 + 4 * i + m) * 64 + lane + 32 * j], a);
+                }
+            }
+        }
+        for (int o = 16; o; o >>= 1) a += __shfl_xor_sync(~0u, a, o);
+        if (lane == 0 && r < COLS)
+            for (int c = 0; c < rep; c++) y_out[c * COLS + r] = a * scale * 1e-3f;
+    }
+}
+
+static void launch(void (*k)(), int grid, int block, cudaStream_t st) {
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute at[1];
+    cfg.gridDim = grid; cfg.blockDim = block; cfg.stream = st;
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at; cfg.numAttrs = 1;
+    cudaLaunchKernelEx(&cfg, k);
+}
+static void launch_chain(int grid, int block, cudaStream_t st, const float *x, const float *W, float *y, int rpb, int total, int rep) {
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute at[1];
+    cfg.gridDim = grid; cfg.blockDim = block; cfg.stream = st; cfg.dynamicSmemBytes = COLS * 4;
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at; cfg.numAttrs = 1;
+    cudaLaunchKernelEx(&cfg, k_chain, x, W, y, rpb, total, rep);
+}
+
+int main(int argc, char **argv) {
+    const int n = argc > 1 ? atoi(argv[1]) : 300;
+    cudaStream_t st;
+    cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking);
+    int sms = 0;
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+    const int total = 5120; /* QKV-sized: 5120 rows of 2048 */
+    float *W, *buf[2];
+    cudaMalloc(&W, (size_t)total * 1024);
+    cudaMemset(W, 0x11, (size_t)total * 1024);
+    float *stat;
+    for (int i = 0; i < 2; i++) { cudaMalloc(&buf[i], 8 * COLS * 4); cudaMemset(buf[i], 0, 8 * COLS * 4); }
+    cudaMalloc(&stat, 8 * COLS * 4); cudaMemset(stat, 0, 8 * COLS * 4);
+    cudaEvent_t a, b;
+    cudaEventCreate(&a); cudaEventCreate(&b);
+    struct { int mul, threads; } shapes[] = {{4, 256}, {3, 256}, {2, 256}, {1, 256}, {2, 512}, {1, 1024}, {1, 768}, {1, 512}};
+    /* body: 0 empty, 1 chain, 2 chain with x written in 8 copies (block b
+     * reads copy b % 8), 3 chain reading a static x (not written in the chain) */
+    static const char *names[] = {"empty", "chain", "chain8", "static"};
+    for (int body = 0; body < 4; body++) {
+        for (auto sh : shapes) {
+            const int grid = sh.mul * sms;
+            const int rpb = (total + grid - 1) / grid;
+            cudaGraph_t g;
+            cudaGraphExec_t ge;
+            cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal);
+            for (int i = 0; i < n; i++) {
+                if (body == 0) launch(k_empty, grid, sh.threads, st);
+                else if (body == 3) launch_chain(grid, sh.threads, st, stat, W, buf[(i + 1) & 1], rpb, total, 1);
+                else launch_chain(grid, sh.threads, st, buf[i & 1], W, buf[(i + 1) & 1], rpb, total, body == 2 ? 8 : 1);
+            }
+            cudaStreamEndCapture(st, &g);
+            if (cudaGraphInstantiate(&ge, g, 0) != cudaSuccess) { printf("instantiate failed\n"); return 1; }
+            for (int w = 0; w < 3; w++) cudaGraphLaunch(ge, st);
+            cudaEventRecord(a, st);
+            const int reps = 20;
+            for (int r = 0; r < reps; r++) cudaGraphLaunch(ge, st);
+            cudaEventRecord(b, st);
+            cudaEventSynchronize(b);
+            float ms = 0;
+            cudaEventElapsedTime(&ms, a, b);
+            cudaError_t e = cudaGetLastError();
+            printf("%-6s grid %4d x %4d threads (%d rows a block): %.3f us a launch %s\n", names[body], grid, sh.threads,
+                   body ? rpb : 0, ms * 1e3 / reps / n, e == cudaSuccess ? "" : cudaGetErrorString(e));
+            cudaGraphExecDestroy(ge);
+            cudaGraphDestroy(g);
+        }
+    }
+    return 0;
+}
