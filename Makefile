@@ -56,6 +56,9 @@ TEST_SUP:= $(filter-out $(TEST_C),$(sort $(wildcard tests/*.c)))
 TEST_SUP_OBJ := $(TEST_SUP:%.c=$(BUILD)/%.o)
 BENCH_C := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_C:bench/%.c=$(BUILD)/bench/%)
+ifneq ($(NVCC),)
+BENCH_BIN += $(BUILD)/bench/pdl_chain
+endif
 
 .PHONY: all lib demo test check fuzz bench install deps clean format FORCE
 all: $(BUILD)/libzmlx.a $(BUILD)/libzmlx.so $(BUILD)/zmlx $(TEST_BIN) $(BENCH_BIN)
@@ -98,6 +101,11 @@ $(BUILD)/zmlx: $(CLI_OBJ) $(BUILD)/libzmlx.a
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUP_OBJ) $(BUILD)/libzmlx.a
 	$(CC) -o $@ $< $(TEST_SUP_OBJ) $(BUILD)/libzmlx.a $(LDLIBS)
+
+$(BUILD)/bench/pdl_chain: bench/pdl_chain.cu
+	@mkdir -p $(dir $@)
+	@echo "  NVCC    $<"
+	@$(NVCC) -O3 -std=c++17 -arch=sm_$(CUARCH) -o $@ $<
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libzmlx.a
 	$(CC) -o $@ $< $(BUILD)/libzmlx.a $(LDLIBS)

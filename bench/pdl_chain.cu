@@ -7,7 +7,7 @@
  *            L2), a block sum, 16 rows of 2048 floats per block from L2
  *            (static, in L2 after the first replay) dotted with it, each
  *            block writes its rows: the skeleton of a decode matvec.
- * Build: nvcc -O3 -arch=sm_90 -o build/bench/pdl_chain bench/pdl_chain.cu
+ * Built by make (with CUDA) as build/bench/pdl_chain.
  * Usage: build/bench/pdl_chain [launches] */
 #include <cuda_runtime.h>
 #include <stdio.h>
