@@ -344,8 +344,8 @@ template <typename K> static zm_status smem_ok(K kern, size_t smem, const char *
 
 /* A dense block's rows are a multiple of ZMLX_CUDA_MV_MIN rows per warp
  * group: default 1 (the o_proj's 2048 rows over 256 blocks instead of 128:
- * Q4_0 409.5 / 410.0 vs 392.1 / 394.3 tok/s on the H100), 2 for Q8_0 (341.7
- * vs 336.1 / 338.5); 0: any number. */
+ * Q4_0 408.9 vs 392.2 / 394.3 tok/s on the H100, same process), 2 for Q8_0
+ * (341.7 vs 336.1 / 338.5); 0: any number. */
 static int64_t mv_min_rows(zm_dtype dt, int lpr) {
     const char *e = getenv("ZMLX_CUDA_MV_MIN");
     const int m = e ? atoi(e) : dt == ZM_Q8_0 ? 2 : 1;
