@@ -33,6 +33,13 @@ static __constant__ int zm_pre;
  * the output head's ~400-row chunks, 175 MB in all, would not stay in L2:
  * asking for all of them measured 1-2 % slower end to end on the H100). */
 static __constant__ int64_t zm_pf_rows;
+/* Whether gate/up asks L2 for its chunk of the chosen experts' rows once it
+ * has the ids, before building x (ZMLX_CUDA_EX_PF=1; default 0: on the
+ * H100, same process, Q4_0 412.9 without vs 407.9 / 402.7 with, Q8_0 339.0
+ * vs 340.1 / 341.1), and the combine for its rows (ZMLX_CUDA_CB_PF,
+ * default 1). Asking L2 for what a kernel loads anyway soon after has not
+ * paid here: it sits in the same queues as the loads. */
+static __constant__ int zm_ex_pf, zm_cb_pf;
 template <int DT> struct PreOk { static constexpr bool v = DT == ZM_Q4_0 || DT == ZM_Q8_0; };
 
 // ---------------------------------------------------------------------------
@@ -107,7 +114,7 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     if (threadIdx.x < k) {
         const int j = threadIdx.x;
         sid[j] = ids[j];
-        ex_prefetch<DT, SWIGLU>(qg, dg, qu, du, rows, nb, j, sid[j], start, end);
+        if (zm_ex_pf) ex_prefetch<DT, SWIGLU>(qg, dg, qu, du, rows, nb, j, sid[j], start, end);
     }
     if (x_per_slot) {
         load_slots_swz(xs, x, k, cols);
@@ -147,7 +154,7 @@ __device__ __forceinline__ void combine_body(const void *q, const uint16_t *d, i
             const int j = threadIdx.x;
             sid[j] = __ldcg(ids + j);
             sw[j] = __ldcg(w + j);
-            cb_prefetch<DT>(q, d, rows, nb, sid[j], start, end);
+            if (zm_cb_pf) cb_prefetch<DT>(q, d, rows, nb, sid[j], start, end);
         }
     };
     RowPre<DT> pre;
@@ -204,7 +211,7 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     const int gpw = 32 / lpr;
     const int start = blockIdx.x * per, end = min(start + per, rows); /* per <= 8 * gpw */
     if (zm_dbg == 3) { ZM_PDL_ENTRY(); return; }
-    if (threadIdx.x == 0) {
+    if (threadIdx.x == 0 && zm_pf_rows > 0) {
         prefetch_l2((const char *)q + (int64_t)start * nb * BlkBytes<DT>::v, (int64_t)(end - start) * nb * BlkBytes<DT>::v);
         if (d) prefetch_l2(d + (int64_t)start * nb, (int64_t)(end - start) * nb * 2);
     }
@@ -263,6 +270,12 @@ extern "C" zm_status zm_gpu_kernels_init(void) {
     const char *pf = getenv("ZMLX_CUDA_PF_ROWS");
     const int64_t pf_rows = pf && atoll(pf) >= 0 ? atoll(pf) : 16;
     cudaMemcpyToSymbol(zm_pf_rows, &pf_rows, sizeof pf_rows);
+    const char *xp = getenv("ZMLX_CUDA_EX_PF");
+    const int ex_pf = xp && !strcmp(xp, "1");
+    cudaMemcpyToSymbol(zm_ex_pf, &ex_pf, sizeof ex_pf);
+    const char *cp = getenv("ZMLX_CUDA_CB_PF");
+    const int cb_pf = !(cp && !strcmp(cp, "0"));
+    cudaMemcpyToSymbol(zm_cb_pf, &cb_pf, sizeof cb_pf);
     return zm__cuda_ck("zm_gpu_kernels_init");
 }
 
