@@ -4,8 +4,9 @@
 # device time goes to compiling. GPU tests of the changed kernels, then the
 # decode benchmark of each type in TYPES (default q4_0) with knob A/Bs in
 # one process per type (same card, same run).
-# Usage (device machine): TYPES="q4_0 q8_0" sh bench/gpu_quick.sh ["AB variants"]
-# (SUITE=1: the whole test suite instead of TESTS)
+# Usage (device machine): TYPES="q4_0 q8_0" N=256 sh bench/gpu_quick.sh ["AB variants"]
+# (SUITE=1: the whole test suite instead of TESTS; ENVS="VAR=V ...": the
+# tests once under each setting)
 . bench/device_env.sh
 tar xzf .carry/bins.tar.gz || exit 1
 export LD_LIBRARY_PATH="$DEPS_PREFIX/usr/lib/x86_64-linux-gnu:$LD_LIBRARY_PATH"
@@ -20,8 +21,13 @@ if [ -n "$SUITE" ]; then # the whole suite (pack every test binary: SUITE=1 sh b
     ZT_TIMEOUT=240 sh tests/run.sh build >"$OUT/tests.log" 2>&1
     echo "$(el) whole suite: $(grep -E 'passed' "$OUT/tests.log" | tail -1)"
     grep -E "FAIL|CRASH" "$OUT/tests.log" | head -20
-else
-    zm_gpu_tests ${TESTS:-test_cuda_ops test_cuda_graph}
+else # the named tests (TESTS=" ": none), under each VAR=VALUE of ENVS in turn
+    for e in ${ENVS:-ZMLX_NONE=0}; do
+        [ -n "$ENVS" ] && echo "$(el) tests with $e"
+        export "$e"
+        zm_gpu_tests ${TESTS:-test_cuda_ops test_cuda_graph}
+        unset "${e%%=*}"
+    done
 fi
 for t in $TYPES; do
     while [ ! -f /tmp/$t.done ]; do sleep 1; done
