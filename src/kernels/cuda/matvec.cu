@@ -93,8 +93,8 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_matmul(const void *q, const uint16
 }
 
 /* Per-expert rows (ex_rows), block (b, t): items [b*chunk, b*chunk+chunk)
- * of token t, prefetched to L2 first; x_per_slot: all k inputs in shared
- * memory. */
+ * of token t (asked of L2 first with ZMLX_CUDA_EX_PF=1); x_per_slot: all k
+ * inputs in shared memory. */
 template <int DT, bool SWIGLU>
 __global__ void __launch_bounds__(ZM_BLOCK)
     k_expert(const void *qg, const uint16_t *dg, const void *qu, const uint16_t *du, int64_t rows,
@@ -356,7 +356,7 @@ template <typename K> static zm_status smem_ok(K kern, size_t smem, const char *
 }
 
 /* A dense block's rows are a multiple of ZMLX_CUDA_MV_MIN rows per warp
- * group: default 1 (the o_proj's 2048 rows over 256 blocks instead of 128:
+ * group: default 1 (o_proj's 2048 rows over 256 blocks instead of 128:
  * Q4_0 408.9 vs 392.2 / 394.3 tok/s on the H100, same process), 2 for Q8_0
  * (341.7 vs 336.1 / 338.5); 0: any number. */
 static int64_t mv_min_rows(zm_dtype dt, int lpr) {
