@@ -9,6 +9,7 @@
 #include "core/internal.h"
 #include "graph/graph.h"
 #include "models/model_priv.h"
+#include "models/timed.h"
 #include "tools/cli.h"
 #include "tools/prompt.h"
 #include "zmlx/patch.h"
@@ -95,16 +96,12 @@ int zm_cmd_run(int argc, char **argv) {
     }
     int32_t *gen = malloc(sizeof(int32_t) * (size_t)n_gen);
     if (!gen) { fprintf(stderr, "zmlx run: out of memory\n"); goto done; }
-    double t0 = zm__now();
-    st = zm_session_prefill(s, ids, n_ids, NULL, &gen[0]);
-    double t1 = zm__now();
-    if (st == ZM_OK && n_gen > 1) st = zm_session_decode_greedy(s, gen[0], n_gen - 1, gen + 1); /* on CUDA: no host round trip a token */
-    double t2 = zm__now();
+    double pre = 0, dec = 0; /* on CUDA the decode steps run back to back on the device */
+    st = zm__generate_timed(s, ids, n_ids, n_gen, gen, &pre, &dec);
     if (st != ZM_OK) { rc = zm_cli_fail(C, "decode", st); free(gen); goto done; }
     printf("generated:");
     for (long long i = 0; i < n_gen; i++) printf(" %d", gen[i]);
     printf("\n");
-    double pre = t1 - t0, dec = t2 - t1;
     printf("prefill: %d tokens, %.2f ms, %.1f tok/s\n", n_ids, pre * 1e3, n_ids / (pre > 0 ? pre : 1e-9));
     if (n_gen > 1) {
         double tps = (double)(n_gen - 1) / (dec > 0 ? dec : 1e-9);

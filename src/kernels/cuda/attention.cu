@@ -94,13 +94,13 @@ __global__ void __launch_bounds__(32 * ZM_ATT_WARPS)
 static int attn_splits(int n_kv, int64_t max_ctx) {
     /* splits per kv head (ZMLX_ATT_SPLITS overrides); never more than
      * max_ctx / 32 */
-    const char *e = getenv("ZMLX_ATT_SPLITS");
-    int env = e ? atoi(e) : 0;
+    long long env = zm__env_ll("ZMLX_ATT_SPLITS", 0);
     if (env < 0) env = 0;
+    if (env > ZM_ATT_SMAX) env = ZM_ATT_SMAX;
     /* default: blocks for half the SMs per head group (more splits only
      * add idle blocks at short contexts: 33 per kv head measured 3 % slower
      * than 8 or 16 end to end on the H100) */
-    int s = env ? env : (zm__sm_count() + 2 * n_kv - 1) / (2 * n_kv);
+    int s = env ? (int)env : (zm__sm_count() + 2 * n_kv - 1) / (2 * n_kv);
     int64_t by_len = (max_ctx + 31) / 32;
     if (s > by_len) s = (int)by_len;
     if (s > ZM_ATT_SMAX) s = ZM_ATT_SMAX;
@@ -111,16 +111,14 @@ static int attn_splits(int n_kv, int64_t max_ctx) {
  * per split at short contexts, the splits in parallel; 32 measured 6 %
  * slower end to end on the H100). */
 static int attn_minrows(void) {
-    const char *e = getenv("ZMLX_ATT_MINROWS");
-    const int v = e ? atoi(e) : 8;
-    return v < 1 || v > 4096 ? 8 : v;
+    const long long v = zm__env_ll("ZMLX_ATT_MINROWS", 8);
+    return v < 1 || v > 4096 ? 8 : (int)v;
 }
 
 /* The first K/V rows read before the dependency wait (ZMLX_ATT_EARLY=0:
  * after it, for A/B). */
 static int attn_early(void) {
-    const char *e = getenv("ZMLX_ATT_EARLY");
-    return !(e && !strcmp(e, "0"));
+    return zm__env_ll("ZMLX_ATT_EARLY", 1) != 0;
 }
 
 static zm_status attn_check(int n_head, int n_kv, int d) {

@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 extern "C" {
 #include "core/internal.h"
@@ -20,6 +21,12 @@ static inline zm_status zm__cuda_ck(const char *what) {
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return zm__err(ZM_ERR_CUDA, "%s: %s", what, cudaGetErrorString(e));
     return ZM_OK;
+}
+
+/* A host knob: the integer in environment variable var, else dflt. */
+static inline long long zm__env_ll(const char *var, long long dflt) {
+    const char *e = getenv(var);
+    return e && *e ? atoll(e) : dflt;
 }
 
 static inline int zm__sm_count(void) {
@@ -459,11 +466,10 @@ static inline int zm__lpr(int64_t nb) {
 
 /* One lane's partial dot of a row (first block index row_blk) with swizzled
  * x: blocks sub, sub+lpr, ... of nb. */
+/* acc plus the lane's blocks b, b+lpr, ... of the row, in that order. */
 template <int DT>
-__device__ __forceinline__ float row_dot(const void *q, const uint16_t *d, int64_t row_blk, int nb,
-                                         const float4 *xs, int sub, int lpr) {
-    float acc = 0.f;
-    int b = sub;
+__device__ __forceinline__ float row_dot_from(const void *q, const uint16_t *d, int64_t row_blk, int nb,
+                                              const float4 *xs, int b, int lpr, float acc) {
     for (; b + 3 * lpr < nb; b += 4 * lpr) { /* four blocks in flight */
         typename Blk<DT>::raw r[4];
 #pragma unroll
@@ -479,6 +485,11 @@ __device__ __forceinline__ float row_dot(const void *q, const uint16_t *d, int64
     }
     if (b < nb) acc += Blk<DT>::dot(Blk<DT>::load(q, d, row_blk + b), xs, b);
     return acc;
+}
+template <int DT>
+__device__ __forceinline__ float row_dot(const void *q, const uint16_t *d, int64_t row_blk, int nb,
+                                         const float4 *xs, int sub, int lpr) {
+    return row_dot_from<DT>(q, d, row_blk, nb, xs, sub, lpr, 0.f);
 }
 
 /* A lane's first (up to) four blocks of a row, loaded ahead (before a
@@ -501,16 +512,7 @@ __device__ __forceinline__ float row_dot_pre(const RowPre<DT> &p, const void *q,
 #pragma unroll
     for (int m = 0; m < 4; m++)
         if (sub + m * lpr < nb) acc += Blk<DT>::dot(p.r[m], xs, sub + m * lpr);
-    int b = sub + 4 * lpr;
-    for (; b + 3 * lpr < nb; b += 4 * lpr) {
-        typename Blk<DT>::raw r[4];
-#pragma unroll
-        for (int j = 0; j < 4; j++) r[j] = Blk<DT>::load(q, d, row_blk + b + j * lpr);
-#pragma unroll
-        for (int j = 0; j < 4; j++) acc += Blk<DT>::dot(r[j], xs, b + j * lpr);
-    }
-    for (; b < nb; b += lpr) acc += Blk<DT>::dot(Blk<DT>::load(q, d, row_blk + b), xs, b);
-    return acc;
+    return row_dot_from<DT>(q, d, row_blk, nb, xs, sub + 4 * lpr, lpr, acc);
 }
 /* Two rows at once (gate and up of one expert, or two rows of a dense
  * matvec, possibly of different matrices): all their loads issued before

@@ -241,10 +241,7 @@ __global__ void __launch_bounds__(ZM_BLOCK)
 // Launchers
 int zm__pdl_enabled(void) {
     static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("ZMLX_CUDA_PDL");
-        on = !(e && !strcmp(e, "0"));
-    }
+    if (on < 0) on = zm__env_ll("ZMLX_CUDA_PDL", 1) != 0;
     return on;
 }
 
@@ -252,29 +249,22 @@ int zm__pdl_enabled(void) {
  * blocks, fewer rows per warp, fewer dependent load rounds per thread; the
  * expert grids: ZMLX_CUDA_EX_BPS, default the same. */
 static int bps_env(const char *var, int dflt) {
-    const char *e = getenv(var);
-    const int b = e ? atoi(e) : dflt;
-    return b < 1 || b > 16 ? dflt : b;
+    const long long b = zm__env_ll(var, dflt);
+    return b < 1 || b > 16 ? dflt : (int)b;
 }
 static int blocks_per_sm(void) { return bps_env("ZMLX_CUDA_BPS", 4); }
 static int expert_blocks_per_sm(void) { return bps_env("ZMLX_CUDA_EX_BPS", blocks_per_sm()); }
 
 extern "C" zm_status zm_gpu_kernels_init(void) {
     (void)zm__sm_count();
-    const char *e = getenv("ZMLX_CUDA_DBG");
-    const int dbg = e ? atoi(e) : 0;
+    const int dbg = (int)zm__env_ll("ZMLX_CUDA_DBG", 0), pre = (int)zm__env_ll("ZMLX_CUDA_PRE", 3);
+    const int ex_pf = zm__env_ll("ZMLX_CUDA_EX_PF", 0) == 1, cb_pf = zm__env_ll("ZMLX_CUDA_CB_PF", 1) != 0;
+    int64_t pf_rows = zm__env_ll("ZMLX_CUDA_PF_ROWS", 16);
+    if (pf_rows < 0) pf_rows = 16;
     cudaMemcpyToSymbol(zm_dbg, &dbg, sizeof dbg);
-    const char *pe = getenv("ZMLX_CUDA_PRE");
-    const int pre = pe ? atoi(pe) : 3;
     cudaMemcpyToSymbol(zm_pre, &pre, sizeof pre);
-    const char *pf = getenv("ZMLX_CUDA_PF_ROWS");
-    const int64_t pf_rows = pf && atoll(pf) >= 0 ? atoll(pf) : 16;
     cudaMemcpyToSymbol(zm_pf_rows, &pf_rows, sizeof pf_rows);
-    const char *xp = getenv("ZMLX_CUDA_EX_PF");
-    const int ex_pf = xp && !strcmp(xp, "1");
     cudaMemcpyToSymbol(zm_ex_pf, &ex_pf, sizeof ex_pf);
-    const char *cp = getenv("ZMLX_CUDA_CB_PF");
-    const int cb_pf = !(cp && !strcmp(cp, "0"));
     cudaMemcpyToSymbol(zm_cb_pf, &cb_pf, sizeof cb_pf);
     return zm__cuda_ck("zm_gpu_kernels_init");
 }
@@ -319,8 +309,7 @@ static const uint16_t *d_at(const zm_gpu_mat *W, int64_t blk) { return W->d ? W-
 
 /* A positive integer knob, else 0. */
 static int64_t knob(const char *var) {
-    const char *e = getenv(var);
-    const long long v = e ? atoll(e) : 0;
+    const long long v = zm__env_ll(var, 0);
     return v > 0 ? v : 0;
 }
 
@@ -360,8 +349,7 @@ template <typename K> static zm_status smem_ok(K kern, size_t smem, const char *
  * Q4_0 408.9 vs 392.2 / 394.3 tok/s on the H100, same process), 2 for Q8_0
  * (341.7 vs 336.1 / 338.5); 0: any number. */
 static int64_t mv_min_rows(zm_dtype dt, int lpr) {
-    const char *e = getenv("ZMLX_CUDA_MV_MIN");
-    const int m = e ? atoi(e) : dt == ZM_Q8_0 ? 2 : 1;
+    const long long m = zm__env_ll("ZMLX_CUDA_MV_MIN", dt == ZM_Q8_0 ? 2 : 1);
     return m <= 0 ? 1 : (int64_t)m * (ZM_BLOCK / 32) * (32 / lpr);
 }
 
@@ -374,10 +362,10 @@ static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x
     int64_t chunk;
     size_t smem = cols * 4;
     ZM_DISPATCH_DT(dt, {
-        auto kern = k_matvec<DT>;
-        ZM_TRY(smem_ok(kern, smem, "matvec"));
-        plan_chunks(kern, smem, total, mv_min_rows(dt, lpr), &grid, &chunk, blocks_per_sm(), total <= 65536 ? knob("ZMLX_CUDA_MV_CHUNK") : 0);
-        zm__launch(kern, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
+        ZM_TRY(smem_ok(k_matvec<DT>, smem, "matvec"));
+        plan_chunks(k_matvec<DT>, smem, total, mv_min_rows(dt, lpr), &grid, &chunk, blocks_per_sm(),
+                    total <= 65536 ? knob("ZMLX_CUDA_MV_CHUNK") : 0);
+        zm__launch(k_matvec<DT>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
     });
     return zm__cuda_ck("k_matvec");
 }
@@ -433,11 +421,10 @@ static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const i
     const int64_t items = (int64_t)k * G->rows, min_items = (ZM_BLOCK / 32) * (32 / lpr);
     ZM_DISPATCH_DT(G->dtype, {
         if (U) {
-            auto kern = k_expert<DT, true>;
-            ZM_TRY(smem_ok(kern, smem, what));
-            plan_chunks(kern, smem, items, min_items, &gx, &chunk, expert_blocks_per_sm(), knob("ZMLX_CUDA_EX_CHUNK"));
+            ZM_TRY(smem_ok(k_expert<DT, true>, smem, what));
+            plan_chunks(k_expert<DT, true>, smem, items, min_items, &gx, &chunk, expert_blocks_per_sm(), knob("ZMLX_CUDA_EX_CHUNK"));
             dim3 grid(gx, (unsigned)n_tok);
-            zm__launch(kern, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
+            zm__launch(k_expert<DT, true>, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
         } else {
             ZM_TRY(smem_ok(k_expert<DT, false>, smem, what));
             plan_chunks(k_expert<DT, false>, smem, items, min_items, &gx, &chunk, expert_blocks_per_sm());
@@ -472,8 +459,7 @@ extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_
     int nb = (int)(D->cols / 32), lpr = zm__lpr(nb);
     /* rows per block: ZMLX_CUDA_CB_ROWS (default 4: one pass per warp and
      * twice the blocks of 8, measured 5 % faster end to end on the H100) */
-    const char *ev = getenv("ZMLX_CUDA_CB_ROWS");
-    int crows = ev ? atoi(ev) : 4;
+    long long crows = zm__env_ll("ZMLX_CUDA_CB_ROWS", 4);
     if (crows < 1 || crows > 1024) crows = 4;
     int64_t g = (D->rows + crows - 1) / crows;
     size_t smem = (size_t)D->cols * 4 * k;
