@@ -132,14 +132,14 @@ __device__ __forceinline__ int swz(int b, int j) { return (b << 3) + (j ^ (b & 7
 
 /* Load n (multiple of 32) floats into swizzled shared memory, optionally
  * RMS-normalised with weights nw (scale computed by block_rms_scale). Four
- * float4 loads in flight per thread. */
+ * float4 loads in flight per thread. Returns the scale (1 without nw). */
 __device__ __forceinline__ void norm4(float4 &v, float4 w, float scale) {
     v.x = norm_apply(v.x, scale, w.x);
     v.y = norm_apply(v.y, scale, w.y);
     v.z = norm_apply(v.z, scale, w.z);
     v.w = norm_apply(v.w, scale, w.w);
 }
-__device__ __forceinline__ void load_x_swz(float4 *xs, const float *x, int n, const float *nw,
+__device__ __forceinline__ float load_x_swz(float4 *xs, const float *x, int n, const float *nw,
                                            float eps, float *red) {
     const float4 *x4 = reinterpret_cast<const float4 *>(x), *w4 = reinterpret_cast<const float4 *>(nw);
     const int n4 = n / 4, t = threadIdx.x;
@@ -155,13 +155,14 @@ __device__ __forceinline__ void load_x_swz(float4 *xs, const float *x, int n, co
                 if (nw) w[j] = w4[i];
             }
         }
+        float scale = 1.f;
         if (nw) {
             float s = 0.f;
 #pragma unroll
             for (int j = 0; j < 4; j++)
                 if (t + j * ZM_BLOCK < n4) s = sumsq4(v[j], s);
             s = block_sum(s, red);
-            const float scale = rsqrtf(s / (float)n + eps);
+            scale = rsqrtf(s / (float)n + eps);
 #pragma unroll
             for (int j = 0; j < 4; j++)
                 if (t + j * ZM_BLOCK < n4) norm4(v[j], w[j], scale);
@@ -171,7 +172,7 @@ __device__ __forceinline__ void load_x_swz(float4 *xs, const float *x, int n, co
             const int i = t + j * ZM_BLOCK;
             if (i < n4) xs[swz(i >> 3, i & 7)] = v[j];
         }
-        return;
+        return scale;
     }
     float scale = 1.f;
     if (nw) scale = block_rms_scale(x, n, eps, red);
@@ -192,6 +193,7 @@ __device__ __forceinline__ void load_x_swz(float4 *xs, const float *x, int n, co
         if (nw) norm4(v, w4[i], scale);
         xs[swz(i >> 3, i & 7)] = v;
     }
+    return scale;
 }
 /* k vectors of n floats each, contiguous in x, into k swizzled slots of n/4
  * float4 (slot j at xs + j*n/4) in one pass: all loads of a thread in flight
