@@ -40,6 +40,9 @@ static __constant__ int64_t zm_pf_rows;
  * default 1). Asking L2 for what a kernel loads anyway soon after has not
  * paid here: it sits in the same queues as the loads. */
 static __constant__ int zm_ex_pf, zm_cb_pf;
+/* Whether the routed gate/up ranks the experts while its x loads fly
+ * (ZMLX_CUDA_RANK_EARLY, default 1; 0: after the norm, as load_x_swz). */
+static __constant__ int zm_rank_early;
 template <int DT> struct PreOk { static constexpr bool v = DT == ZM_Q4_0 || DT == ZM_Q8_0; };
 
 // ---------------------------------------------------------------------------
@@ -195,23 +198,52 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     if (zm_dbg & 1) return;
     /* rl (one token): the ids come from ranking the folded router logits */
     float *ls = reinterpret_cast<float *>(xs + (int64_t)cols / 4 * (x_per_slot ? k : 1));
-    if constexpr (ROUTED) {
-        for (int c = threadIdx.x; c < n_exp; c += ZM_BLOCK) ls[c] = route_val(rl[c]);
-    } else if (threadIdx.x < k) {
+    if constexpr (!ROUTED) if (threadIdx.x < k) {
         const int j = threadIdx.x;
         sid[j] = ids[j];
         if (zm_ex_pf) ex_prefetch<DT, SWIGLU>(qg, dg, qu, du, rows, nb, j, sid[j], start, end);
     }
     float scale = 1.f;
-    if (x_per_slot) {
-        load_slots_swz(xs, x, k, cols);
+    const int n4 = cols / 4, t = threadIdx.x;
+    const bool early_rank = ROUTED && zm_rank_early && !x_per_slot && nw && n4 <= 4 * ZM_BLOCK && ((uintptr_t)x & 15) == 0;
+    if (early_rank) {
+        /* load_x_swz's one pass, the ranking between its loads and their
+         * first use (the same arithmetic, so the same bits) */
+        const float4 *x4 = reinterpret_cast<const float4 *>(x), *w4 = reinterpret_cast<const float4 *>(nw);
+        float4 v[4], w[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            if (t + j * ZM_BLOCK < n4) {
+                v[j] = x4[t + j * ZM_BLOCK];
+                w[j] = w4[t + j * ZM_BLOCK];
+            }
+        for (int c = t; c < n_exp; c += ZM_BLOCK) ls[c] = route_val(rl[c]);
+        __syncthreads(); /* ls */
+        route_rank(ls, n_exp, k, sid);
+        float s = 0.f;
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            if (t + j * ZM_BLOCK < n4) s = sumsq4(v[j], s);
+        s = block_sum(s, red);
+        scale = rsqrtf(s / (float)cols + eps);
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            if (t + j * ZM_BLOCK < n4) {
+                norm4(v[j], w[j], scale);
+                xs[swz((t + j * ZM_BLOCK) >> 3, (t + j * ZM_BLOCK) & 7)] = v[j];
+            }
     } else {
-        scale = load_x_swz(xs, x, cols, nw, eps, red);
+        if constexpr (ROUTED)
+            for (int c = t; c < n_exp; c += ZM_BLOCK) ls[c] = route_val(rl[c]);
+        if (x_per_slot) load_slots_swz(xs, x, k, cols);
+        else scale = load_x_swz(xs, x, cols, nw, eps, red);
     }
     __syncthreads();
     if constexpr (ROUTED) {
-        route_rank(ls, n_exp, k, sid);
-        __syncthreads();
+        if (!early_rank) {
+            route_rank(ls, n_exp, k, sid);
+            __syncthreads();
+        }
         /* block 0 also weighs them for the combine (rl + n_exp) */
         if (blockIdx.x == 0 && threadIdx.x < 32) route_weights(ls, n_exp, k, renorm, scale, sid, const_cast<float *>(rl) + n_exp);
         if (zm_ex_pf && threadIdx.x < k) ex_prefetch<DT, SWIGLU>(qg, dg, qu, du, rows, nb, threadIdx.x, sid[threadIdx.x], start, end);
@@ -369,6 +401,8 @@ extern "C" zm_status zm_gpu_kernels_init(void) {
     cudaMemcpyToSymbol(zm_pf_rows, &pf_rows, sizeof pf_rows);
     cudaMemcpyToSymbol(zm_ex_pf, &ex_pf, sizeof ex_pf);
     cudaMemcpyToSymbol(zm_cb_pf, &cb_pf, sizeof cb_pf);
+    const int rank_early = zm__env_ll("ZMLX_CUDA_RANK_EARLY", 1) != 0;
+    cudaMemcpyToSymbol(zm_rank_early, &rank_early, sizeof rank_early);
     return zm__cuda_ck("zm_gpu_kernels_init");
 }
 
