@@ -12,7 +12,9 @@
  * 1-row MATMUL or a GATHER_QMM_COMBINE is folded (the producer writes the
  * sum, the readers normalise it); a router MATMUL and its
  * TOPK_GATING_SOFTMAX are one launch; q/k QK_NORM_ROPE, both KV_WRITEs and
- * the ATTENTION after them are one launch. The first run() captures the
+ * the ATTENTION after them are one launch; opt-in and not bit-identical
+ * (tokens checked instead), ZMLX_CUDA_ROUTE_FOLD=1 folds the router into
+ * o_proj's launch (fold_routes). The first run() captures the
  * launches into a CUDA graph, every later run() replays it: the position and
  * the token ids are inputs in device memory, so nothing is rebuilt per token
  * and nothing waits on the host except get_output (the sampled id).
@@ -997,7 +999,10 @@ static zm_status relocate(cuda_exec *e) {
 }
 
 // ---------------------------------------------------------------------------
-// The router folded into o_proj (ZMLX_CUDA_ROUTE_FOLD, default 1; 0 = off).
+// The router folded into o_proj (ZMLX_CUDA_ROUTE_FOLD=1; default off: on
+// the H100 it measured from +3 % to -1.5 % for Q4_0 and 0 to +4 % for
+// Q8_0 in the same process on different machines, docs/BENCHMARKS.md, and
+// the unfolded graph keeps every bit of the stock one).
 // o_proj (P, writing the folded ADD_RMSNORM's sum h), the router + gating
 // (R, reading h normalised) and the gate/up (S) and combine (C) reading the
 // gating's ids and weights: R's launch goes away. P also computes the
@@ -1045,7 +1050,7 @@ static zm_status route_matrix(cuda_ctx *c, const wentry *wr, const wentry *gw, c
 
 static zm_status fold_routes(cuda_exec *e) {
     const char *env = getenv("ZMLX_CUDA_ROUTE_FOLD");
-    if ((env && !strcmp(env, "0")) || getenv("ZMLX_CUDA_NOFUSE")) return ZM_OK;
+    if (!env || strcmp(env, "1") || getenv("ZMLX_CUDA_NOFUSE")) return ZM_OK;
     const zm_graph *g = e->g;
     int n_fold = 0, tot = 0;
     for (int pass = 0; pass < 2; pass++) {

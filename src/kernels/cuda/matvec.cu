@@ -90,7 +90,7 @@ __device__ __forceinline__ float dot4(float4 c, float4 v, float s) {
     return __fmaf_rn(c.w, v.w, s);
 }
 __device__ __forceinline__ void route_row(const float *C, int K, int D, int e, const float *a, const float *hp, int early,
-                                          float *rl) {
+                                          float *rl, bool wait = true) {
     __shared__ float red[32];
     const int t = threadIdx.x, K4 = K / 4, D4 = D / 4;
     const float4 *c4 = reinterpret_cast<const float4 *>(C + (int64_t)e * (K + D));
@@ -103,7 +103,7 @@ __device__ __forceinline__ void route_row(const float *C, int K, int D, int e, c
     if (early)
 #pragma unroll 2
         for (int i = t; i < D4; i += ZM_BLOCK) s = dot4(__ldg(c4 + K4 + i), __ldcg(h4 + i), s);
-    ZM_PDL_ENTRY();
+    if (wait) ZM_PDL_ENTRY();
     if (zm_dbg & 1) return;
     if (!early)
 #pragma unroll 2
@@ -116,18 +116,23 @@ __device__ __forceinline__ void route_row(const float *C, int K, int D, int e, c
     s = block_sum(s, red);
     if (t == 0) rl[e] = s;
 }
-/* Blocks [0, n_exp): the folded router rows; the rest: the dense matvec
- * (o_proj with its residual) exactly as k_matvec. */
+/* Blocks [0, nrb): the folded router rows (row e by block e % nrb; the
+ * later ones after the wait); the rest: the dense matvec (o_proj with its
+ * residual) exactly as k_matvec. */
 template <int DT>
 __global__ void __launch_bounds__(ZM_BLOCK, DT == ZM_Q4_0 ? 3 : 2) k_matvec_route(MvSeg s, int nb, int lpr, const float *x, const float *nw, float eps,
                                                            int64_t total, int64_t chunk, const float *C, int n_exp,
-                                                           int D, const float *hp, int early, float *rl) {
-    if ((int)blockIdx.x < n_exp) {
+                                                           int D, const float *hp, int early, float *rl, int nrb) {
+    if ((int)blockIdx.x < nrb) {
         if (zm_dbg == 3) { ZM_PDL_ENTRY(); return; }
         route_row(C, nb * 32, D, blockIdx.x, x, hp, early, rl);
+        for (int e = blockIdx.x + nrb; e < n_exp; e += nrb) {
+            __syncthreads(); /* block_sum's red */
+            route_row(C, nb * 32, D, e, x, hp, 0, rl, false);
+        }
         return;
     }
-    matvec_body<DT>(s, nb, lpr, x, nw, eps, total, chunk, blockIdx.x - n_exp);
+    matvec_body<DT>(s, nb, lpr, x, nw, eps, total, chunk, blockIdx.x - nrb);
 }
 
 /* C = [W_r diag(g) W_o | W_r diag(g)], summed in double and rounded once,
@@ -679,12 +684,17 @@ extern "C" zm_status zm_gpu_matvec_route(const zm_gpu_mat *Wo, const float *a, c
     int64_t chunk;
     const size_t smem = Wo->cols * 4;
     cudaStream_t st = (cudaStream_t)stream;
+    /* blocks for the router rows (ZMLX_CUDA_RF_BLOCKS, default 64: H100,
+     * same process, Q4_0 404-405 vs 399-401 tok/s with one a row, Q8_0
+     * 341 vs 338-339), so the grid leaves room for gate/up's blocks */
+    int nrb = (int)zm__env_ll("ZMLX_CUDA_RF_BLOCKS", 64);
+    if (nrb < 1 || nrb > n_exp) nrb = n_exp;
     ZM_DISPATCH_DT(Wo->dtype, {
         ZM_TRY(smem_ok(k_matvec_route<DT>, smem, "matvec_route"));
         plan_chunks(k_matvec_route<DT>, smem, Wo->rows, mv_min_rows(Wo->dtype, lpr), &grid, &chunk, blocks_per_sm(),
                     knob("ZMLX_CUDA_MV_CHUNK"));
-        zm__launch(k_matvec_route<DT>, grid + n_exp, ZM_BLOCK, smem, st, s, nb, lpr, a, (const float *)nullptr, 0.f, Wo->rows, chunk, C, n_exp,
-                   (int)Wo->rows, res, early, rl);
+        zm__launch(k_matvec_route<DT>, grid + nrb, ZM_BLOCK, smem, st, s, nb, lpr, a, (const float *)nullptr, 0.f, Wo->rows, chunk, C, n_exp,
+                   (int)Wo->rows, res, early, rl, nrb);
     });
     return zm__cuda_ck("k_matvec_route");
 }
