@@ -139,8 +139,14 @@ __device__ __forceinline__ void norm4(float4 &v, float4 w, float scale) {
     v.z = norm_apply(v.z, scale, w.z);
     v.w = norm_apply(v.w, scale, w.w);
 }
+struct NoMid {
+    __device__ void operator()() const {}
+};
+/* mid: run by every thread once x's loads are issued, before their first
+ * use (work that overlaps their latency; it may __syncthreads). */
+template <typename Mid = NoMid>
 __device__ __forceinline__ float load_x_swz(float4 *xs, const float *x, int n, const float *nw,
-                                           float eps, float *red) {
+                                           float eps, float *red, Mid mid = Mid()) {
     const float4 *x4 = reinterpret_cast<const float4 *>(x), *w4 = reinterpret_cast<const float4 *>(nw);
     const int n4 = n / 4, t = threadIdx.x;
     if (n4 <= 4 * ZM_BLOCK && ((uintptr_t)x & 15) == 0) {
@@ -155,6 +161,7 @@ __device__ __forceinline__ float load_x_swz(float4 *xs, const float *x, int n, c
                 if (nw) w[j] = w4[i];
             }
         }
+        mid();
         float scale = 1.f;
         if (nw) {
             float s = 0.f;
@@ -174,6 +181,7 @@ __device__ __forceinline__ float load_x_swz(float4 *xs, const float *x, int n, c
         }
         return scale;
     }
+    mid();
     float scale = 1.f;
     if (nw) scale = block_rms_scale(x, n, eps, red);
     int i = t;

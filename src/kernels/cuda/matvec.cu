@@ -209,34 +209,14 @@ __global__ void __launch_bounds__(ZM_BLOCK)
         if (zm_ex_pf) ex_prefetch<DT, SWIGLU>(qg, dg, qu, du, rows, nb, j, sid[j], start, end);
     }
     float scale = 1.f;
-    const int n4 = cols / 4, t = threadIdx.x;
-    const bool early_rank = ROUTED && zm_rank_early && !x_per_slot && nw && n4 <= 4 * ZM_BLOCK && ((uintptr_t)x & 15) == 0;
-    if (early_rank) {
-        /* load_x_swz's one pass, the ranking between its loads and their
-         * first use (the same arithmetic, so the same bits) */
-        const float4 *x4 = reinterpret_cast<const float4 *>(x), *w4 = reinterpret_cast<const float4 *>(nw);
-        float4 v[4], w[4];
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-            if (t + j * ZM_BLOCK < n4) {
-                v[j] = x4[t + j * ZM_BLOCK];
-                w[j] = w4[t + j * ZM_BLOCK];
-            }
-        for (int c = t; c < n_exp; c += ZM_BLOCK) ls[c] = route_val(rl[c]);
-        __syncthreads(); /* ls */
-        route_rank(ls, n_exp, k, sid);
-        float s = 0.f;
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-            if (t + j * ZM_BLOCK < n4) s = sumsq4(v[j], s);
-        s = block_sum(s, red);
-        scale = rsqrtf(s / (float)cols + eps);
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-            if (t + j * ZM_BLOCK < n4) {
-                norm4(v[j], w[j], scale);
-                xs[swz((t + j * ZM_BLOCK) >> 3, (t + j * ZM_BLOCK) & 7)] = v[j];
-            }
+    const int t = threadIdx.x;
+    const bool early_rank = ROUTED && zm_rank_early && !x_per_slot;
+    if (early_rank) { /* the ranking while x's loads fly */
+        scale = load_x_swz(xs, x, cols, nw, eps, red, [&] {
+            for (int c = t; c < n_exp; c += ZM_BLOCK) ls[c] = route_val(rl[c]);
+            __syncthreads();
+            route_rank(ls, n_exp, k, sid);
+        });
     } else {
         if constexpr (ROUTED)
             for (int c = t; c < n_exp; c += ZM_BLOCK) ls[c] = route_val(rl[c]);
