@@ -131,61 +131,31 @@ static void test_cuda_vs_cpu(void) {
 }
 
 /* Same logits bit for bit: captured graph, direct launches, executor
- * fusions off, the persistent kernel (all with the router fold off, the
- * one executor fusion that is not bit-identical); the fold on: bit-identical
- * between the captured graph and direct launches, one launch a layer fewer,
- * and against the fold off: the same tokens, logits within 1e-3 (rel l2);
- * and a P-token prefill equals P single steps (tokens). */
+ * fusions off, the persistent kernel; and a P-token prefill equals P single steps (tokens). */
 static void test_cuda_modes(void) {
     if (!zm_cuda_available()) { zt_skip("no GPU"); return; }
     const char *path = model_path(2);
     if (!path) { ZT_CHECK(0, "synth: %s", zm_last_error()); return; }
     const int n = 20;
-    enum { NM = 7 };
-    float *lg[NM];
-    int32_t tk[NM][20];
-    int launches[NM];
-    const char *env[NM][2] = {{NULL, NULL}, {"ZMLX_CUDA_GRAPH", "0"}, {"ZMLX_CUDA_NOFUSE", "1"}, {"ZMLX_CUDA_PERSIST", "1"},
-                              {NULL, NULL}, {"ZMLX_CUDA_GRAPH", "0"}, {"ZMLX_CUDA_PERSIST", "1"}};
-    int64_t V = 0, layers = 0;
-    for (int mode = 0; mode < NM; mode++) {
-        const int fold = mode >= 4;
-        setenv("ZMLX_CUDA_ROUTE_FOLD", fold ? "1" : "0", 1);
+    float *lg[4];
+    int32_t tk[4][20];
+    const char *env[4][2] = {{NULL, NULL}, {"ZMLX_CUDA_GRAPH", "0"}, {"ZMLX_CUDA_NOFUSE", "1"}, {"ZMLX_CUDA_PERSIST", "1"}};
+    for (int mode = 0; mode < 4; mode++) {
         if (env[mode][0]) setenv(env[mode][0], env[mode][1], 1);
         runner r;
         lg[mode] = NULL;
-        launches[mode] = 0;
         if (open_runner(&r, path, ZM_CUDA, mode == 2 ? 0 : 1)) {
-            V = zm_model_n_vocab(r.m);
-            layers = r.m->hp.n_layer;
+            const int64_t V = zm_model_n_vocab(r.m);
             lg[mode] = malloc(sizeof(float) * (size_t)((n + 1) * V));
             greedy(&r, n, tk[mode], lg[mode]);
-            launches[mode] = zm__cuda_exec_launches(zm__session_decode_exec(r.s));
-            const int base = fold ? 4 : 0;
-            if (mode != base)
-                ZT_CHECK(lg[base] && !memcmp(lg[base], lg[mode], sizeof(float) * (size_t)((n + 1) * V)),
-                         "mode %d (%s=%s, fold %d): logits differ from the captured fused graph", mode, env[mode][0], env[mode][1], fold);
+            if (mode > 0)
+                ZT_CHECK(lg[0] && !memcmp(lg[0], lg[mode], sizeof(float) * (size_t)((n + 1) * V)),
+                         "mode %d (%s=%s): logits differ from the captured fused graph", mode, env[mode][0], env[mode][1]);
         }
         close_runner(&r);
         if (env[mode][0]) unsetenv(env[mode][0]);
     }
-    unsetenv("ZMLX_CUDA_ROUTE_FOLD");
-    if (lg[0] && lg[4]) {
-        ZT_CHECK(launches[4] == launches[0] - layers, "router fold: %d launches a token, %d without (expected %lld fewer)", launches[4],
-                 launches[0], (long long)layers);
-        int same = 0;
-        for (int i = 0; i < n; i++) same += tk[0][i] == tk[4][i];
-        ZT_CHECK(same == n, "router fold on vs off: %d of %d tokens agree", same, n);
-        double worst = 0, *ref = malloc(sizeof(double) * (size_t)V);
-        for (int i = 0; ref && i <= n; i++) {
-            for (int64_t v = 0; v < V; v++) ref[v] = lg[0][(int64_t)i * V + v];
-            double e = zt_rel_l2(lg[4] + (int64_t)i * V, ref, V);
-            if (!(e <= worst)) worst = e;
-        }
-        free(ref);
-        ZT_CHECK(worst < 1e-3, "router fold on vs off: worst logits rel l2 %g", worst);
-    }
-    for (int mode = 0; mode < NM; mode++) free(lg[mode]);
+    for (int mode = 0; mode < 4; mode++) free(lg[mode]);
     /* prefill of 12 tokens vs 12 decode steps */
     runner a = {0}, b = {0};
     if (!open_runner(&a, path, ZM_CUDA, 1) || !open_runner(&b, path, ZM_CUDA, 1)) { close_runner(&a); close_runner(&b); return; }

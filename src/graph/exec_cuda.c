@@ -12,9 +12,7 @@
  * 1-row MATMUL or a GATHER_QMM_COMBINE is folded (the producer writes the
  * sum, the readers normalise it); a router MATMUL and its
  * TOPK_GATING_SOFTMAX are one launch; q/k QK_NORM_ROPE, both KV_WRITEs and
- * the ATTENTION after them are one launch; opt-in and not bit-identical
- * (tokens checked instead), ZMLX_CUDA_ROUTE_FOLD=1 folds the router into
- * o_proj's launch (fold_routes). The first run() captures the
+ * the ATTENTION after them are one launch. The first run() captures the
  * launches into a CUDA graph, every later run() replays it: the position and
  * the token ids are inputs in device memory, so nothing is rebuilt per token
  * and nothing waits on the host except get_output (the sampled id).
@@ -41,18 +39,11 @@ typedef struct {
     int64_t n;
 } wentry;
 
-typedef struct { /* a folded router matrix (zm_gpu_route_fold), per layer */
-    const void *wr, *g, *wo;   /* keyed by the host data it comes from */
-    float *C;
-} rfold;
-
 typedef struct {
     zm_graph_backend_opts opts;
     cudaStream_t stream;
     wentry **w;     /* each entry allocated apart: execs keep pointers to them */
     int nw, capw;
-    rfold *rf;
-    int nrf;
     int64_t weight_bytes;
 } cuda_ctx;
 
@@ -69,7 +60,7 @@ typedef struct {
     cuda_slot *s;
 } cuda_state;
 
-enum { L_NODE = 0, L_MULTI, L_ROUTER, L_ATTN, L_ROUTE }; /* launch kinds */
+enum { L_NODE = 0, L_MULTI, L_ROUTER, L_ATTN }; /* launch kinds */
 typedef struct {
     int kind, node;
     int n_multi, multi[3];  /* L_MULTI: MATMUL node ids sharing x */
@@ -81,11 +72,6 @@ typedef struct {
     int k_node, k_cache, v_write; /* second QK_NORM_ROPE (k) + its KV_WRITE, V's KV_WRITE */
     int gate_node;          /* L_ROUTER: the TOPK_GATING_SOFTMAX of this MATMUL's logits;
                                L_ATTN: the ATTENTION that takes this q/k norm+rope in */
-    /* the router folded into o_proj (fold_routes): L_ROUTE (o_proj) writes
-     * rl, the gate/up and combine launches after it rank it */
-    const float *rC;        /* L_ROUTE: the folded router matrix */
-    float *rl;              /* the unscaled router logits (n_exp floats) */
-    int n_exp, renorm;
 } launch;
 
 typedef struct {
@@ -104,7 +90,6 @@ typedef struct {
     int *gate_counter;     /* L_ROUTER's last-block counter (zero between launches) */
     void *am_ws;           /* ARGMAX of one row over many blocks (zero between launches) */
     void *reloc_buf;
-    float *rl_buf;         /* the folded routers' logits */
     launch *L;
     int nl;
     int *seg_at;           /* per launch: persistent segment starting here, or -1 */
@@ -176,8 +161,6 @@ static void ctx_free(void *p) {
         free(c->w[i]);
     }
     free(c->w);
-    for (int i = 0; i < c->nrf; i++) zm_cuda_free(c->rf[i].C);
-    free(c->rf);
     cudaStreamDestroy(c->stream);
     free(c);
 }
@@ -427,7 +410,7 @@ static zm_status lower(cuda_exec *e, const int *uses) {
         case ZM_OP_WEIGHT: case ZM_OP_INPUT: case ZM_OP_STATE: case ZM_OP_VIEW: case ZM_OP_NONE: continue;
         default: break;
         }
-        launch l = {L_NODE, i, 0, {0}, -1, -1, -1, i, -1, -1, -1, -1, -1, NULL, NULL, 0, 0};
+        launch l = {L_NODE, i, 0, {0}, -1, -1, -1, i, -1, -1, -1, -1, -1};
         if (n->op == ZM_OP_MATMUL || n->op == ZM_OP_MATMUL_ID || n->op == ZM_OP_GATHER_QMM_SWIGLU) {
             int xs = n->op == ZM_OP_GATHER_QMM_SWIGLU ? n->src[2] : n->src[1];
             int r = folded_norm(g, fold, xs);
@@ -616,23 +599,8 @@ static int early_ok(const cuda_exec *e, const launch *l) {
     const launch *p = l - 1;
     if (listed(e, p, "ZMLX_CUDA_SKIP")) return 0; /* measuring: the launch before that one comes first */
     const zm_node *n = &e->g->nodes[l->node], *pn = &e->g->nodes[p->node];
-    if (l->rl) /* routed: its logits and residual come from the L_ROUTE launch two back */
-        return l - e->L >= 2 && p->rl == l->rl && pn->op == ZM_OP_GATHER_QMM_SWIGLU && (l - 2)->kind == L_ROUTE &&
-               (l - 2)->rl == l->rl;
     return n->op == ZM_OP_GATHER_QMM_COMBINE && p->kind == L_NODE && pn->op == ZM_OP_GATHER_QMM_SWIGLU &&
            e->ptr[pn->src[3]] == e->ptr[n->src[2]] && e->ptr[p->node] != e->ptr[n->src[3]];
-}
-
-/* Whether L_ROUTE launch l may read its residual (h_prev) before its
- * dependency wait: it is the input of the launch two back (the QKV
- * projection, its attention in between), so it was complete when l began. */
-static int route_early(const cuda_exec *e, const launch *l) {
-    const int i = (int)(l - e->L);
-    if (i < 2 || e->L[i - 1].kind != L_ATTN || e->L[i - 2].x_node < 0 || l->res_node < 0) return 0;
-    if (listed(e, &e->L[i - 1], "ZMLX_CUDA_SKIP") || listed(e, &e->L[i - 2], "ZMLX_CUDA_SKIP")) return 0;
-    const char *env = getenv("ZMLX_CUDA_RF_EARLY"); /* measuring: 0 = read h_prev after the wait */
-    if (env && !strcmp(env, "0")) return 0;
-    return e->ptr[e->L[i - 2].x_node] == e->ptr[l->res_node];
 }
 
 static zm_status launch_one(cuda_exec *e, const launch *l) {
@@ -649,8 +617,6 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
         return zm_gpu_router_gate(&e->wt[n->src[0]]->m, A.x, nw, eps, F(id), e->gate_counter, t->ip[0], t->ip[1], A.gate_ids,
                                   A.gate_w, st);
     }
-    if (l->kind == L_ROUTE)
-        return zm_gpu_matvec_route(&e->wt[n->src[0]]->m, A.x, A.res, F(l->out_node), l->rC, l->n_exp, l->rl, route_early(e, l), st);
     if (l->kind == L_ATTN) { /* q/k norm + rope + cache stores + attention */
         const zm_node *a = &g->nodes[l->gate_node], *kc = &g->nodes[a->src[1]];
         return zm_gpu_attention_decode_qkn(&A.qkn, (int)n->shape[1], (int)kc->shape[1], (int)kc->shape[2], kc->shape[0], a->fp[0],
@@ -720,16 +686,10 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
         return zm_gpu_moe_combine(F(n->src[0]), F(n->src[1]), s0->shape[0], (int)s0->shape[1], s0->shape[2], NULL, F(id), st);
     case ZM_OP_SWIGLU: return zm_gpu_swiglu(F(n->src[0]), F(n->src[1]), zm_node_numel(n), F(id), st);
     case ZM_OP_GATHER_QMM_SWIGLU:
-        if (l->rl)
-            return zm_gpu_gather_qmm_swiglu_routed(&e->wt[n->src[0]]->m, &e->wt[n->src[1]]->m, l->rl, l->n_exp, (int)n->shape[1],
-                                                   l->renorm, A.x, nw, eps, F(id), st);
         return zm_gpu_gather_qmm_swiglu(&e->wt[n->src[0]]->m, &e->wt[n->src[1]]->m, I(n->src[3]), n->shape[0],
                                          (int)n->shape[1], A.x, nw, eps, F(id), st);
     case ZM_OP_GATHER_QMM_COMBINE: {
         const zm_node *ids = &g->nodes[n->src[2]];
-        if (l->rl)
-            return zm_gpu_gather_qmm_combine_routed(&e->wt[n->src[0]]->m, l->rl, l->n_exp, (int)ids->shape[1], F(n->src[1]), A.res,
-                                                    F(l->out_node), early_ok(e, l), st);
         return zm_gpu_gather_qmm_combine(&e->wt[n->src[0]]->m, I(n->src[2]), F(n->src[3]), ids->shape[0], (int)ids->shape[1],
                                           F(n->src[1]), A.res, F(l->out_node), early_ok(e, l), st);
     }
@@ -767,7 +727,6 @@ static int launch_steps(cuda_exec *e, const launch *l, zm_gpu_step out[2]) {
     const zm_graph *g = e->g;
     const zm_node *n = &g->nodes[l->node];
     const int id = l->node;
-    if (l->kind == L_ROUTE || l->rl) return 0; /* the folded router has no persistent step */
     largs A;
     launch_args(e, l, &A);
     zm_status st = ZM_ERR_UNSUPPORTED;
@@ -955,7 +914,6 @@ static void exec_free(void *p) {
     zm_cuda_free(e->attn_ws);
     zm_cuda_free(e->scratch);
     zm_cuda_free(e->reloc_buf);
-    zm_cuda_free(e->rl_buf);
     zm_cuda_free(e->gate_counter);
     zm_cuda_free(e->am_ws);
     for (int i = 0; i < e->nseg; i++) zm_gpu_persist_free(e->seg_p[i]);
@@ -993,109 +951,6 @@ static zm_status relocate(cuda_exec *e) {
             e->ptr[i] = (char *)e->ptr[n->src[0]] + n->view_offset;
         } else if (n->op == ZM_OP_KV_WRITE) {
             e->ptr[i] = e->ptr[n->src[0]];
-        }
-    }
-    return ZM_OK;
-}
-
-// ---------------------------------------------------------------------------
-// The router folded into o_proj (ZMLX_CUDA_ROUTE_FOLD=1; default off: on
-// the H100 it measured from +3 % to -1.5 % for Q4_0 and 0 to +4 % for
-// Q8_0 in the same process on different machines, docs/BENCHMARKS.md, and
-// the unfolded graph keeps every bit of the stock one).
-// o_proj (P, writing the folded ADD_RMSNORM's sum h), the router + gating
-// (R, reading h normalised) and the gate/up (S) and combine (C) reading the
-// gating's ids and weights: R's launch goes away. P also computes the
-// unscaled logits rl = C . [a; h_prev] (C = [W_r diag(g) W_o | W_r diag(g)],
-// built once per layer on the device), S and C rank them and C weighs
-// them with h's RMS scale (zm_gpu_matvec_route and the routed kernels).
-// One dependent step a layer fewer; the logits then differ from the stock
-// router's in the last bits, so expert choices at a near tie, and with
-// them the tokens, may differ: tests/test_cuda_graph checks the tokens
-// against the unfolded graph and the stock graph.
-
-/* Whether every reader of node x (through VIEWs) is node a or node b, and
- * no graph output views it. */
-static int read_only_by(const zm_graph *g, int x, int a, int b) {
-    int64_t off;
-    for (int o = 0; o < g->n_out; o++)
-        if (view_root(g, g->out[o], &off) == x) return 0;
-    for (int u = x + 1; u < g->n_nodes; u++) {
-        const zm_node *m = &g->nodes[u];
-        if (m->op == ZM_OP_VIEW) continue;
-        for (int s = 0; s < m->n_src; s++)
-            if (view_root(g, m->src[s], &off) == x && u != a && u != b) return 0;
-    }
-    return 1;
-}
-
-/* The folded matrix of router Wr (with norm weights gw) after o_proj Wo,
- * built on first use and kept with the weights. */
-static zm_status route_matrix(cuda_ctx *c, const wentry *wr, const wentry *gw, const wentry *wo, const float **out) {
-    for (int i = 0; i < c->nrf; i++)
-        if (c->rf[i].wr == wr->host && c->rf[i].g == gw->host && c->rf[i].wo == wo->host) { *out = c->rf[i].C; return ZM_OK; }
-    rfold *nr = realloc(c->rf, sizeof *nr * (size_t)(c->nrf + 1));
-    if (!nr) return zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory");
-    c->rf = nr;
-    const size_t bytes = sizeof(float) * (size_t)(wr->m.rows * (wo->m.cols + wr->m.cols));
-    float *C = NULL;
-    ZM_TRY(zm_cuda_malloc((void **)&C, bytes));
-    zm_status st = zm_gpu_route_fold(&wr->m, gw->vec, &wo->m, C, c->stream);
-    if (st != ZM_OK) { zm_cuda_free(C); return st; }
-    c->rf[c->nrf++] = (rfold){wr->host, gw->host, wo->host, C};
-    c->weight_bytes += (int64_t)bytes;
-    *out = C;
-    return ZM_OK;
-}
-
-static zm_status fold_routes(cuda_exec *e) {
-    const char *env = getenv("ZMLX_CUDA_ROUTE_FOLD");
-    if (!env || strcmp(env, "1") || getenv("ZMLX_CUDA_NOFUSE")) return ZM_OK;
-    const zm_graph *g = e->g;
-    int n_fold = 0, tot = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        for (int i = 0; i + 3 < e->nl; i++) {
-            launch *P = &e->L[i], *R = &e->L[i + 1], *S = &e->L[i + 2], *C = &e->L[i + 3];
-            const zm_node *pn = &g->nodes[P->node];
-            if (P->kind != L_NODE || pn->op != ZM_OP_MATMUL || rows_of(pn) != 1 || P->res_node < 0 || P->norm_node >= 0) continue;
-            const int r = P->out_node;
-            if (g->nodes[r].op != ZM_OP_ADD_RMSNORM || R->kind != L_ROUTER || R->norm_node != r) continue;
-            const zm_node *sn = &g->nodes[S->node], *cn = &g->nodes[C->node], *gate = &g->nodes[R->gate_node];
-            int64_t off;
-            if (S->kind != L_NODE || sn->op != ZM_OP_GATHER_QMM_SWIGLU || S->norm_node != r || sn->shape[0] != 1 ||
-                view_root(g, sn->src[3], &off) != R->gate_node)
-                continue;
-            if (C->kind != L_NODE || cn->op != ZM_OP_GATHER_QMM_COMBINE || cn->n_src < 4 || g->nodes[cn->src[2]].shape[0] != 1 ||
-                view_root(g, cn->src[2], &off) != R->gate_node || view_root(g, cn->src[3], &off) != R->gate_node)
-                continue;
-            largs A;
-            launch_args(e, C, &A);
-            if (!A.res || (const void *)A.res != e->ptr[r]) continue; /* the combine's residual is h */
-            if (!read_only_by(g, R->gate_node, S->node, C->node)) continue;
-            const wentry *wr = e->wt[g->nodes[R->node].src[0]], *wo = e->wt[pn->src[0]];
-            const wentry *gw = e->wt[g->nodes[r].src[2]];
-            const int64_t n = wr->m.rows, D = wr->m.cols, K = wo->m.cols;
-            if (n < 1 || n > 1024 || wo->m.rows != D || D % 4 || K % 4 || gate->ip[0] > 32 || !gw || !gw->vec) continue;
-            launch_args(e, P, &A);
-            if (((uintptr_t)A.x | (uintptr_t)A.res) & 15) continue;
-            if (pass == 0) { tot += (int)n + 32; continue; }
-            const float *M = NULL;
-            ZM_TRY(route_matrix(e->ctx, wr, gw, wo, &M));
-            P->kind = L_ROUTE;
-            P->rC = M;
-            P->rl = e->rl_buf + n_fold;
-            n_fold += (int)n + 32; /* the logits, then gate/up's weights for the combine */
-            S->rl = C->rl = P->rl;
-            P->n_exp = S->n_exp = C->n_exp = (int)n;
-            S->renorm = gate->ip[1];
-            memmove(R, R + 1, sizeof *R * (size_t)(e->nl - i - 2)); /* the router's launch goes */
-            e->nl--;
-            i += 2;
-        }
-        if (pass == 0) {
-            if (!tot) return ZM_OK;
-            ZM_TRY(zm_cuda_malloc((void **)&e->rl_buf, sizeof(float) * (size_t)tot));
-            ZM_TRY(zm_cuda_memset(e->rl_buf, 0, sizeof(float) * (size_t)tot));
         }
     }
     return ZM_OK;
@@ -1190,7 +1045,6 @@ static zm_status exec_new(void **out, void *ctxp, void *statep, const zm_graph *
     if (!(e->reloc = calloc((size_t)g->n_nodes + 1, 1))) { st = zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory"); goto fail; }
     if ((st = lower(e, uses)) != ZM_OK) goto fail;
     if ((st = relocate(e)) != ZM_OK) goto fail;
-    if ((st = fold_routes(e)) != ZM_OK) goto fail;
     if ((st = build_segments(e)) != ZM_OK) goto fail;
     free(uses);
     *out = e;

@@ -195,7 +195,6 @@ zm_status zm_session_reset(zm_session *s) {
 
 int64_t zm_session_pos(const zm_session *s) { return s->pos; }
 const zm_graph *zm__session_decode_graph(const zm_session *s) { return s->dec.g; }
-const void *zm__session_decode_exec(const zm_session *s) { return s->dec.exec; }
 int64_t zm_session_decode_arena_bytes(const zm_session *s) { return s->m->be->exec_bytes(s->dec.exec); }
 
 int zm_session_decode_profile(const zm_session *s, const char **names, double *seconds, int64_t *calls, int n) {

@@ -35,7 +35,5 @@ void zm__model_set_rewrite(zm_model *m, zm_graph_rewrite_fn fn, void *ctx);
 zm_status zm__model_build_graph(const zm_model *m, int64_t n_tokens, int all_logits, int use_hook, zm_graph **out);
 /* The decode graph a session runs (lives with the session). */
 const zm_graph *zm__session_decode_graph(const zm_session *s);
-/* The decode graph's backend executor (CUDA: zm__cuda_exec_launches). */
-const void *zm__session_decode_exec(const zm_session *s);
 
 #endif

@@ -132,21 +132,15 @@ __device__ __forceinline__ int swz(int b, int j) { return (b << 3) + (j ^ (b & 7
 
 /* Load n (multiple of 32) floats into swizzled shared memory, optionally
  * RMS-normalised with weights nw (scale computed by block_rms_scale). Four
- * float4 loads in flight per thread. Returns the scale (1 without nw). */
+ * float4 loads in flight per thread. */
 __device__ __forceinline__ void norm4(float4 &v, float4 w, float scale) {
     v.x = norm_apply(v.x, scale, w.x);
     v.y = norm_apply(v.y, scale, w.y);
     v.z = norm_apply(v.z, scale, w.z);
     v.w = norm_apply(v.w, scale, w.w);
 }
-struct NoMid {
-    __device__ void operator()() const {}
-};
-/* mid: run by every thread once x's loads are issued, before their first
- * use (work that overlaps their latency; it may __syncthreads). */
-template <typename Mid = NoMid>
-__device__ __forceinline__ float load_x_swz(float4 *xs, const float *x, int n, const float *nw,
-                                           float eps, float *red, Mid mid = Mid()) {
+__device__ __forceinline__ void load_x_swz(float4 *xs, const float *x, int n, const float *nw,
+                                           float eps, float *red) {
     const float4 *x4 = reinterpret_cast<const float4 *>(x), *w4 = reinterpret_cast<const float4 *>(nw);
     const int n4 = n / 4, t = threadIdx.x;
     if (n4 <= 4 * ZM_BLOCK && ((uintptr_t)x & 15) == 0) {
@@ -161,15 +155,13 @@ __device__ __forceinline__ float load_x_swz(float4 *xs, const float *x, int n, c
                 if (nw) w[j] = w4[i];
             }
         }
-        mid();
-        float scale = 1.f;
         if (nw) {
             float s = 0.f;
 #pragma unroll
             for (int j = 0; j < 4; j++)
                 if (t + j * ZM_BLOCK < n4) s = sumsq4(v[j], s);
             s = block_sum(s, red);
-            scale = rsqrtf(s / (float)n + eps);
+            const float scale = rsqrtf(s / (float)n + eps);
 #pragma unroll
             for (int j = 0; j < 4; j++)
                 if (t + j * ZM_BLOCK < n4) norm4(v[j], w[j], scale);
@@ -179,9 +171,8 @@ __device__ __forceinline__ float load_x_swz(float4 *xs, const float *x, int n, c
             const int i = t + j * ZM_BLOCK;
             if (i < n4) xs[swz(i >> 3, i & 7)] = v[j];
         }
-        return scale;
+        return;
     }
-    mid();
     float scale = 1.f;
     if (nw) scale = block_rms_scale(x, n, eps, red);
     int i = t;
@@ -201,7 +192,6 @@ __device__ __forceinline__ float load_x_swz(float4 *xs, const float *x, int n, c
         if (nw) norm4(v, w4[i], scale);
         xs[swz(i >> 3, i & 7)] = v;
     }
-    return scale;
 }
 /* k vectors of n floats each, contiguous in x, into k swizzled slots of n/4
  * float4 (slot j at xs + j*n/4) in one pass: all loads of a thread in flight

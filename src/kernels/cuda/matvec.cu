@@ -40,24 +40,22 @@ static __constant__ int64_t zm_pf_rows;
  * default 1). Asking L2 for what a kernel loads anyway soon after has not
  * paid here: it sits in the same queues as the loads. */
 static __constant__ int zm_ex_pf, zm_cb_pf;
-/* Whether the routed gate/up ranks the experts while its x loads fly
- * (ZMLX_CUDA_RANK_EARLY, default 1; 0: after the norm, as load_x_swz). */
-static __constant__ int zm_rank_early;
 template <int DT> struct PreOk { static constexpr bool v = DT == ZM_Q4_0 || DT == ZM_Q8_0; };
 
 // ---------------------------------------------------------------------------
 // Kernels (the row bodies are in rows.cuh, shared with persist.cu)
 
 /* Dense: rows of all segments laid end to end; x shared (optionally normed).
- * Block blk owns rows [blk*chunk, blk*chunk+chunk): it first asks L2 for all
- * of its weight bytes (one bulk prefetch per segment), then builds x in
- * shared memory while those loads fly, then computes from L2. */
+ * Block b owns rows [b*chunk, b*chunk+chunk): it first asks L2 for all of its
+ * weight bytes (one bulk prefetch per segment), then builds x in shared
+ * memory while those loads fly, then computes from L2. */
 template <int DT>
-__device__ __forceinline__ void matvec_body(const MvSeg &s, int nb, int lpr, const float *x, const float *nw, float eps,
-                                            int64_t total, int64_t chunk, int64_t blk) {
+__global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, const float *x,
+                                                     const float *nw, float eps, int64_t total,
+                                                     int64_t chunk) {
     extern __shared__ float4 xs[];
     __shared__ float red[32];
-    const int64_t start = blk * chunk, end = min(start + chunk, total);
+    const int64_t start = (int64_t)blockIdx.x * chunk, end = min(start + chunk, total);
     if (zm_dbg == 3) { ZM_PDL_ENTRY(); return; }
     /* the weights are static: ask for them before waiting on the
      * predecessor (PDL), so their fetch overlaps its tail */
@@ -70,94 +68,6 @@ __device__ __forceinline__ void matvec_body(const MvSeg &s, int nb, int lpr, con
     __syncthreads();
     if (zm_dbg == 2) return;
     mv_rows<DT>(s, nb, lpr, xs, start, end);
-}
-template <int DT>
-__global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, const float *x,
-                                                     const float *nw, float eps, int64_t total,
-                                                     int64_t chunk) {
-    matvec_body<DT>(s, nb, lpr, x, nw, eps, total, chunk, blockIdx.x);
-}
-
-/* The router folded into o_proj (zm_gpu_matvec_route): row e of the folded
- * logits, rl[e] = C[e][0..K) . a + C[e][K..K+D) . hp, by one block: the
- * h_prev half first (before the dependency wait when early: hp then comes
- * from a launch at least two back), C's row (static) loaded before the
- * wait, a after it; the same order of sums either way. */
-__device__ __forceinline__ float dot4(float4 c, float4 v, float s) {
-    s = __fmaf_rn(c.x, v.x, s);
-    s = __fmaf_rn(c.y, v.y, s);
-    s = __fmaf_rn(c.z, v.z, s);
-    return __fmaf_rn(c.w, v.w, s);
-}
-__device__ __forceinline__ void route_row(const float *C, int K, int D, int e, const float *a, const float *hp, int early,
-                                          float *rl, bool wait = true) {
-    __shared__ float red[32];
-    const int t = threadIdx.x, K4 = K / 4, D4 = D / 4;
-    const float4 *c4 = reinterpret_cast<const float4 *>(C + (int64_t)e * (K + D));
-    const float4 *a4 = reinterpret_cast<const float4 *>(a), *h4 = reinterpret_cast<const float4 *>(hp);
-    float4 cm[4];
-#pragma unroll
-    for (int j = 0; j < 4; j++)
-        if (t + j * ZM_BLOCK < K4) cm[j] = __ldg(c4 + t + j * ZM_BLOCK);
-    float s = 0.f;
-    if (early)
-#pragma unroll 2
-        for (int i = t; i < D4; i += ZM_BLOCK) s = dot4(__ldg(c4 + K4 + i), __ldcg(h4 + i), s);
-    if (wait) ZM_PDL_ENTRY();
-    if (zm_dbg & 1) return;
-    if (!early)
-#pragma unroll 2
-        for (int i = t; i < D4; i += ZM_BLOCK) s = dot4(__ldg(c4 + K4 + i), h4[i], s);
-#pragma unroll
-    for (int j = 0; j < 4; j++)
-        if (t + j * ZM_BLOCK < K4) s = dot4(cm[j], a4[t + j * ZM_BLOCK], s);
-#pragma unroll 1
-    for (int i = t + 4 * ZM_BLOCK; i < K4; i += ZM_BLOCK) s = dot4(__ldg(c4 + i), a4[i], s);
-    s = block_sum(s, red);
-    if (t == 0) rl[e] = s;
-}
-/* Blocks [0, nrb): the folded router rows (row e by block e % nrb; the
- * later ones after the wait); the rest: the dense matvec (o_proj with its
- * residual) exactly as k_matvec. */
-template <int DT>
-__global__ void __launch_bounds__(ZM_BLOCK, DT == ZM_Q4_0 ? 3 : 2) k_matvec_route(MvSeg s, int nb, int lpr, const float *x, const float *nw, float eps,
-                                                           int64_t total, int64_t chunk, const float *C, int n_exp,
-                                                           int D, const float *hp, int early, float *rl, int nrb) {
-    if ((int)blockIdx.x < nrb) {
-        if (zm_dbg == 3) { ZM_PDL_ENTRY(); return; }
-        route_row(C, nb * 32, D, blockIdx.x, x, hp, early, rl);
-        for (int e = blockIdx.x + nrb; e < n_exp; e += nrb) {
-            __syncthreads(); /* block_sum's red */
-            route_row(C, nb * 32, D, e, x, hp, 0, rl, false);
-        }
-        return;
-    }
-    matvec_body<DT>(s, nb, lpr, x, nw, eps, total, chunk, blockIdx.x - nrb);
-}
-
-/* C = [W_r diag(g) W_o | W_r diag(g)], summed in double and rounded once,
- * so that C . [a; h_prev] = (W_r diag(g)) (h_prev + W_o a) up to rounding.
- * Wr: [n][D], Wo: [D][K] (both dequantized), C: [n][K + D]. A thread owns
- * column j of 8 rows. */
-__global__ void k_route_fold(const float *Wr, const float *g, const float *Wo, int n, int D, int K, float *C) {
-    const int j = blockIdx.x * blockDim.x + threadIdx.x, e0 = blockIdx.y * 8;
-    if (j >= K + D) return;
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    if (j < K) {
-        for (int i = 0; i < D; i++) {
-            const double w = (double)Wo[(int64_t)i * K + j] * (double)g[i];
-#pragma unroll
-            for (int q = 0; q < 8; q++)
-                if (e0 + q < n) acc[q] += (double)Wr[(int64_t)(e0 + q) * D + i] * w;
-        }
-    } else {
-#pragma unroll
-        for (int q = 0; q < 8; q++)
-            if (e0 + q < n) acc[q] = (double)Wr[(int64_t)(e0 + q) * D + j - K] * (double)g[j - K];
-    }
-#pragma unroll
-    for (int q = 0; q < 8; q++)
-        if (e0 + q < n) C[(int64_t)(e0 + q) * (K + D) + j] = (float)acc[q];
 }
 
 /* Batched: block (bx, t) does token t; x[t] in shared memory. */
@@ -185,11 +95,11 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_matmul(const void *q, const uint16
 /* Per-expert rows (ex_rows), block (b, t): items [b*chunk, b*chunk+chunk)
  * of token t (asked of L2 first with ZMLX_CUDA_EX_PF=1); x_per_slot: all k
  * inputs in shared memory. */
-template <int DT, bool SWIGLU, bool ROUTED = false>
+template <int DT, bool SWIGLU>
 __global__ void __launch_bounds__(ZM_BLOCK)
     k_expert(const void *qg, const uint16_t *dg, const void *qu, const uint16_t *du, int64_t rows,
              int nb, int lpr, const int32_t *ids, int k, const float *x, int x_per_slot,
-             const float *nw, float eps, float *y, int64_t chunk, const float *rl, int n_exp, int renorm) {
+             const float *nw, float eps, float *y, int64_t chunk) {
     ZM_PDL_ENTRY();
     extern __shared__ float4 xs[];
     __shared__ float red[32];
@@ -201,48 +111,27 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     y += tok * total;
     const int64_t start = (int64_t)blockIdx.x * chunk, end = min(start + chunk, total);
     if (zm_dbg & 1) return;
-    /* rl (one token): the ids come from ranking the folded router logits */
-    float *ls = reinterpret_cast<float *>(xs + (int64_t)cols / 4 * (x_per_slot ? k : 1));
-    if constexpr (!ROUTED) if (threadIdx.x < k) {
+    if (threadIdx.x < k) {
         const int j = threadIdx.x;
         sid[j] = ids[j];
         if (zm_ex_pf) ex_prefetch<DT, SWIGLU>(qg, dg, qu, du, rows, nb, j, sid[j], start, end);
     }
-    float scale = 1.f;
-    const int t = threadIdx.x;
-    const bool early_rank = ROUTED && zm_rank_early && !x_per_slot;
-    if (early_rank) { /* the ranking while x's loads fly */
-        scale = load_x_swz(xs, x, cols, nw, eps, red, [&] {
-            for (int c = t; c < n_exp; c += ZM_BLOCK) ls[c] = route_val(rl[c]);
-            __syncthreads();
-            route_rank(ls, n_exp, k, sid);
-        });
+    if (x_per_slot) {
+        load_slots_swz(xs, x, k, cols);
     } else {
-        if constexpr (ROUTED)
-            for (int c = t; c < n_exp; c += ZM_BLOCK) ls[c] = route_val(rl[c]);
-        if (x_per_slot) load_slots_swz(xs, x, k, cols);
-        else scale = load_x_swz(xs, x, cols, nw, eps, red);
+        load_x_swz(xs, x, cols, nw, eps, red);
     }
     __syncthreads();
-    if constexpr (ROUTED) {
-        if (!early_rank) {
-            route_rank(ls, n_exp, k, sid);
-            __syncthreads();
-        }
-        /* block 0 also weighs them for the combine (rl + n_exp) */
-        if (blockIdx.x == 0 && threadIdx.x < 32) route_weights(ls, n_exp, k, renorm, scale, sid, const_cast<float *>(rl) + n_exp);
-        if (zm_ex_pf && threadIdx.x < k) ex_prefetch<DT, SWIGLU>(qg, dg, qu, du, rows, nb, threadIdx.x, sid[threadIdx.x], start, end);
-    }
     if (zm_dbg == 2) return;
     ex_rows<DT, SWIGLU>(qg, dg, qu, du, rows, nb, lpr, sid, xs, x_per_slot, y, start, end);
 }
 
 /* Down + combine (cb_rows): block (b, t) owns rows [b*crows, b*crows+crows)
  * of every expert of token t, ZM_COMBINE_ROWS at a time. */
-template <int DT, bool ROUTED>
+template <int DT>
 __device__ __forceinline__ void combine_body(const void *q, const uint16_t *d, int64_t rows, int nb, int lpr,
                                              const int32_t *ids, const float *w, int k, const float *h, const float *res,
-                                             float *y, int crows, int early, const float *rl, int n_exp) {
+                                             float *y, int crows, int early) {
     extern __shared__ float4 xs[];
     __shared__ int32_t sid[64];
     __shared__ float sw[64];
@@ -260,14 +149,8 @@ __device__ __forceinline__ void combine_body(const void *q, const uint16_t *d, i
      * and loads its first weights while that launch (gate/up) runs; read
      * through L2, as they come from another grid */
     const bool ahead = early && (zm_pre & 1) && !zm_dbg; /* measuring: the router may not have gated */
-    /* rl (one token): the ids from ranking the folded router logits (the
-     * whole block), the weights from gate/up's block 0 (rl + n_exp) */
-    float *ls = reinterpret_cast<float *>(xs + (int64_t)cols / 4 * k);
     auto take_ids = [&]() { /* ids and weights (from another grid: through L2), the L2 prefetch of their rows */
-        if constexpr (ROUTED) {
-            route_ids(rl, n_exp, k, ls, sid);
-            if (zm_cb_pf && threadIdx.x < k) cb_prefetch<DT>(q, d, rows, nb, sid[threadIdx.x], start, end);
-        } else if (threadIdx.x < k) {
+        if (threadIdx.x < k) {
             const int j = threadIdx.x;
             sid[j] = __ldcg(ids + j);
             sw[j] = __ldcg(w + j);
@@ -279,14 +162,11 @@ __device__ __forceinline__ void combine_body(const void *q, const uint16_t *d, i
         take_ids();
         const int warp = threadIdx.x >> 5;
         if constexpr (PreOk<DT>::v)
-            if ((zm_pre & 2) && warp < k)
-                cb_pre_load<DT>(pre, q, d, rows, nb, lpr, ROUTED ? sid[warp] : __ldcg(ids + warp), start, min(start + ZM_COMBINE_ROWS, end));
+            if ((zm_pre & 2) && warp < k) cb_pre_load<DT>(pre, q, d, rows, nb, lpr, __ldcg(ids + warp), start, min(start + ZM_COMBINE_ROWS, end));
     }
     ZM_PDL_ENTRY();
     if (zm_dbg & 1) return;
     if (!ahead) take_ids();
-    if constexpr (ROUTED) /* the weights: from gate/up's block 0, the launch before this one */
-        if (threadIdx.x < k) sw[threadIdx.x] = rl[n_exp + threadIdx.x];
     load_slots_swz(xs, h, k, cols);
     __syncthreads();
     if (zm_dbg == 2) return;
@@ -303,17 +183,17 @@ __device__ __forceinline__ void combine_body(const void *q, const uint16_t *d, i
  * to 76 registers, 3 blocks: capped measured ~1.5 % faster); the others
  * uncapped (Q4_0: 61 registers, 4 blocks; ~1 % faster than capped; H100,
  * 256 tokens, alternating builds). */
-template <int DT, bool ROUTED>
+template <int DT>
 __global__ void __launch_bounds__(ZM_BLOCK)
     k_combine(const void *q, const uint16_t *d, int64_t rows, int nb, int lpr, const int32_t *ids, const float *w, int k,
-              const float *h, const float *res, float *y, int crows, int early, const float *rl, int n_exp) {
-    combine_body<DT, ROUTED>(q, d, rows, nb, lpr, ids, w, k, h, res, y, crows, early, rl, n_exp);
+              const float *h, const float *res, float *y, int crows, int early) {
+    combine_body<DT>(q, d, rows, nb, lpr, ids, w, k, h, res, y, crows, early);
 }
-template <int DT, bool ROUTED>
+template <int DT>
 __global__ void __launch_bounds__(ZM_BLOCK, 4)
     k_combine4(const void *q, const uint16_t *d, int64_t rows, int nb, int lpr, const int32_t *ids, const float *w, int k,
-               const float *h, const float *res, float *y, int crows, int early, const float *rl, int n_exp) {
-    combine_body<DT, ROUTED>(q, d, rows, nb, lpr, ids, w, k, h, res, y, crows, early, rl, n_exp);
+               const float *h, const float *res, float *y, int crows, int early) {
+    combine_body<DT>(q, d, rows, nb, lpr, ids, w, k, h, res, y, crows, early);
 }
 
 /* Router + gating in one launch: block b computes logits rows
@@ -386,8 +266,6 @@ extern "C" zm_status zm_gpu_kernels_init(void) {
     cudaMemcpyToSymbol(zm_pf_rows, &pf_rows, sizeof pf_rows);
     cudaMemcpyToSymbol(zm_ex_pf, &ex_pf, sizeof ex_pf);
     cudaMemcpyToSymbol(zm_cb_pf, &cb_pf, sizeof cb_pf);
-    const int rank_early = zm__env_ll("ZMLX_CUDA_RANK_EARLY", 1) != 0;
-    cudaMemcpyToSymbol(zm_rank_early, &rank_early, sizeof rank_early);
     return zm__cuda_ck("zm_gpu_kernels_init");
 }
 
@@ -533,27 +411,25 @@ extern "C" zm_status zm_gpu_matmul(const zm_gpu_mat *W, int64_t mat, int64_t n_t
 
 static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const int32_t *ids, int64_t n_tok, int k,
                                const float *x, int x_per_slot, const float *nw, float eps, float *y,
-                               cudaStream_t st, const char *what, const float *rl = nullptr, int n_exp = 0,
-                               int renorm = 0) {
+                               cudaStream_t st, const char *what) {
     ZM_TRY(check_experts(G, U, k, what));
     if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "%s: %lld tokens", what, (long long)n_tok);
     int nb = (int)(G->cols / 32), lpr = zm__lpr(nb);
     int gx;
     int64_t chunk;
-    size_t smem = (size_t)G->cols * 4 * (x_per_slot ? k : 1) + (rl ? (size_t)n_exp * 4 : 0);
+    size_t smem = (size_t)G->cols * 4 * (x_per_slot ? k : 1);
     const int64_t items = (int64_t)k * G->rows, min_items = (ZM_BLOCK / 32) * (32 / lpr);
     ZM_DISPATCH_DT(G->dtype, {
         if (U) {
-            auto kern = rl ? k_expert<DT, true, true> : k_expert<DT, true, false>;
-            ZM_TRY(smem_ok(kern, smem, what));
-            plan_chunks(kern, smem, items, min_items, &gx, &chunk, expert_blocks_per_sm(), knob("ZMLX_CUDA_EX_CHUNK"));
+            ZM_TRY(smem_ok(k_expert<DT, true>, smem, what));
+            plan_chunks(k_expert<DT, true>, smem, items, min_items, &gx, &chunk, expert_blocks_per_sm(), knob("ZMLX_CUDA_EX_CHUNK"));
             dim3 grid(gx, (unsigned)n_tok);
-            zm__launch(kern, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk, rl, n_exp, renorm);
+            zm__launch(k_expert<DT, true>, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
         } else {
             ZM_TRY(smem_ok(k_expert<DT, false>, smem, what));
             plan_chunks(k_expert<DT, false>, smem, items, min_items, &gx, &chunk, expert_blocks_per_sm());
             dim3 grid(gx, (unsigned)n_tok);
-            zm__launch(k_expert<DT, false>, grid, ZM_BLOCK, smem, st, G->q, G->d, nullptr, nullptr, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk, rl, n_exp, renorm);
+            zm__launch(k_expert<DT, false>, grid, ZM_BLOCK, smem, st, G->q, G->d, nullptr, nullptr, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
         }
     });
     return zm__cuda_ck(what);
@@ -574,8 +450,10 @@ extern "C" zm_status zm_gpu_gather_qmm_swiglu(const zm_gpu_mat *G, const zm_gpu_
     return expert_launch(G, U, ids, n_tok, k, x, 0, norm_w, eps, h, (cudaStream_t)stream, "zm_gpu_gather_qmm_swiglu");
 }
 
-static zm_status combine_launch(const zm_gpu_mat *D, const int32_t *ids, const float *w, int64_t n_tok, int k, const float *h,
-                                const float *res, float *y, int early, cudaStream_t st, const float *rl, int n_exp) {
+extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_t *ids,
+                                                const float *w, int64_t n_tok, int k,
+                                                const float *h, const float *res, float *y,
+                                                int early, void *stream) {
     ZM_TRY(check_experts(D, nullptr, k, "zm_gpu_gather_qmm_combine"));
     if (n_tok < 1 || n_tok > 65535) return zm__err(ZM_ERR_RANGE, "zm_gpu_gather_qmm_combine: %lld tokens", (long long)n_tok);
     int nb = (int)(D->cols / 32), lpr = zm__lpr(nb);
@@ -584,115 +462,14 @@ static zm_status combine_launch(const zm_gpu_mat *D, const int32_t *ids, const f
     long long crows = zm__env_ll("ZMLX_CUDA_CB_ROWS", 4);
     if (crows < 1 || crows > 1024) crows = 4;
     int64_t g = (D->rows + crows - 1) / crows;
-    size_t smem = (size_t)D->cols * 4 * k + (rl ? (size_t)n_exp * 4 : 0);
+    size_t smem = (size_t)D->cols * 4 * k;
+    cudaStream_t st = (cudaStream_t)stream;
     ZM_DISPATCH_DT(D->dtype, {
-        /* routed: capped at 4 blocks an SM too (the ranking would take Q4_0
-         * to 72 registers, 3 blocks: a second wave of the 512-block grid) */
-        auto kern = rl ? k_combine4<DT, true> : DT == ZM_Q8_0 ? k_combine4<DT, false> : k_combine<DT, false>;
+        auto kern = DT == ZM_Q8_0 ? k_combine4<DT> : k_combine<DT>;
         ZM_TRY(smem_ok(kern, smem, "gather_qmm_combine"));
-        zm__launch(kern, dim3((unsigned)g, (unsigned)n_tok), ZM_BLOCK, smem, st, D->q, D->d, D->rows, nb, lpr, ids, w, k, h, res, y, crows,
-                   early, rl, n_exp);
+        zm__launch(kern, dim3((unsigned)g, (unsigned)n_tok), ZM_BLOCK, smem, st, D->q, D->d, D->rows, nb, lpr, ids, w, k, h, res, y, crows, early);
     });
     return zm__cuda_ck("k_combine");
-}
-
-extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_t *ids,
-                                                const float *w, int64_t n_tok, int k,
-                                                const float *h, const float *res, float *y,
-                                                int early, void *stream) {
-    return combine_launch(D, ids, w, n_tok, k, h, res, y, early, (cudaStream_t)stream, nullptr, 0);
-}
-
-// ---------------------------------------------------------------------------
-// The router folded into o_proj (one token)
-
-/* The arguments every routed entry point shares. */
-static zm_status route_check(const float *rl, int n_exp, int k, const char *what) {
-    if (!rl) return zm__err(ZM_ERR_INVALID, "%s: no router logits", what);
-    if (n_exp < 1 || n_exp > ZM_ROUTE_MAX) return zm__err(ZM_ERR_RANGE, "%s: %d experts (1..%d)", what, n_exp, ZM_ROUTE_MAX);
-    if (k < 1 || k > 32 || k > n_exp) return zm__err(ZM_ERR_RANGE, "%s: k = %d of %d", what, k, n_exp);
-    return ZM_OK;
-}
-
-extern "C" zm_status zm_gpu_route_fold(const zm_gpu_mat *Wr, const float *norm_w, const zm_gpu_mat *Wo, float *C,
-                                        void *stream) {
-    ZM_TRY(check_mat(Wr, "zm_gpu_route_fold"));
-    ZM_TRY(check_mat(Wo, "zm_gpu_route_fold"));
-    const int64_t n = Wr->rows, D = Wr->cols, K = Wo->cols;
-    if (!norm_w || !C) return zm__err(ZM_ERR_INVALID, "zm_gpu_route_fold: missing buffer");
-    if (Wo->rows != D) return zm__err(ZM_ERR_SHAPE, "zm_gpu_route_fold: o_proj has %lld rows, the router %lld columns", (long long)Wo->rows, (long long)D);
-    if (n < 1 || n > ZM_ROUTE_MAX) return zm__err(ZM_ERR_RANGE, "zm_gpu_route_fold: %lld experts (1..%d)", (long long)n, ZM_ROUTE_MAX);
-    cudaStream_t st = (cudaStream_t)stream;
-    const int64_t nid = n > D ? n : D;
-    int32_t *ids = (int32_t *)malloc(sizeof(int32_t) * (size_t)nid);
-    if (!ids) return zm__err(ZM_ERR_NOMEM, "zm_gpu_route_fold: out of memory");
-    for (int64_t i = 0; i < nid; i++) ids[i] = (int32_t)i;
-    int32_t *dids = nullptr;
-    float *wr = nullptr, *wo = nullptr;
-    zm_status s = ZM_OK;
-    if (cudaMalloc((void **)&dids, sizeof(int32_t) * (size_t)nid) != cudaSuccess ||
-        cudaMalloc((void **)&wr, sizeof(float) * (size_t)(n * D)) != cudaSuccess ||
-        cudaMalloc((void **)&wo, sizeof(float) * (size_t)(D * K)) != cudaSuccess ||
-        cudaMemcpy(dids, ids, sizeof(int32_t) * (size_t)nid, cudaMemcpyHostToDevice) != cudaSuccess)
-        s = zm__cuda_ck("zm_gpu_route_fold: device buffers");
-    free(ids);
-    /* the dequantized matrices: every row, as an embedding lookup */
-    if (s == ZM_OK) s = zm_gpu_embedding(Wr, dids, n, wr, stream);
-    if (s == ZM_OK) s = zm_gpu_embedding(Wo, dids, D, wo, stream);
-    if (s == ZM_OK) {
-        k_route_fold<<<dim3((unsigned)((K + D + 255) / 256), (unsigned)((n + 7) / 8)), 256, 0, st>>>(wr, norm_w, wo, (int)n, (int)D, (int)K, C);
-        s = zm__cuda_ck("k_route_fold");
-    }
-    if (s == ZM_OK && cudaStreamSynchronize(st) != cudaSuccess) s = zm__cuda_ck("zm_gpu_route_fold");
-    cudaFree(dids);
-    cudaFree(wr);
-    cudaFree(wo);
-    return s;
-}
-
-extern "C" zm_status zm_gpu_matvec_route(const zm_gpu_mat *Wo, const float *a, const float *res, float *y, const float *C,
-                                          int n_exp, float *rl, int early, void *stream) {
-    ZM_TRY(check_mat(Wo, "zm_gpu_matvec_route"));
-    ZM_TRY(route_check(rl, n_exp, 1, "zm_gpu_matvec_route"));
-    if (!a || !res || !y || !C) return zm__err(ZM_ERR_INVALID, "zm_gpu_matvec_route: missing buffer");
-    if (Wo->cols % 4 || Wo->rows % 4 || ((uintptr_t)a | (uintptr_t)res | (uintptr_t)C) & 15)
-        return zm__err(ZM_ERR_SHAPE, "zm_gpu_matvec_route: vectors must be 16-byte aligned, sizes multiples of 4");
-    MvSeg s = {};
-    s.q[0] = Wo->q; s.d[0] = Wo->d; s.y[0] = y; s.res[0] = res; s.rows[0] = Wo->rows; s.n = 1;
-    const int nb = (int)(Wo->cols / 32), lpr = zm__lpr(nb);
-    int grid;
-    int64_t chunk;
-    const size_t smem = Wo->cols * 4;
-    cudaStream_t st = (cudaStream_t)stream;
-    /* blocks for the router rows (ZMLX_CUDA_RF_BLOCKS, default 64: H100,
-     * same process, Q4_0 404-405 vs 399-401 tok/s with one a row, Q8_0
-     * 341 vs 338-339), so the grid leaves room for gate/up's blocks */
-    int nrb = (int)zm__env_ll("ZMLX_CUDA_RF_BLOCKS", 64);
-    if (nrb < 1 || nrb > n_exp) nrb = n_exp;
-    ZM_DISPATCH_DT(Wo->dtype, {
-        ZM_TRY(smem_ok(k_matvec_route<DT>, smem, "matvec_route"));
-        plan_chunks(k_matvec_route<DT>, smem, Wo->rows, mv_min_rows(Wo->dtype, lpr), &grid, &chunk, blocks_per_sm(),
-                    knob("ZMLX_CUDA_MV_CHUNK"));
-        zm__launch(k_matvec_route<DT>, grid + nrb, ZM_BLOCK, smem, st, s, nb, lpr, a, (const float *)nullptr, 0.f, Wo->rows, chunk, C, n_exp,
-                   (int)Wo->rows, res, early, rl, nrb);
-    });
-    return zm__cuda_ck("k_matvec_route");
-}
-
-extern "C" zm_status zm_gpu_gather_qmm_swiglu_routed(const zm_gpu_mat *G, const zm_gpu_mat *U, float *rl, int n_exp, int k,
-                                                      int renorm, const float *x, const float *norm_w, float eps, float *h,
-                                                      void *stream) {
-    const char *what = "zm_gpu_gather_qmm_swiglu_routed";
-    if (!U) return zm__err(ZM_ERR_INVALID, "%s: no up matrix", what);
-    if (!norm_w) return zm__err(ZM_ERR_INVALID, "%s: no norm weights (the weights need the RMS scale)", what);
-    ZM_TRY(route_check(rl, n_exp, k, what));
-    return expert_launch(G, U, nullptr, 1, k, x, 0, norm_w, eps, h, (cudaStream_t)stream, what, rl, n_exp, renorm);
-}
-
-extern "C" zm_status zm_gpu_gather_qmm_combine_routed(const zm_gpu_mat *D, const float *rl, int n_exp, int k, const float *h,
-                                                       const float *res, float *y, int early, void *stream) {
-    ZM_TRY(route_check(rl, n_exp, k, "zm_gpu_gather_qmm_combine_routed"));
-    return combine_launch(D, nullptr, nullptr, 1, k, h, res, y, early, (cudaStream_t)stream, rl, n_exp);
 }
 
 extern "C" zm_status zm_gpu_router_gate(const zm_gpu_mat *W, const float *x, const float *norm_w, float eps,

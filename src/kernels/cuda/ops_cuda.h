@@ -95,30 +95,6 @@ zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_t *ids, con
 zm_status zm_gpu_router_gate(const zm_gpu_mat *W, const float *x, const float *norm_w, float eps,
                              float *logits, int *counter, int k, int renorm, int32_t *ids, float *w,
                              void *stream);
-/* ---- the router folded into o_proj (one token) ------------------------------
- * The router reads h = h_prev + W_o a normalised: logits l = W_r (g * h * s),
- * s = rsqrt(mean(h^2) + eps). zm_gpu_route_fold builds, once per layer,
- * C = [W_r diag(g) W_o | W_r diag(g)] ([n_exp][K + D], f32, summed in
- * double; Wr: [n_exp][D], Wo: [D][K], norm_w: [D]). zm_gpu_matvec_route
- * computes o_proj (y = res + Wo . a, as zm_gpu_matvec) and, in the same
- * launch, the unscaled logits rl = C . [a; res] (rl: n_exp + 32 floats);
- * early: res was written at least two launches back (read before the
- * dependency wait). The routed gate/up ranks rl for the top k (the scale
- * s > 0 keeps the order; ties: lower index first; NaN ranks last), takes s
- * from its folded norm of x (= h) and, in its first block, writes the
- * weights to rl + n_exp as the stock gating computes them (softmax of
- * l = rl * s, the chosen ones, renormalised when renorm); the routed
- * combine, launched right after it, ranks rl itself (before its wait when
- * early) and reads those weights. The logits differ from the stock
- * router's in the last bits, so this is a tolerance fusion (the executor's
- * ZMLX_CUDA_ROUTE_FOLD); tests/test_cuda_ops checks it against the chain. */
-zm_status zm_gpu_route_fold(const zm_gpu_mat *Wr, const float *norm_w, const zm_gpu_mat *Wo, float *C, void *stream);
-zm_status zm_gpu_matvec_route(const zm_gpu_mat *Wo, const float *a, const float *res, float *y, const float *C, int n_exp,
-                              float *rl, int early, void *stream);
-zm_status zm_gpu_gather_qmm_swiglu_routed(const zm_gpu_mat *G, const zm_gpu_mat *U, float *rl, int n_exp, int k, int renorm,
-                                          const float *x, const float *norm_w, float eps, float *h, void *stream);
-zm_status zm_gpu_gather_qmm_combine_routed(const zm_gpu_mat *D, const float *rl, int n_exp, int k, const float *h,
-                                           const float *res, float *y, int early, void *stream);
 /* topk_gating_softmax, one warp per row of n logits: p = softmax(row); the
  * k largest (ties: lower index first); w = p of those, renormalised to sum 1
  * when renorm. n <= 1024, k <= 32. ids, w: [rows][k]. */

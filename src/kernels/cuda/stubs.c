@@ -14,10 +14,6 @@ zm_status zm_gpu_matmul(const zm_gpu_mat *W, int64_t mat, int64_t n_tok, const f
 zm_status zm_gpu_expert_matvec(const zm_gpu_mat *W, const int32_t *ids, int64_t n_tok, int k, const float *x, int x_per_slot, const float *norm_w, float eps, float *y, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_gather_qmm_swiglu(const zm_gpu_mat *G, const zm_gpu_mat *U, const int32_t *ids, int64_t n_tok, int k, const float *x, const float *norm_w, float eps, float *h, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_t *ids, const float *w, int64_t n_tok, int k, const float *h, const float *res, float *y, int early, void *stream) { return ZM__NODEV; }
-zm_status zm_gpu_route_fold(const zm_gpu_mat *Wr, const float *norm_w, const zm_gpu_mat *Wo, float *C, void *stream) { return ZM__NODEV; }
-zm_status zm_gpu_matvec_route(const zm_gpu_mat *Wo, const float *a, const float *res, float *y, const float *C, int n_exp, float *rl, int early, void *stream) { return ZM__NODEV; }
-zm_status zm_gpu_gather_qmm_swiglu_routed(const zm_gpu_mat *G, const zm_gpu_mat *U, float *rl, int n_exp, int k, int renorm, const float *x, const float *norm_w, float eps, float *h, void *stream) { return ZM__NODEV; }
-zm_status zm_gpu_gather_qmm_combine_routed(const zm_gpu_mat *D, const float *rl, int n_exp, int k, const float *h, const float *res, float *y, int early, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_topk_gating_softmax(const float *logits, int64_t rows, int n, int k, int renorm, int32_t *ids, float *w, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_moe_combine(const float *e, const float *w, int64_t n_tok, int k, int64_t n, const float *res, float *y, void *stream) { return ZM__NODEV; }
 zm_status zm_gpu_swiglu(const float *g, const float *u, int64_t n, float *y, void *stream) { return ZM__NODEV; }
