@@ -464,9 +464,8 @@ static inline int zm__lpr(int64_t nb) {
     return best;
 }
 
-/* One lane's partial dot of a row (first block index row_blk) with swizzled
- * x: blocks sub, sub+lpr, ... of nb. */
-/* acc plus the lane's blocks b, b+lpr, ... of the row, in that order. */
+/* acc plus the lane's blocks b, b+lpr, ... of a row (first block index
+ * row_blk) with swizzled x, in that order. */
 template <int DT>
 __device__ __forceinline__ float row_dot_from(const void *q, const uint16_t *d, int64_t row_blk, int nb,
                                               const float4 *xs, int b, int lpr, float acc) {
@@ -486,6 +485,8 @@ __device__ __forceinline__ float row_dot_from(const void *q, const uint16_t *d, 
     if (b < nb) acc += Blk<DT>::dot(Blk<DT>::load(q, d, row_blk + b), xs, b);
     return acc;
 }
+/* One lane's partial dot of a row with swizzled x: blocks sub, sub+lpr,
+ * ... of nb. */
 template <int DT>
 __device__ __forceinline__ float row_dot(const void *q, const uint16_t *d, int64_t row_blk, int nb,
                                          const float4 *xs, int sub, int lpr) {
