@@ -17,6 +17,7 @@ struct __align__(16) AttnSmem { /* one item's shared memory (float4 stores: 16-b
 };
 
 #define ZM_ATT_RG 8 /* K/V rows per group: loads first, one softmax step per group */
+#define ZM_ATT_MG 20 /* splits' partials a merging warp loads at once */
 
 /* What an item reads before its inputs exist: the position (a graph
  * input) and its first group of K/V rows, except row p (the new one,
@@ -245,6 +246,20 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
     /* merge this warp's head over the active splits */
     constexpr int SPL = ZM_ATT_SMAX / 32;
     float ms[SPL], ls[SPL], M = -INFINITY;
+    /* the partials of up to ZM_ATT_MG splits load with the maxima and sums
+     * (one round: the merge was a chain of rounds of four); longer plans
+     * go on ZM_ATT_MG splits a round */
+    float v[ZM_ATT_MG][DPL];
+    auto load_mg = [&](int sp0) {
+#pragma unroll
+        for (int u = 0; u < ZM_ATT_MG; u++)
+#pragma unroll
+            for (int i = 0; i < DPL; i++) {
+                const int c = lane + 32 * i;
+                v[u][i] = (sp0 + u < n_act && c < d) ? __ldcg(pacc + ((int64_t)h * n_split + sp0 + u) * d + c) : 0.f;
+            }
+    };
+    load_mg(0);
 #pragma unroll
     for (int i = 0; i < SPL; i++) {
         const int sp = lane + 32 * i;
@@ -267,20 +282,14 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
     float A[DPL];
 #pragma unroll
     for (int i = 0; i < DPL; i++) A[i] = 0.f;
-    for (int sp0 = 0; sp0 < n_act; sp0 += 4) { /* four splits' partials in flight */
-        float v[4][DPL];
+    for (int sp0 = 0;;) {
 #pragma unroll
-        for (int u = 0; u < 4; u++)
-#pragma unroll
-            for (int i = 0; i < DPL; i++) {
-                const int c = lane + 32 * i;
-                v[u][i] = (sp0 + u < n_act && c < d) ? __ldcg(pacc + ((int64_t)h * n_split + sp0 + u) * d + c) : 0.f;
-            }
-#pragma unroll
-        for (int u = 0; u < 4; u++)
+        for (int u = 0; u < ZM_ATT_MG; u++)
             if (sp0 + u < n_act)
 #pragma unroll
                 for (int i = 0; i < DPL; i++) A[i] += v[u][i] * sf[warp][sp0 + u];
+        if ((sp0 += ZM_ATT_MG) >= n_act) break;
+        load_mg(sp0);
     }
 #pragma unroll
     for (int i = 0; i < DPL; i++) {
