@@ -651,15 +651,6 @@ static void test_attention_qkn(void) {
         ZT_OK(zm_cuda_memset(ws1, 0, (size_t)wsb));
         ZT_OK(zm_cuda_memset(ws2, 0, (size_t)wsb));
         int32_t *dpos = dup_h2d(NULL, 4);
-        /* a look-ahead beside it (prefetch hints only) changes no bit; its
-         * logits include a NaN and -inf, never chosen */
-        float lg[20];
-        for (int i = 0; i < 20; i++) lg[i] = (float)(zt_rand_u64() % 1000) * 0.01f - 5.f;
-        lg[3] = NAN;
-        lg[7] = -INFINITY;
-        float *dlg = dev_f32(lg, 20);
-        char *lq = dup_h2d(NULL, 20 * 1000 + 256), *ld = dup_h2d(NULL, 20 * 100 + 256);
-        const zm_gpu_lookahead la = {dlg, 20, 4, 2, {lq, lq}, {(const uint16_t *)ld, NULL}, {1000, 1000}, {100, 0}};
         const int poss[] = {0, 1, 31, ctx / 2, ctx - 1, 5};
         for (int pi = 0; pi < 6; pi++) {
             const int p = poss[pi];
@@ -671,14 +662,8 @@ static void test_attention_qkn(void) {
             ZT_OK(zm_gpu_qkv_norm_rope(dxq, dwq, dyq, nh, dxk, dwk, dyk, dk1, nkv, dxv, dv1, d, nrot, eps, dpos, dtab, NULL));
             ZT_OK(zm_gpu_attention_decode(dyq, dk1, dv1, nh, nkv, d, ctx, scale, dpos, ws1, do1, NULL));
             zm_gpu_qkn qkn = {dxq, dwq, dxk, dwk, dxv, dk2, dv2, eps, nrot, dtab};
-            ZT_OK(zm_gpu_attention_decode_qkn(&qkn, nh, nkv, d, ctx, scale, dpos, ws2, do2, NULL, NULL));
-            float *do3 = dev_poison(nh * d);
-            ZT_OK(zm_gpu_attention_decode_qkn(&qkn, nh, nkv, d, ctx, scale, dpos, ws2, do3, &la, NULL));
-            float *o3 = get_f32(do3, nh * d);
+            ZT_OK(zm_gpu_attention_decode_qkn(&qkn, nh, nkv, d, ctx, scale, dpos, ws2, do2, NULL));
             float *o1 = get_f32(do1, nh * d), *o2 = get_f32(do2, nh * d);
-            same_bits("attention_qkn with a look-ahead: out", o2, o3, nh * d);
-            free(o3);
-            zm_cuda_free(do3);
             float *k1 = get_f32(dk1, cn), *k2 = get_f32(dk2, cn), *v1 = get_f32(dv1, cn), *v2 = get_f32(dv2, cn);
             char what[96];
             snprintf(what, sizeof what, "attention_qkn h%d kv%d d%d rot%d pos %d: out", nh, nkv, d, nrot, p);
@@ -693,26 +678,10 @@ static void test_attention_qkn(void) {
         free(kc); free(vc); free(wq); free(wk);
         zm_cuda_free(dk1); zm_cuda_free(dv1); zm_cuda_free(dk2); zm_cuda_free(dv2); zm_cuda_free(dwq); zm_cuda_free(dwk);
         zm_cuda_free(dtab); zm_cuda_free(ws1); zm_cuda_free(ws2); zm_cuda_free(dpos);
-        zm_cuda_free(dlg); zm_cuda_free(lq); zm_cuda_free(ld);
         if (zt_failed_now()) return;
     }
-    {   /* a look-ahead out of range is refused by name */
-        float *kc = dev_poison(64 * 2 * 64), *vc = dev_poison(64 * 2 * 64), *x = dev_poison(8 * 64), *o = dev_poison(8 * 64);
-        zm_gpu_qkn qkn = {x, x, x, x, x, kc, vc, 1e-6f, 64, x};
-        zm_gpu_lookahead la = {x, 300, 8, 1, {x}, {NULL}, {64}, {0}};
-        void *ws = dup_h2d(NULL, (size_t)zm_gpu_attention_ws_bytes(8, 2, 64, 64));
-        int32_t *dpos = dup_h2d(NULL, 4);
-        ZT_CHECK(zm_gpu_attention_decode_qkn(&qkn, 8, 2, 64, 64, 1.0f, dpos, ws, o, &la, NULL) == ZM_ERR_INVALID &&
-                     strstr(zm_last_error(), "look-ahead"),
-                 "look-ahead of 300 experts refused: %s", zm_last_error());
-        la.n_exp = 16;
-        la.q[0] = NULL;
-        ZT_CHECK(zm_gpu_attention_decode_qkn(&qkn, 8, 2, 64, 64, 1.0f, dpos, ws, o, &la, NULL) == ZM_ERR_INVALID,
-                 "look-ahead without a matrix refused");
-        zm_cuda_free(kc); zm_cuda_free(vc); zm_cuda_free(x); zm_cuda_free(o); zm_cuda_free(ws); zm_cuda_free(dpos);
-    }
     zm_gpu_qkn bad = {0};
-    ZT_CHECK(zm_gpu_attention_decode_qkn(&bad, 8, 2, 64, 10, 1.0f, NULL, NULL, NULL, NULL, NULL) == ZM_ERR_INVALID, "missing inputs refused");
+    ZT_CHECK(zm_gpu_attention_decode_qkn(&bad, 8, 2, 64, 10, 1.0f, NULL, NULL, NULL, NULL) == ZM_ERR_INVALID, "missing inputs refused");
 }
 
 static void test_embedding_argmax(void) {
@@ -901,7 +870,7 @@ static void ps_one(zm_dtype t, const ps_cfg *c) {
         zm_gpu_qkn qkn = {q[1], dwq, kk[1], dwk, v[1], kc[1], vc[1], 1e-6f, d, dtab};
         ZT_OK(zm_gpu_embedding(&E.dev, tok, 1, x0[1], NULL));
         ZT_OK(zm_gpu_matvec_multi(3, qkv, x0[1], dn1, 1e-6f, y3, NULL));
-        ZT_OK(zm_gpu_attention_decode_qkn(&qkn, nh, nkv, d, ctx, 0.125f, pos, ws[1], att[1], NULL, NULL));
+        ZT_OK(zm_gpu_attention_decode_qkn(&qkn, nh, nkv, d, ctx, 0.125f, pos, ws[1], att[1], NULL));
         ZT_OK(zm_gpu_matvec(&Wo.dev, 0, att[1], NULL, 0.f, x0[1], x1[1], NULL));
         ZT_OK(zm_gpu_matvec(&R.dev, 0, x1[1], dn2, 1e-6f, NULL, lg[1], NULL));
         ZT_OK(zm_gpu_topk_gating_softmax(lg[1], 1, ne, k, 1, gid[1], gw[1], NULL));

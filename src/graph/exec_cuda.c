@@ -22,10 +22,8 @@
 #include "graph/exec_cuda.h"
 #include "core/cuda.h"
 #include "core/internal.h"
-#include "gguf/quant.h"
 #include "kernels/cuda/ops_cuda.h"
 #include <math.h>
-#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -74,9 +72,6 @@ typedef struct {
     int k_node, k_cache, v_write; /* second QK_NORM_ROPE (k) + its KV_WRITE, V's KV_WRITE */
     int gate_node;          /* L_ROUTER: the TOPK_GATING_SOFTMAX of this MATMUL's logits;
                                L_ATTN: the ATTENTION that takes this q/k norm+rope in */
-    int la;                 /* expert look-ahead (plan_lookahead), or -1. L_MULTI: its
-                               predictor matrix is one more segment; L_ATTN: it runs the
-                               look-ahead block */
 } launch;
 
 typedef struct {
@@ -106,10 +101,6 @@ typedef struct {
     cudaGraph_t graph_loop;      /* run_greedy: the graph + the greedy step */
     cudaGraphExec_t gexec_loop;
     int32_t *ring;               /* run_greedy: count + ZM_GREEDY_RING ids */
-    int n_la;                    /* expert look-aheads: one a layer */
-    zm_gpu_mat *la_mat;          /* predictor matrices (the router, QKV's dtype) */
-    zm_gpu_lookahead *la;
-    float *la_logits;            /* predicted logits (one buffer: each is read by the next launch) */
     int use_graph, profile;
     int64_t bytes;
     double prof_s[ZM_OP_COUNT];  /* per op kind (a QKV launch counts as matmul) */
@@ -419,7 +410,7 @@ static zm_status lower(cuda_exec *e, const int *uses) {
         case ZM_OP_WEIGHT: case ZM_OP_INPUT: case ZM_OP_STATE: case ZM_OP_VIEW: case ZM_OP_NONE: continue;
         default: break;
         }
-        launch l = {L_NODE, i, 0, {0}, -1, -1, -1, i, -1, -1, -1, -1, -1, -1};
+        launch l = {L_NODE, i, 0, {0}, -1, -1, -1, i, -1, -1, -1, -1, -1};
         if (n->op == ZM_OP_MATMUL || n->op == ZM_OP_MATMUL_ID || n->op == ZM_OP_GATHER_QMM_SWIGLU) {
             int xs = n->op == ZM_OP_GATHER_QMM_SWIGLU ? n->src[2] : n->src[1];
             int r = folded_norm(g, fold, xs);
@@ -558,9 +549,9 @@ typedef struct {
     float eps;
     const float *x;           /* input of a matvec / expert launch (the folded norm's input) */
     const float *res;         /* residual added in the epilogue, or NULL */
-    int n_w;                  /* L_MULTI: the matrices and outputs (+ a look-ahead predictor) */
-    const zm_gpu_mat *W[4];
-    float *y[4];
+    int n_w;                  /* L_MULTI: the matrices and outputs */
+    const zm_gpu_mat *W[3];
+    float *y[3];
     zm_gpu_qkn qkn;           /* L_ATTN */
     int32_t *gate_ids;        /* L_ROUTER: the gating's outputs */
     float *gate_w;
@@ -581,10 +572,6 @@ static void launch_args(const cuda_exec *e, const launch *l, largs *a) {
         for (int j = 0; j < l->n_multi; j++) {
             a->W[j] = &e->wt[g->nodes[l->multi[j]].src[0]]->m;
             a->y[j] = F(l->multi[j]);
-        }
-        if (l->la >= 0) {
-            a->W[a->n_w] = &e->la_mat[l->la];
-            a->y[a->n_w++] = e->la_logits;
         }
     }
     if (l->kind == L_ATTN) {
@@ -633,7 +620,7 @@ static zm_status launch_one(cuda_exec *e, const launch *l) {
     if (l->kind == L_ATTN) { /* q/k norm + rope + cache stores + attention */
         const zm_node *a = &g->nodes[l->gate_node], *kc = &g->nodes[a->src[1]];
         return zm_gpu_attention_decode_qkn(&A.qkn, (int)n->shape[1], (int)kc->shape[1], (int)kc->shape[2], kc->shape[0], a->fp[0],
-                                           I(n->src[2]), e->attn_ws, F(l->gate_node), l->la >= 0 ? &e->la[l->la] : NULL, st);
+                                           I(n->src[2]), e->attn_ws, F(l->gate_node), st);
     }
     if (l->kind == L_MULTI) return zm_gpu_matvec_multi(A.n_w, A.W, A.x, nw, eps, A.y, st);
     const zm_node *s0 = n->n_src > 0 ? &g->nodes[n->src[0]] : NULL;
@@ -929,10 +916,6 @@ static void exec_free(void *p) {
     zm_cuda_free(e->reloc_buf);
     zm_cuda_free(e->gate_counter);
     zm_cuda_free(e->am_ws);
-    for (int i = 0; i < e->n_la; i++) zm_gpu_mat_free(&e->la_mat[i]);
-    free(e->la_mat);
-    free(e->la);
-    zm_cuda_free(e->la_logits);
     for (int i = 0; i < e->nseg; i++) zm_gpu_persist_free(e->seg_p[i]);
     free(e->seg_p);
     free(e->seg_at);
@@ -943,118 +926,6 @@ static void exec_free(void *p) {
     free(e->wt);
     free(e->L);
     free(e);
-}
-
-// ---------------------------------------------------------------------------
-// Expert look-ahead (ZMLX_CUDA_LOOKAHEAD: 0 off, the default; 1 gate + up;
-// 2 gate + up + down). The experts a layer's router picks from its
-// post-attention input mostly match the ones it would pick from the layer's
-// input (80 % of the top 8 on the synthetic Qwen3-30B-A3B, float64
-// reference): so the QKV launch, which already reads the normalised layer
-// input, also computes predicted router logits (one more segment: the
-// router with the ffn norm over the attention norm folded in, in QKV's
-// dtype), and the attention launch's extra block asks L2 for the predicted
-// experts' rows while the attention, o_proj and router leave DRAM idle. A
-// prefetch hint only: nothing computed depends on it.
-
-/* The weight node of a folded norm (RMS_NORM or ADD_RMSNORM), or -1. */
-static int norm_weight(const zm_graph *g, int norm_node) {
-    if (norm_node < 0) return -1;
-    const zm_node *nn = &g->nodes[norm_node];
-    if (nn->op == ZM_OP_ADD_RMSNORM) return nn->n_src > 2 ? nn->src[2] : -1;
-    return nn->op == ZM_OP_RMS_NORM && nn->n_src > 1 ? nn->src[1] : -1;
-}
-
-static int64_t blk_bytes(zm_dtype t) {
-    return t == ZM_Q4_0 ? 16 : t == ZM_Q8_0 ? 32 : t == ZM_F32 ? 128 : 64;
-}
-
-/* Host copy of W_r diag(g_ffn / g_attn) (rows x cols, f32), in dtype t on
- * the device. */
-static zm_status predictor(const zm_node *wr, const zm_node *ga, const zm_node *gf, zm_dtype t, zm_gpu_mat *out) {
-    const int64_t rows = wr->shape[0], cols = wr->shape[1];
-    float *w = malloc(sizeof(float) * (size_t)(rows * cols)), *a = malloc(sizeof(float) * (size_t)cols),
-          *f = malloc(sizeof(float) * (size_t)cols);
-    void *q = malloc((size_t)(rows * cols * 4));
-    zm_status st = ZM_OK;
-    if (!w || !a || !f || !q) st = zm__err(ZM_ERR_NOMEM, "cuda backend: look-ahead: out of memory");
-    if (st == ZM_OK) {
-        zm_convert_to_f32(w, wr->data, wr->dtype, rows * cols);
-        zm_convert_to_f32(a, ga->data, ga->dtype, cols);
-        zm_convert_to_f32(f, gf->data, gf->dtype, cols);
-        for (int64_t c = 0; c < cols; c++) f[c] = fabsf(a[c]) > 1e-12f ? f[c] / a[c] : 0.f;
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t c = 0; c < cols; c++) w[r * cols + c] *= f[c];
-        if (t == ZM_F32) memcpy(q, w, sizeof(float) * (size_t)(rows * cols));
-        else
-            for (int64_t r = 0; r < rows && st == ZM_OK; r++)
-                st = zm_quantize((char *)q + r * (cols / 32) * (t == ZM_Q4_0 ? 18 : 34), t, w + r * cols, cols);
-    }
-    if (st == ZM_OK) st = zm_gpu_mat_upload(out, t, q, 1, rows, cols);
-    free(w); free(a); free(f); free(q);
-    return st;
-}
-
-static zm_status plan_lookahead(cuda_exec *e) {
-    const zm_graph *g = e->g;
-    const char *ev = getenv("ZMLX_CUDA_LOOKAHEAD");
-    const long long mode = ev && *ev ? atoll(ev) : 0;
-    for (int i = 0; i < e->nl; i++) e->L[i].la = -1;
-    if (mode <= 0 || getenv("ZMLX_CUDA_PERSIST")) return ZM_OK;
-    for (int i = 0; i + 1 < e->nl; i++) {
-        launch *q = &e->L[i], *at = &e->L[i + 1];
-        if (q->kind != L_MULTI || q->n_multi > 3 || at->kind != L_ATTN) continue;
-        const zm_node *w0 = &g->nodes[g->nodes[q->multi[0]].src[0]];
-        const int ga = norm_weight(g, q->norm_node);
-        if (ga < 0 || (w0->dtype != ZM_Q4_0 && w0->dtype != ZM_Q8_0 && w0->dtype != ZM_F32)) continue;
-        /* this layer's router (before the next QKV), its gate/up and down */
-        int r = -1, sw = -1, cb = -1;
-        for (int j = i + 2; j < e->nl && r < 0; j++) {
-            if (e->L[j].kind == L_MULTI || e->L[j].kind == L_ATTN) break;
-            if (e->L[j].kind == L_ROUTER) r = j;
-        }
-        if (r < 0) continue;
-        for (int u = e->L[r].node + 1; u < g->n_nodes && cb < 0; u++) {
-            const zm_op op = g->nodes[u].op;
-            if (op == ZM_OP_GATHER_QMM_SWIGLU && sw < 0) sw = u;
-            else if (op == ZM_OP_GATHER_QMM_COMBINE && sw >= 0) cb = u;
-            else if (op == ZM_OP_QK_NORM_ROPE || (op == ZM_OP_TOPK_GATING_SOFTMAX && u != e->L[r].gate_node)) break;
-        }
-        const zm_node *rn = &g->nodes[e->L[r].node], *wr = &g->nodes[rn->src[0]];
-        const int gf = norm_weight(g, e->L[r].norm_node);
-        const int k = g->nodes[e->L[r].gate_node].ip[0];
-        if (sw < 0 || gf < 0 || wr->ndim != 2 || wr->shape[1] != w0->shape[w0->ndim - 1] || wr->shape[0] > 256 || k > 32 ||
-            !wr->data || !g->nodes[ga].data || !g->nodes[gf].data)
-            continue;
-        const zm_node *swn = &g->nodes[sw];
-        const zm_gpu_mat *M[3] = {&e->wt[swn->src[0]]->m, &e->wt[swn->src[1]]->m, cb >= 0 && mode >= 2 ? &e->wt[g->nodes[cb].src[0]]->m : NULL};
-        if (M[0]->n_mat != wr->shape[0] || M[1]->n_mat != wr->shape[0] || (M[2] && M[2]->n_mat != wr->shape[0])) continue;
-        if (!e->la_logits) ZM_TRY(zm_cuda_malloc((void **)&e->la_logits, 256 * sizeof(float)));
-        zm_gpu_mat *nm = realloc(e->la_mat, sizeof *nm * (size_t)(e->n_la + 1));
-        if (!nm) return zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory");
-        e->la_mat = nm;
-        zm_gpu_lookahead *nl = realloc(e->la, sizeof *nl * (size_t)(e->n_la + 1));
-        if (!nl) return zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory");
-        e->la = nl;
-        memset(&e->la_mat[e->n_la], 0, sizeof *e->la_mat);
-        ZM_TRY(predictor(wr, &g->nodes[ga], &g->nodes[gf], w0->dtype, &e->la_mat[e->n_la]));
-        zm_gpu_lookahead *la = &e->la[e->n_la];
-        memset(la, 0, sizeof *la);
-        la->logits = e->la_logits;
-        la->n_exp = (int)wr->shape[0];
-        la->k = k;
-        for (int m = 0; m < 3 && M[m]; m++) {
-            const int64_t blocks = M[m]->rows * (M[m]->cols / 32);
-            la->q[m] = M[m]->q;
-            la->d[m] = M[m]->d;
-            la->q_bytes[m] = blocks * blk_bytes(M[m]->dtype);
-            la->d_bytes[m] = M[m]->d ? blocks * 2 : 0;
-            la->n_mat = m + 1;
-        }
-        e->bytes += zm_gpu_mat_bytes(&e->la_mat[e->n_la]);
-        q->la = at->la = e->n_la++;
-    }
-    return ZM_OK;
 }
 
 /* A node whose result a fused epilogue writes before the node's own place in
@@ -1174,7 +1045,6 @@ static zm_status exec_new(void **out, void *ctxp, void *statep, const zm_graph *
     if (!(e->reloc = calloc((size_t)g->n_nodes + 1, 1))) { st = zm__err(ZM_ERR_NOMEM, "cuda backend: out of memory"); goto fail; }
     if ((st = lower(e, uses)) != ZM_OK) goto fail;
     if ((st = relocate(e)) != ZM_OK) goto fail;
-    if ((st = plan_lookahead(e)) != ZM_OK) goto fail;
     if ((st = build_segments(e)) != ZM_OK) goto fail;
     free(uses);
     *out = e;

@@ -8,61 +8,19 @@
  * Cache layout: [ctx][n_kv][head_dim] f32.
  * Checked against a float64 reference in tests/test_cuda_ops.c. */
 #include "kernels/cuda/attn_decode.cuh"
-#include "kernels/cuda/gating.cuh"
 #include <stdlib.h>
 #include <string.h>
 
 #define ZM_ATT_WARPS 4 /* prefill: warps per block */
-/* look-ahead blocks: ZMLX_CUDA_LA_X (default 2, 1..8) x splits x head groups */
-static int la_x(void) {
-    const long long x = zm__env_ll("ZMLX_CUDA_LA_X", 2);
-    return x < 1 || x > 8 ? 2 : (int)x;
-}
 
 // ---------------------------------------------------------------------------
 // Kernels
-
-/* Warp 0 of look-ahead block b of nb: wait for the predicted logits, rank
- * them (NaN and -inf never chosen), ask L2 for part b of every chosen
- * expert's bytes, a lane per (matrix, slot). Spread over many blocks: one
- * SM's bulk-prefetch engine takes ~100 us for a layer's 21 MB, and its
- * block (so the attention grid) stays until they are issued. */
-__device__ __noinline__ void lookahead(const zm_gpu_lookahead &la, int b, int nb) {
-    ZM_PDL_ENTRY();
-    __shared__ int32_t sid[32];
-    __shared__ float sv[32];
-    const int lane = threadIdx.x & 31;
-    float v[8];
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-        const int c = lane + 32 * i;
-        v[i] = c < la.n_exp ? __ldcg(la.logits + c) : -INFINITY;
-    }
-    warp_topk<8>(v, la.k, sid, sv);
-    __syncwarp();
-    for (int t = lane; t < la.k * la.n_mat; t += 32) {
-        const int m = t / la.k, e = sid[t % la.k];
-        if (e < 0 || e >= la.n_exp) continue;
-        const int64_t q0 = la.q_bytes[m] * b / nb, q1 = la.q_bytes[m] * (b + 1) / nb;
-        prefetch_l2((const char *)la.q[m] + e * la.q_bytes[m] + q0, q1 - q0);
-        if (la.d[m]) {
-            const int64_t d0 = la.d_bytes[m] * b / nb, d1 = la.d_bytes[m] * (b + 1) / nb;
-            prefetch_l2((const char *)la.d[m] + e * la.d_bytes[m] + d0, d1 - d0);
-        }
-    }
-}
-
 /* One item per block (attn_decode.cuh): block (kv head, split, head group). */
 template <int DPL>
 __global__ void __launch_bounds__(32 * ZM_ATT_HPB)
     k_attn_decode(const float *q, const float *kc, const float *vc, int n_head, int n_kv, int d,
                   int n_split, float scale, const int32_t *pos, float *pm, float *pl, float *pacc,
-                  int *counter, float *out, zm_gpu_qkn qkn, int minr, int early, zm_gpu_lookahead la) {
-    if ((int)blockIdx.x >= n_kv) { /* the look-ahead blocks (x >= n_kv) */
-        const int nx = gridDim.x - n_kv, b = ((int)blockIdx.z * gridDim.y + blockIdx.y) * nx + blockIdx.x - n_kv;
-        if (threadIdx.x < 32) lookahead(la, b, nx * gridDim.y * gridDim.z);
-        return;
-    }
+                  int *counter, float *out, zm_gpu_qkn qkn, int minr, int early) {
     /* the cache rows before p are static: read them before waiting on the
      * kernel that produces q, k and v (ZMLX_ATT_EARLY=0: after) */
     AttnPre<DPL> P;
@@ -217,33 +175,21 @@ extern "C" zm_status zm_gpu_attention_decode(const float *q, const float *k_cach
     dim3 grid(n_kv, P.S, P.Z);
     cudaStream_t st = (cudaStream_t)stream;
     zm_gpu_qkn none = {};
-    zm_gpu_lookahead nola = {};
-    ZM_ATT_DPL(head_dim, zm__launch(k_attn_decode<DPL>, grid, 32 * ZM_ATT_HPB, 0, st, q, k_cache, v_cache, n_head, n_kv, head_dim, P.S, scale, pos, P.pm, P.pl, P.pacc, P.counter, out, none, attn_minrows(), attn_early(), nola));
+    ZM_ATT_DPL(head_dim, zm__launch(k_attn_decode<DPL>, grid, 32 * ZM_ATT_HPB, 0, st, q, k_cache, v_cache, n_head, n_kv, head_dim, P.S, scale, pos, P.pm, P.pl, P.pacc, P.counter, out, none, attn_minrows(), attn_early()));
     return zm__cuda_ck("k_attn_decode");
 }
 
 extern "C" zm_status zm_gpu_attention_decode_qkn(const zm_gpu_qkn *qkn, int n_head, int n_kv, int head_dim,
                                                   int64_t max_ctx, float scale, const int32_t *pos, void *ws,
-                                                  float *out, const zm_gpu_lookahead *la, void *stream) {
+                                                  float *out, void *stream) {
     if (!qkn) return zm__err(ZM_ERR_INVALID, "attention_qkn: missing input");
     ZM_TRY(qkn_check(qkn, head_dim));
-    zm_gpu_lookahead L = {};
-    if (la) {
-        if (!la->logits || la->n_exp < 1 || la->n_exp > 256 || la->k < 1 || la->k > 32 || la->k > la->n_exp ||
-            la->n_mat < 1 || la->n_mat > 3)
-            return zm__err(ZM_ERR_INVALID, "attention_qkn: look-ahead of %d experts, k %d, %d matrices (<= 256, 1..32, 1..3)",
-                           la->n_exp, la->k, la->n_mat);
-        for (int m = 0; m < la->n_mat; m++)
-            if (!la->q[m] || la->q_bytes[m] < 0 || la->d_bytes[m] < 0)
-                return zm__err(ZM_ERR_INVALID, "attention_qkn: look-ahead matrix %d", m);
-        L = *la;
-    }
     AttnPlan P = {};
     ZM_TRY(attn_plan(n_head, n_kv, head_dim, max_ctx, ws, &P));
-    dim3 grid(n_kv + (la ? la_x() : 0), P.S, P.Z);
+    dim3 grid(n_kv, P.S, P.Z);
     cudaStream_t st = (cudaStream_t)stream;
     ZM_ATT_DPL(head_dim, zm__launch(k_attn_decode<DPL>, grid, 32 * ZM_ATT_HPB, 0, st, (const float *)nullptr, (const float *)qkn->k_cache,
-                                    (const float *)qkn->v_cache, n_head, n_kv, head_dim, P.S, scale, pos, P.pm, P.pl, P.pacc, P.counter, out, *qkn, attn_minrows(), attn_early(), L));
+                                    (const float *)qkn->v_cache, n_head, n_kv, head_dim, P.S, scale, pos, P.pm, P.pl, P.pacc, P.counter, out, *qkn, attn_minrows(), attn_early()));
     return zm__cuda_ck("k_attn_decode_qkn");
 }
 

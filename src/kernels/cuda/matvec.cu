@@ -275,10 +275,10 @@ static zm_status check_mat(const zm_gpu_mat *W, const char *what) {
     if (W->cols > 16384) return zm__err(ZM_ERR_SHAPE, "%s: cols %lld over 16384", what, (long long)W->cols);
     return ZM_OK;
 }
-/* 1..4 matrices of one dtype and width into segments (res may be NULL). */
+/* 1..3 matrices of one dtype and width into segments (res may be NULL). */
 static zm_status fill_segs(MvSeg &s, int n, const zm_gpu_mat *const *W, const float *const *res, float *const *y,
                            const char *what) {
-    if (n < 1 || n > 4) return zm__err(ZM_ERR_INVALID, "%s: %d matrices (1..4)", what, n);
+    if (n < 1 || n > 3) return zm__err(ZM_ERR_INVALID, "%s: %d matrices (1..3)", what, n);
     s = MvSeg{};
     for (int i = 0; i < n; i++) {
         ZM_TRY(check_mat(W[i], what));

@@ -160,24 +160,9 @@ typedef struct {
     int n_rot;
     const float *inv_freq;
 } zm_gpu_qkn;
-/* Expert look-ahead: a prefetch hint, no result depends on it. The
- * attention launch's one extra block ranks n_exp predicted router logits
- * (the layer's router applied to the layer's input, written by the QKV
- * launch before it) and asks L2 for the top k experts' bytes of n_mat
- * expert matrices (gate, up, down), so the MoE block that follows reads
- * most of its weights from L2 while the attention, o_proj and router leave
- * DRAM idle. n_exp <= 256, k <= 32. */
-typedef struct {
-    const float *logits;
-    int n_exp, k, n_mat;
-    const void *q[3];
-    const uint16_t *d[3];
-    int64_t q_bytes[3], d_bytes[3]; /* one expert's quants and scales */
-} zm_gpu_lookahead;
-/* la: NULL, or the look-ahead to run beside the attention. */
 zm_status zm_gpu_attention_decode_qkn(const zm_gpu_qkn *qkn, int n_head, int n_kv, int head_dim,
                                       int64_t max_ctx, float scale, const int32_t *pos, void *ws,
-                                      float *out, const zm_gpu_lookahead *la, void *stream);
+                                      float *out, void *stream);
 /* Causal attention for n_tok queries (prefill): query t attends to cache rows
  * 0..pos[t]. q/out: [n_tok][n_head][d]. */
 zm_status zm_gpu_attention_prefill(const float *q, const float *k_cache, const float *v_cache,
@@ -206,12 +191,12 @@ enum {
     ZM_PS_EMBED,      /* zm_gpu_embedding */
     ZM_PS_ARGMAX      /* zm_gpu_argmax of one row */
 };
-typedef struct zm_gpu_segs { /* up to four matrices sharing one input */
-    const void *q[4];
-    const uint16_t *d[4];
-    float *y[4];
-    const float *res[4];
-    int64_t rows[4];
+typedef struct zm_gpu_segs { /* up to three matrices sharing one input */
+    const void *q[3];
+    const uint16_t *d[3];
+    float *y[3];
+    const float *res[3];
+    int64_t rows[3];
     int n;
 } zm_gpu_segs;
 typedef struct zm_gpu_step {
