@@ -3,7 +3,9 @@
 # GPU, then the Qwen3-30B-A3B-shaped decode benchmark (stock vs patched,
 # fidelity, prefill) for Q4_0 and Q8_0; for Q4_0 also the per-launch
 # profile, the persistent kernel with its per-step trace and the in-place
-# cost of each launch kind; last bench/pdl_chain.cu. Usage: sh bench/gpu_final.sh
+# cost of each launch kind, and against .carry/cuda_decode_old when one is
+# carried (a build of an older commit); last bench/pdl_chain.cu.
+# Usage: sh bench/gpu_final.sh
 . bench/device_env.sh
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 zm_build
@@ -25,6 +27,13 @@ for k in matmul_multi attention matmul gather_qmm_swiglu gather_qmm_combine; do 
 AB="$AB;ZMLX_CUDA_TWICE=router_gate;ZMLX_CUDA_TWICE=matmul_multi;ZMLX_CUDA_DBG=3,ZMLX_CUDA_SKIP=attention;ZMLX_CUDA_DBG=1,ZMLX_CUDA_SKIP=attention"
 timeout 300 build/bench/cuda_decode -m /tmp/q4.gguf -n 256 --prefill 512 --profile 8 --ab "$AB" >"$OUT/bench_q4.log" 2>&1
 grep -E "device:|decode:|fidelity|prefill|memory|RESULT|^AB" "$OUT/bench_q4.log"
+if [ -x .carry/cuda_decode_old ]; then # a baseline build carried in (built here from an older commit): same machine
+    for r in 1 2 3; do
+        for b in build/bench/cuda_decode .carry/cuda_decode_old; do
+            echo "$b: $(timeout 120 $b -m /tmp/q4.gguf -n 256 --prefill 0 --fused-only 2>&1 | grep -E '^fused')"
+        done
+    done
+fi
 rm -f /tmp/q4.gguf
 while [ ! -f /tmp/q8.done ]; do sleep 1; done
 echo "$(el) bench q8_0"
