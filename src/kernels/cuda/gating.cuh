@@ -32,8 +32,21 @@ __device__ __forceinline__ void warp_softmax(const float *x, int n, float v[NPL]
     for (int i = 0; i < NPL; i++) v[i] = __fdiv_rn(v[i], s);
 }
 
+/* An order-preserving key of a candidate: larger float, larger key; -0
+ * and +0 the same key; NaN and -inf (never chosen) 0, below every other. */
+__device__ __forceinline__ uint32_t topk_key(float f) {
+    if (!(f > -INFINITY)) return 0u;
+    const uint32_t b = f == 0.f ? 0u : __float_as_uint(f);
+    return (b & 0x80000000u) ? ~b : b | 0x80000000u;
+}
+
 /* k rounds of warp argmax (ties: lower index); chosen entries become -inf.
- * Every lane ends with the same ids/vals. Entries past n must be -inf. */
+ * Every lane ends with the same ids/vals. Entries past n must be -inf; NaN
+ * and -inf entries are never chosen: once none is left, a round yields id
+ * INT32_MAX and -inf. A round: each lane's best (first maximum of its
+ * entries), the warp's best key and lowest index of that key by two
+ * redux.sync (instead of a five-step shuffle butterfly), the value from
+ * the winning lane. */
 template <int NPL>
 __device__ __forceinline__ void warp_topk(float v[NPL], int k, int32_t *ids, float *vals) {
     const int lane = threadIdx.x & 31;
@@ -45,17 +58,14 @@ __device__ __forceinline__ void warp_topk(float v[NPL], int k, int32_t *ids, flo
             int c = lane + 32 * i;
             if (v[i] > bv) { bv = v[i]; bi = c; }
         }
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-            float ov = __shfl_xor_sync(0xffffffffu, bv, o);
-            int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-            if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
-        }
-        ids[j] = bi;
-        vals[j] = bv;
+        const uint32_t key = topk_key(bv), best = __reduce_max_sync(0xffffffffu, key);
+        const int wi = best ? (int)__reduce_min_sync(0xffffffffu, key == best ? (uint32_t)bi : 0xffffffffu) : 0x7fffffff;
+        const float wv = __shfl_sync(0xffffffffu, bv, wi & 31);
+        ids[j] = wi;
+        vals[j] = best ? wv : -INFINITY;
 #pragma unroll
         for (int i = 0; i < NPL; i++)
-            if (lane + 32 * i == bi) v[i] = -INFINITY;
+            if (lane + 32 * i == wi) v[i] = -INFINITY;
     }
 }
 
