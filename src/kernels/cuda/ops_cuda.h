@@ -191,12 +191,17 @@ enum {
     ZM_PS_EMBED,      /* zm_gpu_embedding */
     ZM_PS_ARGMAX      /* zm_gpu_argmax of one row */
 };
-typedef struct zm_gpu_segs { /* up to three matrices sharing one input */
-    const void *q[3];
-    const uint16_t *d[3];
-    float *y[3];
-    const float *res[3];
-    int64_t rows[3];
+/* Up to three matrices sharing one input. Arrays of four: with three,
+ * nvcc copies the kernel's by-value MvSeg to local memory for the
+ * run-time segment index (128-byte stack frame in k_matvec), with four it
+ * indexes the parameter bank directly (no stack); on the H100 that alone
+ * was +7 % end to end (Q4_0: 436-439 vs 401-411 tok/s, same machine). */
+typedef struct zm_gpu_segs {
+    const void *q[4];
+    const uint16_t *d[4];
+    float *y[4];
+    const float *res[4];
+    int64_t rows[4];
     int n;
 } zm_gpu_segs;
 typedef struct zm_gpu_step {
