@@ -64,6 +64,51 @@ __global__ void k_epoch(unsigned *ep) {
     if (threadIdx.x == 0) *ep += 1;
 }
 
+/* One lane's part of a Q4_0-like row (1 KB: blocks lane and lane + 32, 16
+ * bytes of nibbles each) against float x, decoded with the exponent trick;
+ * xs is laid out (4i+m)*64 + lane + 32j, so lane l's reads are
+ * conflict-free. */
+__device__ __forceinline__ float dot_f32x(const uint4 w[2], int lane, const float *xs) {
+    float a = 0.f;
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+        const unsigned q[4] = {w[j].x, w[j].y, w[j].z, w[j].w};
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const unsigned lo = q[i] & 0x0F0F0F0Fu, hi = (q[i] >> 4) & 0x0F0F0F0Fu;
+#pragma unroll
+            for (int m = 0; m < 4; m++) {
+                a = __fmaf_rn(__int_as_float((int)__byte_perm(lo, 0x4B000000u, 0x7540 + m)) - 8388616.f, xs[(4 * i + m) * 64 + lane + 32 * j], a);
+                a = __fmaf_rn(__int_as_float((int)__byte_perm(hi, 0x4B000000u, 0x7540 + m)) - 8388616.f, xs[(16 + 4 * i + m) * 64 + lane + 32 * j], a);
+            }
+        }
+    }
+    return a;
+}
+/* The same against x as int8 blocks (xq: 8 ints of 4 a block, xd: the
+ * block scales), dp4a dots; elements 0..15 low nibbles, 16..31 high. */
+__device__ __forceinline__ float dot_q8x(const uint4 w[2], int lane, const int *xq, const float *xd) {
+    float a = 0.f;
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+        const int b = lane + 32 * j;
+        const int4 *x4 = reinterpret_cast<const int4 *>(xq + b * 8);
+        const int4 xa = x4[0], xb = x4[1];
+        const int xl[4] = {xa.x, xa.y, xa.z, xa.w}, xh[4] = {xb.x, xb.y, xb.z, xb.w};
+        const unsigned q[4] = {w[j].x, w[j].y, w[j].z, w[j].w};
+        int acc = 0, sx = 0;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            acc = __dp4a((int)(q[i] & 0x0F0F0F0Fu), xl[i], acc);
+            acc = __dp4a((int)((q[i] >> 4) & 0x0F0F0F0Fu), xh[i], acc);
+            sx = __dp4a(0x01010101, xl[i], sx);
+            sx = __dp4a(0x01010101, xh[i], sx);
+        }
+        a = __fmaf_rn((float)(acc - 8 * sx), xd[b], a);
+    }
+    return a;
+}
+
 /* x_in: COLS floats from the previous launch; W: rows x COLS; y_out: the
  * first COLS rows' outputs (the next launch's x). */
 template <int MODE> /* 0: griddepcontrol, 1: flags, 2: q8 activations */
@@ -79,7 +124,7 @@ __global__ void k_chain(const float *x_in, const float *W, float *y_out, int row
     float s = 0.f;
     for (int i = t; i < COLS; i += nt) {
         float v = __ldcg(x_in + (blockIdx.x % rep) * COLS + i);
-        xs[i] = v; /* lane l reads elements (4i+m)*64 + l + 32j: conflict-free */
+        xs[i] = v;
         s += v * v;
     }
     for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(~0u, s, o);
@@ -89,10 +134,8 @@ __global__ void k_chain(const float *x_in, const float *W, float *y_out, int row
     for (int o = 16; o; o >>= 1) tot += __shfl_xor_sync(~0u, tot, o);
     const float scale = rsqrtf(tot / COLS + 1e-6f);
     const int r0 = blockIdx.x * rows_per_block;
-    if (MODE == 2) {
-        /* quantize: warp w takes 32-blocks w, w+nw, ...; lane l holds
-         * element l of the block (stored [block][32] in xs? no: xs is
-         * laid out (4i+m)*64 + lane + 32j, so read it back by index) */
+    if (MODE == 2) { /* quantize x: warp w takes 32-blocks w, w+nw, ..., lane l element l
+                        (the barrier as measured; the one above already orders xs) */
         __syncthreads();
         for (int b = warp; b < COLS / 32; b += nw) {
             const float v = xs[b * 32 + lane];
@@ -100,67 +143,21 @@ __global__ void k_chain(const float *x_in, const float *W, float *y_out, int row
             for (int o = 16; o; o >>= 1) a = fmaxf(a, __shfl_xor_sync(~0u, a, o));
             const float d = a / 127.f, id = d > 0.f ? 1.f / d : 0.f;
             const int q = __float2int_rn(v * id) & 0xff;
-            /* pack 4 consecutive elements into one int */
             const int q1 = __shfl_down_sync(~0u, q, 1), q2 = __shfl_down_sync(~0u, q, 2), q3 = __shfl_down_sync(~0u, q, 3);
             if ((lane & 3) == 0) xq[b * 8 + (lane >> 2)] = q | (q1 << 8) | (q2 << 16) | (q3 << 24);
             if (lane == 0) xd[b] = d;
         }
         __syncthreads();
-        /* rows of 64 blocks: lane l takes blocks l and l + 32 (16 bytes of
-         * nibbles each: elements 0..15 low, 16..31 high) */
-        for (int r = r0 + warp; r < r0 + rows_per_block && r < total_rows; r += nw) {
-            const uint4 *w4 = reinterpret_cast<const uint4 *>(W) + (size_t)r * 64;
-            uint4 w[2];
-            w[0] = __ldg(w4 + lane);
-            w[1] = __ldg(w4 + lane + 32);
-            float a = 0.f;
-#pragma unroll
-            for (int j = 0; j < 2; j++) {
-                const int b = lane + 32 * j;
-                const int4 *x4 = reinterpret_cast<const int4 *>(xq + b * 8);
-                const int4 xa = x4[0], xb = x4[1];
-                const int xl[4] = {xa.x, xa.y, xa.z, xa.w}, xh[4] = {xb.x, xb.y, xb.z, xb.w};
-                const unsigned q[4] = {w[j].x, w[j].y, w[j].z, w[j].w};
-                int acc = 0, sx = 0;
-#pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    acc = __dp4a((int)(q[i] & 0x0F0F0F0Fu), xl[i], acc);
-                    acc = __dp4a((int)((q[i] >> 4) & 0x0F0F0F0Fu), xh[i], acc);
-                    sx = __dp4a(0x01010101, xl[i], sx);
-                    sx = __dp4a(0x01010101, xh[i], sx);
-                }
-                a = __fmaf_rn((float)(acc - 8 * sx), xd[b], a);
-            }
-            for (int o = 16; o; o >>= 1) a += __shfl_xor_sync(~0u, a, o);
-            if (lane == 0 && r < COLS)
-                for (int c = 0; c < rep; c++) y_out[c * COLS + r] = a * scale * 1e-3f;
-        }
-    } else {
+    }
     for (int r = r0 + warp; r < r0 + rows_per_block && r < total_rows; r += nw) {
-        /* a Q4_0-like row: 1 KB, two 16-byte loads a lane, 64 nibbles
-         * decoded with the exponent trick */
         const uint4 *w4 = reinterpret_cast<const uint4 *>(W) + (size_t)r * 64;
         uint4 w[2];
         w[0] = __ldg(w4 + lane);
         w[1] = __ldg(w4 + lane + 32);
-        float a = 0.f;
-#pragma unroll
-        for (int j = 0; j < 2; j++) {
-            const unsigned q[4] = {w[j].x, w[j].y, w[j].z, w[j].w};
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const unsigned lo = q[i] & 0x0F0F0F0Fu, hi = (q[i] >> 4) & 0x0F0F0F0Fu;
-#pragma unroll
-                for (int m = 0; m < 4; m++) {
-                    a = __fmaf_rn(__int_as_float((int)__byte_perm(lo, 0x4B000000u, 0x7540 + m)) - 8388616.f, xs[(4 * i + m) * 64 + lane + 32 * j], a);
-                    a = __fmaf_rn(__int_as_float((int)__byte_perm(hi, 0x4B000000u, 0x7540 + m)) - 8388616.f, xs[(16 + 4 * i + m) * 64 + lane + 32 * j], a);
-                }
-            }
-        }
+        float a = MODE == 2 ? dot_q8x(w, lane, xq, xd) : dot_f32x(w, lane, xs);
         for (int o = 16; o; o >>= 1) a += __shfl_xor_sync(~0u, a, o);
         if (lane == 0 && r < COLS)
             for (int c = 0; c < rep; c++) y_out[c * COLS + r] = a * scale * 1e-3f;
-    }
     }
     if (MODE == 1) flag_done(self);
 }
