@@ -684,6 +684,146 @@ static void test_attention_qkn(void) {
     ZT_CHECK(zm_gpu_attention_decode_qkn(&bad, 8, 2, 64, 10, 1.0f, NULL, NULL, NULL, NULL) == ZM_ERR_INVALID, "missing inputs refused");
 }
 
+// Attention as thread-block clusters (ZMLX_ATT_CLUSTER)
+static void att_env(const char *var, const char *v) {
+    if (v) setenv(var, v, 1);
+    else unsetenv(var);
+}
+static void att_env_off(void) {
+    att_env("ZMLX_ATT_CLUSTER", NULL);
+    att_env("ZMLX_ATT_SPLITS", NULL);
+    att_env("ZMLX_ATT_EARLY", NULL);
+}
+static void poison_dev(float *d, int64_t n) {
+    float *h = malloc((size_t)n * 4);
+    zt_poison_f32(h, n);
+    ZT_OK(zm_cuda_memcpy_h2d(d, h, (size_t)n * 4));
+    free(h);
+}
+static int ws_untouched(const char *what, const void *ws, const unsigned char *pat, int64_t n) {
+    unsigned char *h = malloc((size_t)n);
+    ZT_OK(zm_cuda_sync());
+    ZT_OK(zm_cuda_memcpy_d2h(h, ws, (size_t)n));
+    const int ok = memcmp(h, pat, (size_t)n) == 0;
+    ZT_CHECK(ok, "%s: the cluster run wrote its workspace", what);
+    free(h);
+    return ok;
+}
+
+/* Both runs' outputs start as the same NaN: the reference must have
+ * written every element for equal bits to mean anything. */
+static int all_written(const char *what, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) {
+            ZT_CHECK(0, "%s: [%lld] = %g not written", what, (long long)i, x[i]);
+            return 0;
+        }
+    return 1;
+}
+
+/* ZMLX_ATT_CLUSTER=C runs a (kv head, head group)'s C splits as one
+ * thread-block cluster merging through distributed shared memory: it must
+ * give the bits of the workspace merge over as many splits
+ * (ZMLX_ATT_SPLITS=C), for both entries (qkn: the new cache row too),
+ * with and without the early K/V reads, at one active split, fewer than
+ * C, all C, and lengths off the rows-per-split grid (checked as met). Its
+ * workspace, filled with a pattern, must come back untouched: the cluster
+ * path ran, not the fence + atomic one. */
+static void test_attention_cluster(void) {
+    NEED_GPU();
+    att_env_off();
+    att_env("ZMLX_ATT_MINROWS", NULL); /* the rows-per-split floor (8) the coverage count below assumes */
+    /* nh, nkv, head_dim, ctx, n_rot (0: no qkn entry, head_dim > 128) */
+    const int cfg[][5] = {{32, 4, 128, 1100, 128}, {6, 2, 80, 600, 64}, {8, 2, 64, 700, 64}, {4, 1, 32, 600, 32}, {4, 2, 256, 600, 0}};
+    const char *cls[] = {"2", "8", "16"};
+    int seen[4] = {0}; /* n_act == 1, 1 < n_act < C, n_act == C, last split short */
+    for (int ci = 0; ci < 5; ci++) {
+        const int nh = cfg[ci][0], nkv = cfg[ci][1], d = cfg[ci][2], ctx = cfg[ci][3], nrot = cfg[ci][4];
+        const int64_t cn = (int64_t)ctx * nkv * d, rown = (int64_t)nkv * d;
+        const float scale = (float)(1.0 / sqrt(d)), eps = 1e-6f;
+        float *kc = rnd(cn, 1.0), *vc = rnd(cn, 1.0), *wq = rnd(d, 0.3), *wk = rnd(d, 0.3), tab[64] = {0};
+        for (int k = 0; k < nrot / 2; k++) tab[k] = (float)pow(1e6, -2.0 * k / nrot);
+        float *dk1 = dev_f32(kc, cn), *dv1 = dev_f32(vc, cn), *dk2 = dev_f32(kc, cn), *dv2 = dev_f32(vc, cn);
+        float *dwq = dev_f32(wq, d), *dwk = dev_f32(wk, d), *dtab = dev_f32(tab, 64);
+        att_env("ZMLX_ATT_SPLITS", "16"); /* the largest plan: room for every C */
+        const int64_t wsb = zm_gpu_attention_ws_bytes(nh, nkv, d, ctx);
+        void *ws1 = dup_h2d(NULL, (size_t)wsb), *ws2 = dup_h2d(NULL, (size_t)wsb);
+        unsigned char *pat = malloc((size_t)wsb);
+        memset(pat, 0xA5, (size_t)wsb);
+        ZT_OK(zm_cuda_memset(ws1, 0, (size_t)wsb));
+        ZT_OK(zm_cuda_memcpy_h2d(ws2, pat, (size_t)wsb));
+        float *do1 = dev_poison(nh * d), *do2 = dev_poison(nh * d);
+        int32_t *dpos = dup_h2d(NULL, 4);
+        const int poss[] = {0, 5, 20, 100, 517, ctx - 1};
+        for (int cc = 0; cc < 3 && !zt_failed_now(); cc++)
+            for (int early = 1; early >= 0 && !zt_failed_now(); early--)
+                for (int pi = 0; pi < 6 && !zt_failed_now(); pi++) {
+                    const int C = atoi(cls[cc]), p = poss[pi], L = p + 1;
+                    const int chunk = (L + C - 1) / C > 8 ? (L + C - 1) / C : 8, n_act = (L + chunk - 1) / chunk;
+                    seen[0] += n_act == 1;
+                    seen[1] += n_act > 1 && n_act < C;
+                    seen[2] += n_act == C;
+                    seen[3] += n_act > 1 && L % chunk != 0;
+                    att_env("ZMLX_ATT_SPLITS", cls[cc]);
+                    att_env("ZMLX_ATT_EARLY", early ? NULL : "0");
+                    ZT_OK(zm_cuda_memcpy_h2d(dpos, &p, 4));
+                    char what[112];
+                    snprintf(what, sizeof what, "attention cluster %d h%d kv%d d%d early %d pos %d (%d of %d splits)", C, nh, nkv, d,
+                             early, p, n_act, C);
+                    /* decode: the workspace merge, then the cluster */
+                    float *q = rnd(nh * d, 1.0), *dq = dev_f32(q, nh * d);
+                    poison_dev(do1, nh * d);
+                    poison_dev(do2, nh * d);
+                    att_env("ZMLX_ATT_CLUSTER", NULL);
+                    ZT_OK(zm_gpu_attention_decode(dq, dk1, dv1, nh, nkv, d, ctx, scale, dpos, ws1, do1, NULL));
+                    att_env("ZMLX_ATT_CLUSTER", cls[cc]);
+                    ZT_OK(zm_gpu_attention_decode(dq, dk1, dv1, nh, nkv, d, ctx, scale, dpos, ws2, do2, NULL));
+                    float *o1 = get_f32(do1, nh * d), *o2 = get_f32(do2, nh * d);
+                    all_written(what, o1, nh * d);
+                    same_bits(what, o2, o1, nh * d);
+                    ws_untouched(what, ws2, pat, wsb);
+                    free(q); free(o1); free(o2); zm_cuda_free(dq);
+                    if (!nrot) continue;
+                    /* qkn: each cache pair gets row p; the same bits in both */
+                    float *xq = rnd(nh * d, 2.0), *xk = rnd(nkv * d, 2.0), *xv = rnd(nkv * d, 1.0);
+                    float *dxq = dev_f32(xq, nh * d), *dxk = dev_f32(xk, nkv * d), *dxv = dev_f32(xv, nkv * d);
+                    zm_gpu_qkn q1 = {dxq, dwq, dxk, dwk, dxv, dk1, dv1, eps, nrot, dtab}, q2 = q1;
+                    q2.k_cache = dk2;
+                    q2.v_cache = dv2;
+                    poison_dev(do1, nh * d);
+                    poison_dev(do2, nh * d);
+                    att_env("ZMLX_ATT_CLUSTER", NULL);
+                    ZT_OK(zm_gpu_attention_decode_qkn(&q1, nh, nkv, d, ctx, scale, dpos, ws1, do1, NULL));
+                    att_env("ZMLX_ATT_CLUSTER", cls[cc]);
+                    ZT_OK(zm_gpu_attention_decode_qkn(&q2, nh, nkv, d, ctx, scale, dpos, ws2, do2, NULL));
+                    o1 = get_f32(do1, nh * d);
+                    o2 = get_f32(do2, nh * d);
+                    float *k1 = get_f32(dk1 + p * rown, rown), *k2 = get_f32(dk2 + p * rown, rown);
+                    float *v1 = get_f32(dv1 + p * rown, rown), *v2 = get_f32(dv2 + p * rown, rown);
+                    snprintf(what, sizeof what, "attention_qkn cluster %d h%d kv%d d%d early %d pos %d (%d of %d splits)", C, nh, nkv,
+                             d, early, p, n_act, C);
+                    all_written(what, o1, nh * d);
+                    same_bits(what, o2, o1, nh * d);
+                    same_bits("attention_qkn cluster: k row", k2, k1, rown);
+                    same_bits("attention_qkn cluster: v row", v2, v1, rown);
+                    ws_untouched(what, ws2, pat, wsb);
+                    free(xq); free(xk); free(xv); free(o1); free(o2); free(k1); free(k2); free(v1); free(v2);
+                    zm_cuda_free(dxq); zm_cuda_free(dxk); zm_cuda_free(dxv);
+                }
+        /* a cluster size the hardware cannot run is refused, not ignored */
+        att_env("ZMLX_ATT_CLUSTER", "17");
+        ZT_CHECK(zm_gpu_attention_decode(do2, dk1, dv1, nh, nkv, d, ctx, scale, dpos, ws1, do1, NULL) == ZM_ERR_UNSUPPORTED,
+                 "ZMLX_ATT_CLUSTER=17 refused");
+        att_env_off();
+        free(kc); free(vc); free(wq); free(wk); free(pat);
+        zm_cuda_free(dk1); zm_cuda_free(dv1); zm_cuda_free(dk2); zm_cuda_free(dv2); zm_cuda_free(dwq); zm_cuda_free(dwk);
+        zm_cuda_free(dtab); zm_cuda_free(ws1); zm_cuda_free(ws2); zm_cuda_free(do1); zm_cuda_free(do2); zm_cuda_free(dpos);
+        if (zt_failed_now()) return;
+    }
+    ZT_CHECK(seen[0] && seen[1] && seen[2] && seen[3], "cluster cases met: one split %d, fewer %d, all %d, short last %d", seen[0],
+             seen[1], seen[2], seen[3]);
+}
+
 static void test_embedding_argmax(void) {
     NEED_GPU();
     for (int di = 0; di < 5; di++) {
@@ -958,6 +1098,7 @@ int main(void) {
     ZT_RUN(test_rope_qknorm);
     ZT_RUN(test_attention);
     ZT_RUN(test_attention_qkn);
+    ZT_RUN(test_attention_cluster);
     ZT_RUN(test_embedding_argmax);
     ZT_RUN(test_persist);
     ZT_RUN(test_bad_input);

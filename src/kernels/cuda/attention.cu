@@ -4,7 +4,10 @@
  * a (kv head, head group) to finish (atomic counter, reset by that block)
  * merges them. The split plan is fixed at launch (so a
  * captured graph replays) and the range per split is derived from the
- * position read on the device. Prefill: a block per (query, head).
+ * position read on the device. ZMLX_ATT_CLUSTER=C (measuring): the C
+ * splits of a (kv head, head group) run as one thread-block cluster and
+ * merge through distributed shared memory instead (no workspace, fence or
+ * atomic; same bits). Prefill: a block per (query, head).
  * Cache layout: [ctx][n_kv][head_dim] f32.
  * Checked against a float64 reference in tests/test_cuda_ops.c. */
 #include "kernels/cuda/attn_decode.cuh"
@@ -15,8 +18,9 @@
 
 // ---------------------------------------------------------------------------
 // Kernels
-/* One item per block (attn_decode.cuh): block (kv head, split, head group). */
-template <int DPL>
+/* One item per block (attn_decode.cuh): block (kv head, split, head group);
+ * CL: the grid's splits are a cluster (1, n_split, 1). */
+template <int DPL, bool CL>
 __global__ void __launch_bounds__(32 * ZM_ATT_HPB)
     k_attn_decode(const float *q, const float *kc, const float *vc, int n_head, int n_kv, int d,
                   int n_split, float scale, const int32_t *pos, float *pm, float *pl, float *pacc,
@@ -29,13 +33,26 @@ __global__ void __launch_bounds__(32 * ZM_ATT_HPB)
         /* an idle split (short context) leaves without waiting: at least
          * one split of every head group waits, so this grid still
          * completes after its predecessor */
-        if ((int)blockIdx.y >= P.n_act) return;
+        if ((int)blockIdx.y >= P.n_act) {
+            /* CL: its peers still meet it at the cluster barriers; it lets
+             * the successor launch as an exit would */
+            if (CL) {
+                pdl_launch();
+                attn_cluster_idle(P.n_act);
+            }
+            return;
+        }
     }
     ZM_PDL_ENTRY();
     if (!early) attn_preload<DPL>(P, kc, vc, n_kv, d, n_split, pos, blockIdx.x, blockIdx.y, minr);
     __shared__ AttnSmem S;
-    attn_decode_item<DPL>(q, kc, vc, n_head, n_kv, d, n_split, scale, pm, pl, pacc, counter, out, qkn, blockIdx.x, blockIdx.y,
-                          blockIdx.z, gridDim.z, threadIdx.x >> 5, 1, S, P);
+    AttnPart<DPL> *X = nullptr;
+    if constexpr (CL) {
+        __shared__ AttnPart<DPL> part;
+        X = &part;
+    }
+    attn_decode_item<DPL, CL>(q, kc, vc, n_head, n_kv, d, n_split, scale, pm, pl, pacc, counter, out, qkn, blockIdx.x,
+                              blockIdx.y, blockIdx.z, gridDim.z, threadIdx.x >> 5, 1, S, P, X);
 }
 
 /* Prefill: block per (token t, head h); query at position pos[0]+t attends
@@ -121,6 +138,15 @@ static int attn_early(void) {
     return zm__env_ll("ZMLX_ATT_EARLY", 1) != 0;
 }
 
+/* ZMLX_ATT_CLUSTER=C (2..16, measuring; 0: off): the decode launchers run
+ * C splits per (kv head, head group) as one cluster. */
+static zm_status attn_cluster(int *c) {
+    const long long v = zm__env_ll("ZMLX_ATT_CLUSTER", 0);
+    if (v && (v < 2 || v > ZM_ATT_CLMAX)) return zm__err(ZM_ERR_UNSUPPORTED, "ZMLX_ATT_CLUSTER=%lld (0, or 2..%d)", v, ZM_ATT_CLMAX);
+    *c = (int)v;
+    return ZM_OK;
+}
+
 static zm_status attn_check(int n_head, int n_kv, int d) {
     if (n_head < 1 || n_kv < 1 || n_head % n_kv) return zm__err(ZM_ERR_SHAPE, "attention: %d heads over %d kv heads", n_head, n_kv);
     if (d < 1 || d > 256) return zm__err(ZM_ERR_UNSUPPORTED, "attention: head_dim %d (1..256)", d);
@@ -157,6 +183,14 @@ static zm_status attn_plan(int n_head, int n_kv, int head_dim, int64_t max_ctx, 
     if (n_kv * p->Z > 64) return zm__err(ZM_ERR_UNSUPPORTED, "attention: %d kv heads x %d head groups (max 64)", n_kv, p->Z);
     return ZM_OK;
 }
+/* The one-op decode launch: plain, or with cl > 0 as clusters of the
+ * grid's cl splits (the plan's n_split must be cl; no workspace used). */
+template <int DPL, typename... Args>
+static void attn_decode_launch(int cl, dim3 grid, cudaStream_t st, Args... args) {
+    if (cl) zm__launch_cluster(k_attn_decode<DPL, true>, dim3(1, cl, 1), grid, 32 * ZM_ATT_HPB, 0, st, args...);
+    else zm__launch(k_attn_decode<DPL, false>, grid, 32 * ZM_ATT_HPB, 0, st, args...);
+}
+
 static zm_status qkn_check(const zm_gpu_qkn *qkn, int head_dim) {
     if (!qkn->xq || !qkn->wq || !qkn->xk || !qkn->wk || !qkn->xv || !qkn->k_cache || !qkn->v_cache || !qkn->inv_freq)
         return zm__err(ZM_ERR_INVALID, "attention_qkn: missing input");
@@ -172,10 +206,13 @@ extern "C" zm_status zm_gpu_attention_decode(const float *q, const float *k_cach
                                               void *stream) {
     AttnPlan P = {};
     ZM_TRY(attn_plan(n_head, n_kv, head_dim, max_ctx, ws, &P));
+    int cl = 0;
+    ZM_TRY(attn_cluster(&cl));
+    if (cl) P.S = cl;
     dim3 grid(n_kv, P.S, P.Z);
     cudaStream_t st = (cudaStream_t)stream;
     zm_gpu_qkn none = {};
-    ZM_ATT_DPL(head_dim, zm__launch(k_attn_decode<DPL>, grid, 32 * ZM_ATT_HPB, 0, st, q, k_cache, v_cache, n_head, n_kv, head_dim, P.S, scale, pos, P.pm, P.pl, P.pacc, P.counter, out, none, attn_minrows(), attn_early()));
+    ZM_ATT_DPL(head_dim, attn_decode_launch<DPL>(cl, grid, st, q, k_cache, v_cache, n_head, n_kv, head_dim, P.S, scale, pos, P.pm, P.pl, P.pacc, P.counter, out, none, attn_minrows(), attn_early()));
     return zm__cuda_ck("k_attn_decode");
 }
 
@@ -186,10 +223,13 @@ extern "C" zm_status zm_gpu_attention_decode_qkn(const zm_gpu_qkn *qkn, int n_he
     ZM_TRY(qkn_check(qkn, head_dim));
     AttnPlan P = {};
     ZM_TRY(attn_plan(n_head, n_kv, head_dim, max_ctx, ws, &P));
+    int cl = 0;
+    ZM_TRY(attn_cluster(&cl));
+    if (cl) P.S = cl;
     dim3 grid(n_kv, P.S, P.Z);
     cudaStream_t st = (cudaStream_t)stream;
-    ZM_ATT_DPL(head_dim, zm__launch(k_attn_decode<DPL>, grid, 32 * ZM_ATT_HPB, 0, st, (const float *)nullptr, (const float *)qkn->k_cache,
-                                    (const float *)qkn->v_cache, n_head, n_kv, head_dim, P.S, scale, pos, P.pm, P.pl, P.pacc, P.counter, out, *qkn, attn_minrows(), attn_early()));
+    ZM_ATT_DPL(head_dim, attn_decode_launch<DPL>(cl, grid, st, (const float *)nullptr, (const float *)qkn->k_cache,
+                                                 (const float *)qkn->v_cache, n_head, n_kv, head_dim, P.S, scale, pos, P.pm, P.pl, P.pacc, P.counter, out, *qkn, attn_minrows(), attn_early()));
     return zm__cuda_ck("k_attn_decode_qkn");
 }
 

@@ -3,6 +3,8 @@
  * The one-op kernel (attention.cu) runs one item per block; the persistent
  * decode kernel (persist.cu) runs two per block, each on its own named
  * barriers and shared memory, so both compute every bit the same way.
+ * The one-op kernel may also run a (kv head, head group)'s splits as one
+ * thread-block cluster (CL) that merges through distributed shared memory.
  * Cache layout: [ctx][n_kv][head_dim] f32. */
 #pragma once
 #include "kernels/cuda/common.cuh"
@@ -15,6 +17,13 @@ struct __align__(16) AttnSmem { /* one item's shared memory (float4 stores: 16-b
     float sf[ZM_ATT_HPB][ZM_ATT_SMAX];
     int last;
 };
+
+/* A cluster block's partials per head warp, read by its peers (CL). */
+template <int DPL> struct AttnPart {
+    float acc[ZM_ATT_HPB][32 * DPL];
+    float m[ZM_ATT_HPB], l[ZM_ATT_HPB];
+};
+#define ZM_ATT_CLMAX 16 /* blocks (splits) per cluster at most */
 
 #define ZM_ATT_RG 8 /* K/V rows per group: loads first, one softmax step per group */
 #define ZM_ATT_MG 20 /* splits' partials a merging warp loads at once */
@@ -62,6 +71,33 @@ __device__ __forceinline__ void attn_preload(AttnPre<DPL> &P, const float *kc, c
 /* Named barrier `id` over n threads (the item's warps). */
 __device__ __forceinline__ void named_bar(int id, int n) { asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(n) : "memory"); }
 
+/* Cluster barrier halves (not .aligned: the idle and the merging warps
+ * reach them from different code). Every thread of every block of the
+ * cluster arrives once a phase and waits before it arrives again. */
+__device__ __forceinline__ void cluster_arrive() { asm volatile("barrier.cluster.arrive.release;" ::: "memory"); }
+__device__ __forceinline__ void cluster_wait() { asm volatile("barrier.cluster.wait.acquire;" ::: "memory"); }
+/* Both phases of a cluster block with nothing to give or merge; none when
+ * one split is active (n_act is the same in every block: no exchange). */
+__device__ __forceinline__ void attn_cluster_idle(int n_act) {
+    if (n_act == 1) return;
+    cluster_arrive();
+    cluster_wait();
+    cluster_arrive();
+    cluster_wait();
+}
+/* The address of p in the shared memory of the cluster's block `rank`;
+ * the float there (volatile: never moved across the cluster barriers). */
+__device__ __forceinline__ uint32_t peer_addr(const void *p, int rank) {
+    uint32_t r;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(r) : "r"((uint32_t)__cvta_generic_to_shared(p)), "r"(rank));
+    return r;
+}
+__device__ __forceinline__ float ld_peer(uint32_t a) {
+    float v;
+    asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(a));
+    return v;
+}
+
 /* One warp per q head: block (kv head, split, head group) has ZM_ATT_HPB
  * warps, warp w serving q head z*HPB + w of the kv head's GQA group over the
  * split's rows (the block's warps read the same K/V rows, through L1). No
@@ -73,13 +109,21 @@ __device__ __forceinline__ void named_bar(int id, int n) { asm volatile("bar.syn
  * (the blocks of the owning split each compute them; head group 0 stores
  * them). One active split writes the output; else the last item of a
  * (kv head, head group) to finish merges the splits' partials. The item's
- * warps are `warp` 0..HPB-1 of it and sync on named barriers bar, bar+1. */
-template <int DPL> /* dims per lane: head_dim <= 32 * DPL */
+ * warps are `warp` 0..HPB-1 of it and sync on named barriers bar, bar+1.
+ * CL: the n_split blocks of a (kv head, head group) are one cluster, rank
+ * = split; each puts its partials in its shared memory X, and after a
+ * cluster barrier rank r's warps merge their head's 32-dim slices i with
+ * i % n_act == r from the peers' X, by the same arithmetic in the same
+ * order as the workspace merge (same bits); a second barrier keeps X
+ * alive until the readers are done. Every thread reaches both barriers
+ * unless one split is active (then no block does). */
+template <int DPL, bool CL = false> /* dims per lane: head_dim <= 32 * DPL */
 __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc, const float *vc, int n_head, int n_kv,
                                                  int d, int n_split, float scale, float *pm,
                                                  float *pl, float *pacc, int *counter, float *out,
                                                  const zm_gpu_qkn &qkn, int kvh, int split, int z, int Z, int warp,
-                                                 int bar, AttnSmem &S, const AttnPre<DPL> &P) {
+                                                 int bar, AttnSmem &S, const AttnPre<DPL> &P,
+                                                 AttnPart<DPL> *X = nullptr) {
     const int G = n_head / n_kv;
     const int lane = threadIdx.x & 31;
     const int g = z * ZM_ATT_HPB + warp, h = kvh * G + g;
@@ -113,7 +157,10 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
             vp[i] = c < d ? qkn.xv[(int64_t)kvh * d + c] : 0.f;
         }
     }
-    if (split >= n_act) return; /* idle split: not counted below either */
+    if (split >= n_act) { /* idle split: not counted below either */
+        if (CL) attn_cluster_idle(n_act);
+        return;
+    }
     const int p = (int)(L - 1);
     const bool owner = fused && p >= t0 && p < t1;
     float(&qh)[ZM_ATT_HPB][128] = S.qh;
@@ -156,7 +203,10 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
             }
         }
     }
-    if (!hv) return; /* after the block barrier above */
+    if (!hv) { /* after the block barrier above */
+        if (CL) attn_cluster_idle(n_act);
+        return;
+    }
 #pragma unroll
     for (int i = 0; i < DPL; i++) {
         const int c = lane + 32 * i;
@@ -223,48 +273,82 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
         }
         return;
     }
-    const int64_t hs = (int64_t)h * n_split + split;
+    /* CL: rank `split` merges this head's slices i % n_act == split */
+    unsigned slices = 0;
 #pragma unroll
-    for (int i = 0; i < DPL; i++) {
-        const int c = lane + 32 * i;
-        if (c < d) pacc[hs * d + c] = acc[i];
+    for (int i = 0; i < DPL; i++)
+        if (CL && i % n_act == split) slices |= 1u << i;
+    auto mine = [&](int i) { return !CL || (slices >> i & 1u); };
+    if (CL) {
+#pragma unroll
+        for (int i = 0; i < DPL; i++) {
+            const int c = lane + 32 * i;
+            if (c < d) X->acc[warp][c] = acc[i];
+        }
+        if (lane == 0) { X->m[warp] = m; X->l[warp] = l; }
+        cluster_arrive(); /* release: X to the cluster */
+        cluster_wait();
+        if (split >= (d + 31) / 32) { /* no slice to merge here */
+            cluster_arrive();
+            cluster_wait();
+            return;
+        }
+    } else {
+        const int64_t hs = (int64_t)h * n_split + split;
+#pragma unroll
+        for (int i = 0; i < DPL; i++) {
+            const int c = lane + 32 * i;
+            if (c < d) pacc[hs * d + c] = acc[i];
+        }
+        if (lane == 0) { pm[hs] = m; pl[hs] = l; }
+        __threadfence();
+        __syncwarp();
+        /* the block's head warps meet; the head-less warps have returned */
+        const int nw = min(ZM_ATT_HPB, G - z * ZM_ATT_HPB);
+        named_bar(bar + 1, nw * 32);
+        if (warp == 0 && lane == 0) {
+            int *cnt = &counter[kvh * Z + z];
+            S.last = atomicAdd(cnt, 1) == n_act - 1;
+            if (S.last) *cnt = 0; /* ready for the next launch */
+        }
+        named_bar(bar + 1, nw * 32);
+        if (!S.last) return;
+        __threadfence();
     }
-    if (lane == 0) { pm[hs] = m; pl[hs] = l; }
-    __threadfence();
-    __syncwarp();
-    /* the block's head warps meet; the head-less warps have returned */
-    const int nw = min(ZM_ATT_HPB, G - z * ZM_ATT_HPB);
-    named_bar(bar + 1, nw * 32);
-    if (warp == 0 && lane == 0) {
-        int *cnt = &counter[kvh * Z + z];
-        S.last = atomicAdd(cnt, 1) == n_act - 1;
-        if (S.last) *cnt = 0; /* ready for the next launch */
-    }
-    named_bar(bar + 1, nw * 32);
-    if (!S.last) return;
-    __threadfence();
-    /* merge this warp's head over the active splits */
-    constexpr int SPL = ZM_ATT_SMAX / 32;
+    /* merge this warp's head over the active splits (CL: n_act <= 16, one
+     * split a lane and one round; a lane's further entries only add +0 to
+     * Ls, so the bits are the same) */
+    constexpr int SPL = CL ? 1 : ZM_ATT_SMAX / 32;
+    constexpr int MG = CL ? ZM_ATT_CLMAX : ZM_ATT_MG;
     float ms[SPL], ls[SPL], M = -INFINITY;
     /* the partials of up to ZM_ATT_MG splits load with the maxima and sums
      * (one round: the merge was a chain of rounds of four); longer plans
      * go on ZM_ATT_MG splits a round */
-    float v[ZM_ATT_MG][DPL];
+    float v[MG][DPL];
     auto load_mg = [&](int sp0) {
 #pragma unroll
-        for (int u = 0; u < ZM_ATT_MG; u++)
+        for (int u = 0; u < MG; u++) {
+            uint32_t a = 0; /* CL: this lane's dims in the peer's X */
+            if (CL && sp0 + u < n_act) a = peer_addr(&X->acc[warp][lane], sp0 + u);
 #pragma unroll
             for (int i = 0; i < DPL; i++) {
                 const int c = lane + 32 * i;
-                v[u][i] = (sp0 + u < n_act && c < d) ? __ldcg(pacc + ((int64_t)h * n_split + sp0 + u) * d + c) : 0.f;
+                const bool ok = sp0 + u < n_act && c < d && mine(i);
+                v[u][i] = !ok ? 0.f : CL ? ld_peer(a + 128 * i) : __ldcg(pacc + ((int64_t)h * n_split + sp0 + u) * d + c);
             }
+        }
     };
     load_mg(0);
 #pragma unroll
     for (int i = 0; i < SPL; i++) {
         const int sp = lane + 32 * i;
-        ms[i] = sp < n_act ? __ldcg(pm + (int64_t)h * n_split + sp) : -INFINITY;
-        ls[i] = sp < n_act ? __ldcg(pl + (int64_t)h * n_split + sp) : 0.f;
+        if (CL) {
+            ms[i] = sp < n_act ? ld_peer(peer_addr(&X->m[warp], sp)) : -INFINITY;
+            ls[i] = sp < n_act ? ld_peer(peer_addr(&X->l[warp], sp)) : 0.f;
+        } else {
+            ms[i] = sp < n_act ? __ldcg(pm + (int64_t)h * n_split + sp) : -INFINITY;
+            ls[i] = sp < n_act ? __ldcg(pl + (int64_t)h * n_split + sp) : 0.f;
+        }
     }
 #pragma unroll
     for (int i = 0; i < SPL; i++) M = fmaxf(M, ms[i]);
@@ -284,17 +368,19 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
     for (int i = 0; i < DPL; i++) A[i] = 0.f;
     for (int sp0 = 0;;) {
 #pragma unroll
-        for (int u = 0; u < ZM_ATT_MG; u++)
+        for (int u = 0; u < MG; u++)
             if (sp0 + u < n_act)
 #pragma unroll
                 for (int i = 0; i < DPL; i++) A[i] += v[u][i] * sf[warp][sp0 + u];
-        if ((sp0 += ZM_ATT_MG) >= n_act) break;
+        if (CL || (sp0 += MG) >= n_act) break; /* CL: n_act <= MG */
         load_mg(sp0);
     }
+    if (CL) cluster_arrive(); /* done reading the peers */
 #pragma unroll
     for (int i = 0; i < DPL; i++) {
         const int c = lane + 32 * i;
-        if (c < d) out[(int64_t)h * d + c] = A[i] / Ls;
+        if (c < d && mine(i)) out[(int64_t)h * d + c] = A[i] / Ls;
     }
+    if (CL) cluster_wait(); /* our X stays until the peers are done */
 }
 

@@ -256,6 +256,30 @@ static inline void zm__launch(void (*kern)(KArgs...), dim3 grid, dim3 block, siz
     cfg.numAttrs = zm__pdl_enabled() ? 1 : 0;
     (void)cudaLaunchKernelEx(&cfg, kern, ((KArgs)args)...);
 }
+/* zm__launch for a grid of thread-block clusters of cl blocks (the PDL
+ * attribute as zm__launch sets it); errors are left for cudaGetLastError
+ * as zm__launch leaves them. Over 8 blocks is a non-portable size (sm_90:
+ * 16), allowed per kernel. */
+template <typename... KArgs, typename... Args>
+static inline void zm__launch_cluster(void (*kern)(KArgs...), dim3 cl, dim3 grid, dim3 block, size_t smem,
+                                      cudaStream_t st, Args... args) {
+    if (cl.x * cl.y * cl.z > 8) (void)cudaFuncSetAttribute(kern, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute at[2];
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = st;
+    at[0].id = cudaLaunchAttributeClusterDimension;
+    at[0].val.clusterDim.x = cl.x;
+    at[0].val.clusterDim.y = cl.y;
+    at[0].val.clusterDim.z = cl.z;
+    at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[1].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = at;
+    cfg.numAttrs = zm__pdl_enabled() ? 2 : 1;
+    (void)cudaLaunchKernelEx(&cfg, kern, ((KArgs)args)...);
+}
 
 // ---------------------------------------------------------------------------
 // Argmax pieces (k_argmax and the persistent kernel's argmax step): the
