@@ -724,8 +724,9 @@ static int all_written(const char *what, const float *x, int64_t n) {
 /* ZMLX_ATT_CLUSTER=C runs a (kv head, head group)'s C splits as one
  * thread-block cluster merging through distributed shared memory: it must
  * give the bits of the workspace merge over as many splits
- * (ZMLX_ATT_SPLITS=C), for both entries (qkn: the new cache row too),
- * with and without the early K/V reads, at one active split, fewer than
+ * (ZMLX_ATT_SPLITS=C with ZMLX_ATT_CLUSTER=0, the merge the default takes
+ * when the plan cannot be one cluster), for both entries (qkn: the new
+ * cache row too), with and without the early K/V reads, at one active split, fewer than
  * C, all C, and lengths off the rows-per-split grid (checked as met). Its
  * workspace, filled with a pattern, must come back untouched: the cluster
  * path ran, not the fence + atomic one. */
@@ -774,7 +775,7 @@ static void test_attention_cluster(void) {
                     float *q = rnd(nh * d, 1.0), *dq = dev_f32(q, nh * d);
                     poison_dev(do1, nh * d);
                     poison_dev(do2, nh * d);
-                    att_env("ZMLX_ATT_CLUSTER", NULL);
+                    att_env("ZMLX_ATT_CLUSTER", "0");
                     ZT_OK(zm_gpu_attention_decode(dq, dk1, dv1, nh, nkv, d, ctx, scale, dpos, ws1, do1, NULL));
                     att_env("ZMLX_ATT_CLUSTER", cls[cc]);
                     ZT_OK(zm_gpu_attention_decode(dq, dk1, dv1, nh, nkv, d, ctx, scale, dpos, ws2, do2, NULL));
@@ -792,7 +793,7 @@ static void test_attention_cluster(void) {
                     q2.v_cache = dv2;
                     poison_dev(do1, nh * d);
                     poison_dev(do2, nh * d);
-                    att_env("ZMLX_ATT_CLUSTER", NULL);
+                    att_env("ZMLX_ATT_CLUSTER", "0");
                     ZT_OK(zm_gpu_attention_decode_qkn(&q1, nh, nkv, d, ctx, scale, dpos, ws1, do1, NULL));
                     att_env("ZMLX_ATT_CLUSTER", cls[cc]);
                     ZT_OK(zm_gpu_attention_decode_qkn(&q2, nh, nkv, d, ctx, scale, dpos, ws2, do2, NULL));

@@ -517,17 +517,20 @@ __device__ __forceinline__ float row_dot(const void *q, const uint16_t *d, int64
     return row_dot_from<DT>(q, d, row_blk, nb, xs, sub, lpr, 0.f);
 }
 
-/* A lane's first (up to) four blocks of a row, loaded ahead (before a
+/* A lane's first (up to) N blocks of a row, loaded ahead (before a
  * kernel's dependency wait: weights are static) and consumed by
  * row_dot_pre, which then goes on as row_dot does: one sum, b ascending,
- * so the result equals row_dot bit for bit. Q4_0 / Q8_0 only (an F32 block
- * is 32 registers). */
-template <int DT> struct RowPre { typename Blk<DT>::raw r[4]; };
+ * so the result equals row_dot bit for bit. N = 4, 2 for F32 (a block is
+ * 32 registers). */
+template <int DT> struct RowPre {
+    static constexpr int N = DT == ZM_F32 ? 2 : 4;
+    typename Blk<DT>::raw r[N];
+};
 template <int DT>
 __device__ __forceinline__ void row_pre_load(RowPre<DT> &p, const void *q, const uint16_t *d, int64_t row_blk,
                                              int nb, int sub, int lpr) {
 #pragma unroll
-    for (int m = 0; m < 4; m++)
+    for (int m = 0; m < RowPre<DT>::N; m++)
         if (sub + m * lpr < nb) p.r[m] = Blk<DT>::load(q, d, row_blk + sub + m * lpr);
 }
 template <int DT>
@@ -535,9 +538,9 @@ __device__ __forceinline__ float row_dot_pre(const RowPre<DT> &p, const void *q,
                                              int nb, const float4 *xs, int sub, int lpr) {
     float acc = 0.f;
 #pragma unroll
-    for (int m = 0; m < 4; m++)
+    for (int m = 0; m < RowPre<DT>::N; m++)
         if (sub + m * lpr < nb) acc += Blk<DT>::dot(p.r[m], xs, sub + m * lpr);
-    return row_dot_from<DT>(q, d, row_blk, nb, xs, sub + 4 * lpr, lpr, acc);
+    return row_dot_from<DT>(q, d, row_blk, nb, xs, sub + RowPre<DT>::N * lpr, lpr, acc);
 }
 /* Two rows at once (gate and up of one expert, or two rows of a dense
  * matvec, possibly of different matrices): all their loads issued before

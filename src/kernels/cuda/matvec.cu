@@ -16,11 +16,14 @@
  * shared memory (plus the input load and norm), 3 = at once (not even the
  * dense kernels' L2 prefetch before the wait). */
 static __constant__ int zm_dbg;
-/* ZMLX_CUDA_PRE, a bit mask (default 3; every setting gives the same
- * bits), for the combine when the caller says its expert ids are ready:
+/* ZMLX_CUDA_PRE, a bit mask (default 7; every setting gives the same
+ * bits): for the combine when the caller says its expert ids are ready,
  * 1 = it reads the ids and weights and asks L2 for its rows before its
  * dependency wait; 2 = with 1, it also loads its first weights into
- * registers there. Measured and not kept (H100, docs/BENCHMARKS.md): the
+ * registers there; 4 = the router loads the first blocks of its rows
+ * into registers before its wait (a kernel of its own: 138 registers;
+ * H100, same process, device loop Q4_0 453.4 vs 445.0 tok/s, Q8_0 362.3
+ * vs 357.2). Measured and not kept (H100, docs/BENCHMARKS.md): the
  * dense matvecs loading their first weights into registers before the
  * wait (345 vs 400 tok/s, but that build also lost a block per SM: 102
  * registers instead of 80), the gate/up kernel normalising its x before
@@ -201,7 +204,7 @@ __global__ void __launch_bounds__(ZM_BLOCK, 4)
  * row_dot, same folded norm), writes them, and the last block to finish
  * (atomic counter, reset by that block) gates them with gate_row, reading
  * the logits through L2. */
-template <int DT, int NPL>
+template <int DT, int NPL, bool PRE>
 __global__ void __launch_bounds__(ZM_BLOCK)
     k_router_gate(const void *q, const uint16_t *d, int rows, int nb, int lpr, int per, const float *x,
                   const float *nw, float eps, float *logits, int *counter, int k, int renorm, int32_t *ids, float *w) {
@@ -210,19 +213,25 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     __shared__ int last;
     const int gpw = 32 / lpr;
     const int start = blockIdx.x * per, end = min(start + per, rows); /* per <= 8 * gpw */
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int grp = lane / lpr, sub = lane % lpr, row = start + warp * gpw + grp;
     if (zm_dbg == 3) { ZM_PDL_ENTRY(); return; }
     if (threadIdx.x == 0 && zm_pf_rows > 0) {
         prefetch_l2((const char *)q + (int64_t)start * nb * BlkBytes<DT>::v, (int64_t)(end - start) * nb * BlkBytes<DT>::v);
         if (d) prefetch_l2(d + (int64_t)start * nb, (int64_t)(end - start) * nb * 2);
     }
+    /* PRE (ZMLX_CUDA_PRE & 4): this lane's first blocks of its row into
+     * registers while the previous launch (o_proj) runs */
+    RowPre<DT> pre;
+    const bool ahead = PRE && row < end;
+    if (ahead) row_pre_load<DT>(pre, q, d, (int64_t)row * nb, nb, sub, lpr);
     ZM_PDL_ENTRY();
     if (zm_dbg & 1) return;
     load_x_swz(xs, x, nb * 32, nw, eps, red);
     __syncthreads();
     if (zm_dbg == 2) return;
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int grp = lane / lpr, sub = lane % lpr, row = start + warp * gpw + grp;
-    float acc = row < end ? row_dot<DT>(q, d, (int64_t)row * nb, nb, xs, sub, lpr) : 0.f;
+    float acc = ahead ? row_dot_pre<DT>(pre, q, d, (int64_t)row * nb, nb, xs, sub, lpr)
+                : row < end ? row_dot<DT>(q, d, (int64_t)row * nb, nb, xs, sub, lpr) : 0.f;
     acc = group_sum(acc, lpr);
     if (row < end && sub == 0) logits[row] = acc;
     __threadfence();
@@ -257,7 +266,7 @@ static int expert_blocks_per_sm(void) { return bps_env("ZMLX_CUDA_EX_BPS", block
 
 extern "C" zm_status zm_gpu_kernels_init(void) {
     (void)zm__sm_count();
-    const int dbg = (int)zm__env_ll("ZMLX_CUDA_DBG", 0), pre = (int)zm__env_ll("ZMLX_CUDA_PRE", 3);
+    const int dbg = (int)zm__env_ll("ZMLX_CUDA_DBG", 0), pre = (int)zm__env_ll("ZMLX_CUDA_PRE", 7);
     const int ex_pf = zm__env_ll("ZMLX_CUDA_EX_PF", 0) == 1, cb_pf = zm__env_ll("ZMLX_CUDA_CB_PF", 1) != 0;
     int64_t pf_rows = zm__env_ll("ZMLX_CUDA_PF_ROWS", 16);
     if (pf_rows < 0) pf_rows = 16;
@@ -346,10 +355,11 @@ template <typename K> static zm_status smem_ok(K kern, size_t smem, const char *
 
 /* A dense block's rows are a multiple of ZMLX_CUDA_MV_MIN rows per warp
  * group: default 1 (o_proj's 2048 rows over 256 blocks instead of 128:
- * Q4_0 408.9 vs 392.2 / 394.3 tok/s on the H100, same process), 2 for Q8_0
- * (341.7 vs 336.1 / 338.5); 0: any number. */
+ * Q4_0 408.9 vs 392.2 / 394.3 tok/s on the H100, same process; Q8_0 since
+ * session 9: device loop 363.0 vs 357.2 with 2); 0: any number. */
 static int64_t mv_min_rows(zm_dtype dt, int lpr) {
-    const long long m = zm__env_ll("ZMLX_CUDA_MV_MIN", dt == ZM_Q8_0 ? 2 : 1);
+    (void)dt;
+    const long long m = zm__env_ll("ZMLX_CUDA_MV_MIN", 1);
     return m <= 0 ? 1 : (int64_t)m * (ZM_BLOCK / 32) * (32 / lpr);
 }
 
@@ -490,9 +500,10 @@ extern "C" zm_status zm_gpu_router_gate(const zm_gpu_mat *W, const float *x, con
     cudaStream_t st = (cudaStream_t)stream;
     ZM_DISPATCH_DT(W->dtype, {
         ZM_NPL(n, {
-            ZM_TRY(smem_ok(k_router_gate<DT, NPL>, smem, "router_gate"));
-            zm__launch(k_router_gate<DT, NPL>, grid, ZM_BLOCK, smem, st, W->q, W->d, n, nb, lpr, per, x, norm_w, eps, logits,
-                       counter, k, renorm, ids, w);
+            auto kern = zm__env_ll("ZMLX_CUDA_PRE", 7) & 4 ? k_router_gate<DT, NPL, true> : k_router_gate<DT, NPL, false>;
+            ZM_TRY(smem_ok(kern, smem, "router_gate"));
+            zm__launch(kern, grid, ZM_BLOCK, smem, st, W->q, W->d, n, nb, lpr, per, x, norm_w, eps, logits, counter, k, renorm,
+                       ids, w);
         });
     });
     return zm__cuda_ck("k_router_gate");
