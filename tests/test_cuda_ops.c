@@ -892,9 +892,9 @@ static void test_embedding_argmax(void) {
  * counter must be left at zero (run twice). */
 static void test_router_gate(void) {
     NEED_GPU();
-    const int shapes[][3] = {{128, 2048, 8}, {8, 64, 2}, {60, 1056, 4}, {256, 512, 8}, {1024, 256, 32}};
+    const int shapes[][3] = {{128, 2048, 8}, {8, 64, 2}, {60, 1056, 4}, {256, 512, 8}, {1024, 256, 32}, {40, 4096, 4}};
     for (int di = 0; di < 5; di++)
-        for (int si = 0; si < 5; si++) {
+        for (int si = 0; si < 6; si++) {
             zm_dtype t = all_dt[di];
             const int n = shapes[si][0], cols = shapes[si][1], k = shapes[si][2];
             wmat w;
