@@ -240,45 +240,43 @@ __device__ __forceinline__ void pdl_launch() {
 
 /* Host side: PDL on unless ZMLX_CUDA_PDL=0 (checked once). */
 int zm__pdl_enabled(void);
-/* Launch with the PDL attribute when enabled; same arguments as <<<>>>. */
-template <typename... KArgs, typename... Args>
-static inline void zm__launch(void (*kern)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
-                              Args... args) {
-    cudaLaunchConfig_t cfg = {};
-    cudaLaunchAttribute at[1];
-    cfg.gridDim = grid;
-    cfg.blockDim = block;
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = st;
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = at;
-    cfg.numAttrs = zm__pdl_enabled() ? 1 : 0;
-    (void)cudaLaunchKernelEx(&cfg, kern, ((KArgs)args)...);
-}
-/* zm__launch for a grid of thread-block clusters of cl blocks (the PDL
- * attribute as zm__launch sets it); errors are left for cudaGetLastError
- * as zm__launch leaves them. Over 8 blocks is a non-portable size (sm_90:
+/* Launch a grid of thread-block clusters of cl blocks (cl 1x1x1: plain
+ * blocks) with the PDL attribute when enabled; errors are left for
+ * cudaGetLastError. Over 8 blocks a cluster is a non-portable size (sm_90:
  * 16), allowed per kernel. */
 template <typename... KArgs, typename... Args>
 static inline void zm__launch_cluster(void (*kern)(KArgs...), dim3 cl, dim3 grid, dim3 block, size_t smem,
                                       cudaStream_t st, Args... args) {
-    if (cl.x * cl.y * cl.z > 8) (void)cudaFuncSetAttribute(kern, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    const unsigned vol = cl.x * cl.y * cl.z;
+    if (vol > 8) (void)cudaFuncSetAttribute(kern, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
     cudaLaunchConfig_t cfg = {};
     cudaLaunchAttribute at[2];
+    unsigned n = 0;
     cfg.gridDim = grid;
     cfg.blockDim = block;
     cfg.dynamicSmemBytes = smem;
     cfg.stream = st;
-    at[0].id = cudaLaunchAttributeClusterDimension;
-    at[0].val.clusterDim.x = cl.x;
-    at[0].val.clusterDim.y = cl.y;
-    at[0].val.clusterDim.z = cl.z;
-    at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[1].val.programmaticStreamSerializationAllowed = 1;
+    if (vol > 1) {
+        at[n].id = cudaLaunchAttributeClusterDimension;
+        at[n].val.clusterDim.x = cl.x;
+        at[n].val.clusterDim.y = cl.y;
+        at[n].val.clusterDim.z = cl.z;
+        n++;
+    }
+    if (zm__pdl_enabled()) {
+        at[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at[n].val.programmaticStreamSerializationAllowed = 1;
+        n++;
+    }
     cfg.attrs = at;
-    cfg.numAttrs = zm__pdl_enabled() ? 2 : 1;
+    cfg.numAttrs = n;
     (void)cudaLaunchKernelEx(&cfg, kern, ((KArgs)args)...);
+}
+/* Launch with the PDL attribute when enabled; same arguments as <<<>>>. */
+template <typename... KArgs, typename... Args>
+static inline void zm__launch(void (*kern)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
+                              Args... args) {
+    zm__launch_cluster(kern, dim3(1, 1, 1), grid, block, smem, st, args...);
 }
 
 // ---------------------------------------------------------------------------
