@@ -31,6 +31,7 @@ static __constant__ int zm_dbg;
  * whole block instead of k warp rounds (409 vs 416), four Q4_0 rows a warp
  * pass in the output head (413.6 vs 413.5). */
 static __constant__ int zm_pre;
+static int pre_mask(void) { return (int)zm__env_ll("ZMLX_CUDA_PRE", 7); }
 /* Rows of its chunk a dense matvec block asks L2 for before its wait
  * (ZMLX_CUDA_PF_ROWS, default 16: every row of the layers' 16-row chunks;
  * the output head's ~400-row chunks, 175 MB in all, would not stay in L2:
@@ -266,7 +267,7 @@ static int expert_blocks_per_sm(void) { return bps_env("ZMLX_CUDA_EX_BPS", block
 
 extern "C" zm_status zm_gpu_kernels_init(void) {
     (void)zm__sm_count();
-    const int dbg = (int)zm__env_ll("ZMLX_CUDA_DBG", 0), pre = (int)zm__env_ll("ZMLX_CUDA_PRE", 7);
+    const int dbg = (int)zm__env_ll("ZMLX_CUDA_DBG", 0), pre = pre_mask();
     const int ex_pf = zm__env_ll("ZMLX_CUDA_EX_PF", 0) == 1, cb_pf = zm__env_ll("ZMLX_CUDA_CB_PF", 1) != 0;
     int64_t pf_rows = zm__env_ll("ZMLX_CUDA_PF_ROWS", 16);
     if (pf_rows < 0) pf_rows = 16;
@@ -357,8 +358,7 @@ template <typename K> static zm_status smem_ok(K kern, size_t smem, const char *
  * group: default 1 (o_proj's 2048 rows over 256 blocks instead of 128:
  * Q4_0 408.9 vs 392.2 / 394.3 tok/s on the H100, same process; Q8_0 since
  * session 9: device loop 363.0 vs 357.2 with 2); 0: any number. */
-static int64_t mv_min_rows(zm_dtype dt, int lpr) {
-    (void)dt;
+static int64_t mv_min_rows(int lpr) {
     const long long m = zm__env_ll("ZMLX_CUDA_MV_MIN", 1);
     return m <= 0 ? 1 : (int64_t)m * (ZM_BLOCK / 32) * (32 / lpr);
 }
@@ -373,7 +373,7 @@ static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x
     size_t smem = cols * 4;
     ZM_DISPATCH_DT(dt, {
         ZM_TRY(smem_ok(k_matvec<DT>, smem, "matvec"));
-        plan_chunks(k_matvec<DT>, smem, total, mv_min_rows(dt, lpr), &grid, &chunk, blocks_per_sm(),
+        plan_chunks(k_matvec<DT>, smem, total, mv_min_rows(lpr), &grid, &chunk, blocks_per_sm(),
                     total <= 65536 ? knob("ZMLX_CUDA_MV_CHUNK") : 0);
         zm__launch(k_matvec<DT>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
     });
@@ -500,7 +500,7 @@ extern "C" zm_status zm_gpu_router_gate(const zm_gpu_mat *W, const float *x, con
     cudaStream_t st = (cudaStream_t)stream;
     ZM_DISPATCH_DT(W->dtype, {
         ZM_NPL(n, {
-            auto kern = zm__env_ll("ZMLX_CUDA_PRE", 7) & 4 ? k_router_gate<DT, NPL, true> : k_router_gate<DT, NPL, false>;
+            auto kern = pre_mask() & 4 ? k_router_gate<DT, NPL, true> : k_router_gate<DT, NPL, false>;
             ZM_TRY(smem_ok(kern, smem, "router_gate"));
             zm__launch(kern, grid, ZM_BLOCK, smem, st, W->q, W->d, n, nb, lpr, per, x, norm_w, eps, logits, counter, k, renorm,
                        ids, w);
