@@ -385,6 +385,13 @@ template <> struct Blk<ZM_Q4_0> {
         r.d = __half2float(__ushort_as_half(__ldg(reinterpret_cast<const unsigned short *>(d) + blk)));
         return r;
     }
+    /* block b of a row staged in shared memory (quants q, scales d) */
+    static __device__ __forceinline__ raw lds(const unsigned char *q, const uint16_t *d, int b) {
+        raw r;
+        r.q = reinterpret_cast<const uint4 *>(q)[b];
+        r.d = __half2float(__ushort_as_half(d[b]));
+        return r;
+    }
     static __device__ __forceinline__ float dot(const raw &r, const float4 *xs, int b) {
         const uint32_t w[4] = {r.q.x, r.q.y, r.q.z, r.q.w};
         float s = 0.f;
@@ -404,6 +411,13 @@ template <> struct Blk<ZM_Q8_0> {
         r.a = __ldg(reinterpret_cast<const uint4 *>(q) + 2 * blk);
         r.b = __ldg(reinterpret_cast<const uint4 *>(q) + 2 * blk + 1);
         r.d = __half2float(__ushort_as_half(__ldg(reinterpret_cast<const unsigned short *>(d) + blk)));
+        return r;
+    }
+    static __device__ __forceinline__ raw lds(const unsigned char *q, const uint16_t *d, int b) {
+        raw r;
+        r.a = reinterpret_cast<const uint4 *>(q)[2 * b];
+        r.b = reinterpret_cast<const uint4 *>(q)[2 * b + 1];
+        r.d = __half2float(__ushort_as_half(d[b]));
         return r;
     }
     static __device__ __forceinline__ float dot(const raw &r, const float4 *xs, int b) {
@@ -583,6 +597,45 @@ __device__ __forceinline__ void prefetch_l2(const void *p, int64_t bytes) {
     }
 #else
     (void)p; (void)bytes;
+#endif
+}
+/* Bulk copies into shared memory (sm_90 TMA, no tensor map): one thread
+ * arms an mbarrier with the bytes to come and issues the copies; every
+ * thread waits on the barrier's phase. Addresses and sizes are multiples of
+ * 16 (the callers check). Earlier archs never launch the kernels using them. */
+__device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+__device__ __forceinline__ void mbar_init(uint64_t *b, int count) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(b)), "r"(count) : "memory");
+#endif
+}
+/* After the inits, before any copy: the barriers visible to the async proxy. */
+__device__ __forceinline__ void mbar_fence_init() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void mbar_expect(uint64_t *b, uint32_t bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(b)), "r"(bytes) : "memory");
+#endif
+}
+__device__ __forceinline__ void bulk_g2s(void *dst, const void *src, uint32_t bytes, uint64_t *b) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(smem_u32(dst)),
+                 "l"(src), "r"(bytes), "r"(smem_u32(b))
+                 : "memory");
+#endif
+}
+__device__ __forceinline__ void mbar_wait(uint64_t *b, uint32_t parity) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    uint32_t done = 0;
+    while (!done)
+        asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
+                     : "=r"(done)
+                     : "r"(smem_u32(b)), "r"(parity)
+                     : "memory");
 #endif
 }
 /* Bytes per 32-element block in q for each dtype. */

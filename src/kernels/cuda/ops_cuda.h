@@ -88,6 +88,9 @@ zm_status zm_gpu_gather_qmm_swiglu(const zm_gpu_mat *G, const zm_gpu_mat *U, con
 zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_t *ids, const float *w,
                                      int64_t n_tok, int k, const float *h, const float *res,
                                      float *y, int early, void *stream);
+/* How many combine launches so far took the bulk-staged kernel
+ * (ZMLX_CUDA_BULK): tests check the path they compare was run. */
+int zm_gpu_bulk_launches(void);
 /* Router matvec (one token, optional folded RMSNorm) and topk_gating_softmax
  * in one launch: logits (written to `logits`) bit-identical to
  * zm_gpu_matvec, ids/weights to zm_gpu_topk_gating_softmax on them.
