@@ -129,6 +129,7 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     if (zm_dbg == 2) return;
     ex_rows<DT, SWIGLU>(qg, dg, qu, du, rows, nb, lpr, sid, xs, x_per_slot, y, start, end);
 }
+
 /* Down + combine (cb_rows): block (b, t) owns rows [b*crows, b*crows+crows)
  * of every expert of token t, ZM_COMBINE_ROWS at a time. */
 template <int DT>
