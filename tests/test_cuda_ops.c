@@ -235,7 +235,11 @@ static void combine_bulk_same(const wmat *D, const int32_t *dids, int64_t T, int
                               const float *dres) {
     const int64_t nd = D->dev.rows, nf = D->dev.cols;
     const zm_dtype t = D->dev.dtype;
-    const int want = (t == ZM_Q4_0 || t == ZM_Q8_0) && (nf / 32) % 8 == 0;
+    char name[64];
+    int cc = 0, sms = 0;
+    size_t mem = 0;
+    ZT_OK(zm_cuda_device_info(name, sizeof name, &cc, &sms, &mem));
+    const int want = cc >= 90 && (t == ZM_Q4_0 || t == ZM_Q8_0) && (nf / 32) % 8 == 0; /* bulk copies: sm_90 */
     static const char *const runs[][2] = {{"0", NULL}, {NULL, NULL}, {NULL, "5"}, {"1", "1"}};
     float *y0 = NULL;
     for (int ri = 0; ri < 4; ri++) {

@@ -602,7 +602,8 @@ __device__ __forceinline__ void prefetch_l2(const void *p, int64_t bytes) {
 /* Bulk copies into shared memory (sm_90 TMA, no tensor map): one thread
  * arms an mbarrier with the bytes to come and issues the copies; every
  * thread waits on the barrier's phase. Addresses and sizes are multiples of
- * 16 (the callers check). Earlier archs never launch the kernels using them. */
+ * 16 (the callers check). On earlier archs they compile to nothing: the
+ * launchers must not pick the kernels using them there (bulk_rows_ok). */
 __device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
 __device__ __forceinline__ void mbar_init(uint64_t *b, int count) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900

@@ -549,7 +549,13 @@ extern "C" zm_status zm_gpu_gather_qmm_swiglu(const zm_gpu_mat *G, const zm_gpu_
 static int bulk_launches;
 extern "C" int zm_gpu_bulk_launches(void) { return bulk_launches; }
 static bool bulk_rows_ok(const zm_gpu_mat *W) {
-    return (W->dtype == ZM_Q4_0 || W->dtype == ZM_Q8_0) && W->d && (W->cols / 32) % 8 == 0 &&
+    static int sm90 = -1; /* bulk copies and mbarriers need sm_90: elsewhere k_combine */
+    if (sm90 < 0) {
+        int dev = 0, major = 0;
+        cudaGetDevice(&dev);
+        sm90 = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 9;
+    }
+    return sm90 && (W->dtype == ZM_Q4_0 || W->dtype == ZM_Q8_0) && W->d && (W->cols / 32) % 8 == 0 &&
            ((uintptr_t)W->q & 15) == 0 && ((uintptr_t)W->d & 15) == 0;
 }
 static int bulk_crows(void) {
