@@ -144,9 +144,8 @@ static int attn_early(void) {
 static bool attn_cluster_ok(int c) {
     static signed char ok[ZM_ATT_CLMAX + 1];
     if (!ok[c]) {
-        int dev = 0, major = 0, n = 0;
-        cudaGetDevice(&dev);
-        bool yes = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 9;
+        int n = 0;
+        bool yes = zm__sm90();
         if (yes) {
             auto kern = k_attn_decode<4, true>;
             if (c > 8) cudaFuncSetAttribute(kern, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);

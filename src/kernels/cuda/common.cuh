@@ -40,6 +40,18 @@ static inline int zm__sm_count(void) {
     return n;
 }
 
+/* Whether the current device is sm_90 or later (clusters, bulk copies,
+ * mbarriers); asked once. */
+static inline bool zm__sm90(void) {
+    static int v = -1;
+    if (v < 0) {
+        int dev = 0, major = 0;
+        cudaGetDevice(&dev);
+        v = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 9;
+    }
+    return v > 0;
+}
+
 // ---------------------------------------------------------------------------
 // Reductions
 __device__ __forceinline__ float warp_sum(float v) {

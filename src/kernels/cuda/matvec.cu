@@ -273,12 +273,7 @@ __global__ void __launch_bounds__(ZM_BLOCK)
         if (ok && sub == 0) part[(size_t)j * crows + i] = acc;
     }
     __syncthreads();
-    if (threadIdx.x < n) {
-        const int i = threadIdx.x;
-        float acc = 0.f;
-        for (int j = 0; j < k; j++) acc = __fadd_rn(acc, __fmul_rn(sw[j], part[(size_t)j * crows + i]));
-        y[start + i] = res ? __fadd_rn(res[start + i], acc) : acc;
-    }
+    cb_sum(part, crows, sw, k, n, res, y, start);
 }
 
 /* Router + gating in one launch: block b computes logits rows
@@ -548,14 +543,8 @@ extern "C" zm_status zm_gpu_gather_qmm_swiglu(const zm_gpu_mat *G, const zm_gpu_
  * slower). Counted, so tests can tell the path ran. */
 static int bulk_launches;
 extern "C" int zm_gpu_bulk_launches(void) { return bulk_launches; }
-static bool bulk_rows_ok(const zm_gpu_mat *W) {
-    static int sm90 = -1; /* bulk copies and mbarriers need sm_90: elsewhere k_combine */
-    if (sm90 < 0) {
-        int dev = 0, major = 0;
-        cudaGetDevice(&dev);
-        sm90 = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 9;
-    }
-    return sm90 && (W->dtype == ZM_Q4_0 || W->dtype == ZM_Q8_0) && W->d && (W->cols / 32) % 8 == 0 &&
+static bool bulk_rows_ok(const zm_gpu_mat *W) { /* bulk copies and mbarriers need sm_90: elsewhere k_combine */
+    return zm__sm90() && (W->dtype == ZM_Q4_0 || W->dtype == ZM_Q8_0) && W->d && (W->cols / 32) % 8 == 0 &&
            ((uintptr_t)W->q & 15) == 0 && ((uintptr_t)W->d & 15) == 0;
 }
 static int bulk_crows(void) {
@@ -578,7 +567,7 @@ extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_
     size_t smem = (size_t)D->cols * 4 * k;
     cudaStream_t st = (cudaStream_t)stream;
     const int cr = bulk_crows();
-    const size_t sm = (size_t)(k * D->cols * 4 + (int64_t)k * cr * (nb * (D->dtype == ZM_Q4_0 ? 16 : 32) + nb * 2 + 4));
+    const size_t sm = (size_t)(k * D->cols * 4 + (int64_t)k * cr * (zm_gpu_mat_row_bytes(D) + 4));
     if (zm__env_ll("ZMLX_CUDA_BULK", 1) && bulk_rows_ok(D) && sm <= 227 * 1024) {
         auto kern = D->dtype == ZM_Q4_0 ? k_combine_bulk<ZM_Q4_0> : k_combine_bulk<ZM_Q8_0>;
         ZM_TRY(smem_ok(kern, sm, "gather_qmm_combine"));

@@ -109,6 +109,17 @@ __device__ __forceinline__ void cb_prefetch(const void *q, const uint16_t *d, in
     if (d) prefetch_l2(d + rb, n * 2);
 }
 
+/* Thread i < n: y[start+i] = res[start+i] + the slot-order sum of
+ * sw[j] * part[j*stride + i] (every combine ends here: the same bits). */
+__device__ __forceinline__ void cb_sum(const float *part, int stride, const float *sw, int k, int n, const float *res,
+                                       float *y, int64_t start) {
+    if ((int)threadIdx.x >= n) return;
+    const int i = threadIdx.x;
+    float acc = 0.f;
+    for (int j = 0; j < k; j++) acc = __fadd_rn(acc, __fmul_rn(sw[j], part[(size_t)j * stride + i]));
+    y[start + i] = res ? __fadd_rn(res[start + i], acc) : acc;
+}
+
 /* The first item of this lane in cb_rows (slot warp, row start + grp),
  * its first four blocks into registers; e: that slot's expert id. */
 template <int DT>
@@ -147,11 +158,6 @@ __device__ __forceinline__ void cb_rows(const void *q, const uint16_t *d, int64_
         }
     }
     __syncthreads();
-    if (threadIdx.x < end - start) {
-        const int i = threadIdx.x;
-        float acc = 0.f;
-        for (int j = 0; j < k; j++) acc = __fadd_rn(acc, __fmul_rn(sw[j], part[j][i]));
-        y[start + i] = res ? __fadd_rn(res[start + i], acc) : acc;
-    }
+    cb_sum(&part[0][0], ZM_COMBINE_ROWS, sw, k, (int)(end - start), res, y, start);
     __syncthreads();
 }
