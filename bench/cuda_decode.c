@@ -17,6 +17,7 @@
 #include "core/cuda.h"
 #include "core/internal.h"
 #include "graph/exec_cuda.h"
+#include "kernels/cuda/ops_cuda.h"
 #include "models/model_priv.h"
 #include "zmlx/model.h"
 #include "zmlx/patch.h"
@@ -181,6 +182,7 @@ int main(int argc, char **argv) {
         int sl = 0;
         const double lt = loop_run(sf, n, rf.ids, &sl);
         printf("fused decode: %.1f tok/s %.3f ms/token | device loop %.1f tok/s, ids %d/%d\n", rf.tps, rf.med_ms, lt, sl, n - 1);
+        if (getenv("ZMLX_ATT_TRACE") && dev == ZM_CUDA) zm_gpu_att_trace_dump(stdout);
         free(rf.ids);
         zm_session_free(ss);
         zm_session_free(sf);
@@ -247,6 +249,7 @@ int main(int argc, char **argv) {
         zm_session_free(sv);
         for (int i = 0; i < nset; i++) unsetenv(names_set[i]);
     }
+    if (getenv("ZMLX_ATT_TRACE") && dev == ZM_CUDA) zm_gpu_att_trace_dump(stdout); /* the last decode's attention phases */
     if (profile > 0 && dev == ZM_CUDA) {
         setenv("ZMLX_CUDA_PROFILE", "1", 1);
         zm_session *sp = NULL;

@@ -11,6 +11,7 @@
  * Cache layout: [ctx][n_kv][head_dim] f32.
  * Checked against a float64 reference in tests/test_cuda_ops.c. */
 #include "kernels/cuda/attn_decode.cuh"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,11 +21,18 @@
 // Kernels
 /* One item per block (attn_decode.cuh): block (kv head, split, head group);
  * CL: the grid's splits are a cluster (1, n_split, 1). */
-template <int DPL, bool CL>
+#define ZM_ATT_TRN 64 /* TR: the last launches' stamps kept */
+__device__ unsigned long long zm_att_tr[ZM_ATT_TRN][16];
+__device__ unsigned zm_att_trn;
+template <int DPL, bool CL, bool TR = false> /* TR (ZMLX_ATT_TRACE, measuring): block (0,0,0) stamps its phases */
 __global__ void __launch_bounds__(32 * ZM_ATT_HPB)
     k_attn_decode(const float *q, const float *kc, const float *vc, int n_head, int n_kv, int d,
                   int n_split, float scale, const int32_t *pos, float *pm, float *pl, float *pacc,
                   int *counter, float *out, zm_gpu_qkn qkn, int minr, int early) {
+    unsigned long long *ts = nullptr;
+    if (TR && blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0)
+        ts = zm_att_tr[atomicAdd(&zm_att_trn, 1u) % ZM_ATT_TRN];
+    att_stamp(ts, 0);
     /* the cache rows before p are static: read them before waiting on the
      * kernel that produces q, k and v (ZMLX_ATT_EARLY=0: after) */
     AttnPre<DPL> P;
@@ -44,6 +52,7 @@ __global__ void __launch_bounds__(32 * ZM_ATT_HPB)
         }
     }
     ZM_PDL_ENTRY();
+    att_stamp(ts, 1);
     if (!early) attn_preload<DPL>(P, kc, vc, n_kv, d, n_split, pos, blockIdx.x, blockIdx.y, minr);
     __shared__ AttnSmem S;
     AttnPart<DPL> *X = nullptr;
@@ -52,7 +61,7 @@ __global__ void __launch_bounds__(32 * ZM_ATT_HPB)
         X = &part;
     }
     attn_decode_item<DPL, CL>(q, kc, vc, n_head, n_kv, d, n_split, scale, pm, pl, pacc, counter, out, qkn, blockIdx.x,
-                              blockIdx.y, blockIdx.z, gridDim.z, threadIdx.x >> 5, 1, S, P, X);
+                              blockIdx.y, blockIdx.z, gridDim.z, threadIdx.x >> 5, 1, S, P, X, ts);
 }
 
 /* Prefill: block per (token t, head h); query at position pos[0]+t attends
@@ -221,8 +230,44 @@ static zm_status attn_plan(int n_head, int n_kv, int head_dim, int64_t max_ctx, 
  * grid's cl splits (the plan's n_split must be cl; no workspace used). */
 template <int DPL, typename... Args>
 static void attn_decode_launch(int cl, dim3 grid, cudaStream_t st, Args... args) {
-    if (cl) zm__launch_cluster(k_attn_decode<DPL, true>, dim3(1, cl, 1), grid, 32 * ZM_ATT_HPB, 0, st, args...);
+    if (cl && zm__env_ll("ZMLX_ATT_TRACE", 0))
+        zm__launch_cluster(k_attn_decode<DPL, true, true>, dim3(1, cl, 1), grid, 32 * ZM_ATT_HPB, 0, st, args...);
+    else if (cl) zm__launch_cluster(k_attn_decode<DPL, true>, dim3(1, cl, 1), grid, 32 * ZM_ATT_HPB, 0, st, args...);
     else zm__launch(k_attn_decode<DPL, false>, grid, 32 * ZM_ATT_HPB, 0, st, args...);
+}
+
+/* ZMLX_ATT_TRACE=1 (measuring): the cluster decode kernel's block (0,0,0)
+ * stamps entry, the dependency wait's return, the q/k norm + rope, the
+ * rows' end, the merge barrier and the exit; this prints the mean of each
+ * phase over the last launches (up to 64) to f (a FILE *). */
+extern "C" void zm_gpu_att_trace_dump(void *f) {
+    static unsigned long long t[ZM_ATT_TRN][16];
+    unsigned n = 0;
+    int dev = 0, khz = 0;
+    if (cudaDeviceSynchronize() != cudaSuccess || cudaMemcpyFromSymbol(&n, zm_att_trn, sizeof n) != cudaSuccess ||
+        cudaMemcpyFromSymbol(t, zm_att_tr, sizeof t) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return;
+    }
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, dev);
+    static const char *const ph[5] = {"entry -> wait returns", "wait -> q/k norm + rope done", "-> rows and softmax done",
+                                      "-> merge barrier passed", "-> merged, stored, exit"};
+    double ns[5] = {0}, cy[5] = {0};
+    int m = 0;
+    for (unsigned i = 0; i < (n < ZM_ATT_TRN ? n : ZM_ATT_TRN); i++) {
+        int ok = 1;
+        for (int j = 1; j < 6; j++) ok &= t[i][j] >= t[i][j - 1] && t[i][j - 1] && t[i][8 + j] >= t[i][8 + j - 1];
+        if (!ok) continue;
+        for (int j = 0; j < 5; j++) {
+            ns[j] += (double)(t[i][j + 1] - t[i][j]);
+            cy[j] += (double)(t[i][8 + j + 1] - t[i][8 + j]);
+        }
+        m++;
+    }
+    fprintf((FILE *)f, "attention trace: block (0,0,0), mean of %d of the last launches (clock %.0f MHz nominal)\n", m, khz / 1e3);
+    for (int j = 0; j < 5 && m; j++)
+        fprintf((FILE *)f, "  %-32s %8.3f us  %9.0f cycles\n", ph[j], ns[j] / m / 1e3, cy[j] / m);
 }
 
 static zm_status qkn_check(const zm_gpu_qkn *qkn, int head_dim) {

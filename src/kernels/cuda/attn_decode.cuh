@@ -76,6 +76,16 @@ __device__ __forceinline__ void named_bar(int id, int n) { asm volatile("bar.syn
  * cluster arrives once a phase and waits before it arrives again. */
 __device__ __forceinline__ void cluster_arrive() { asm volatile("barrier.cluster.arrive.release;" ::: "memory"); }
 __device__ __forceinline__ void cluster_wait() { asm volatile("barrier.cluster.wait.acquire;" ::: "memory"); }
+/* ZMLX_ATT_TRACE: stamps of one block's phases (globaltimer ns at ts[i],
+ * the SM clock at ts[8 + i]); ts is NULL in every other block and kernel. */
+__device__ __forceinline__ void att_stamp(unsigned long long *ts, int i) {
+    if (!ts) return;
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    ts[i] = t;
+    ts[8 + i] = clock64();
+}
+
 /* Both phases of a cluster block with nothing to give or merge; none when
  * one split is active (n_act is the same in every block: no exchange). */
 __device__ __forceinline__ void attn_cluster_idle(int n_act) {
@@ -123,7 +133,7 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
                                                  float *pl, float *pacc, int *counter, float *out,
                                                  const zm_gpu_qkn &qkn, int kvh, int split, int z, int Z, int warp,
                                                  int bar, AttnSmem &S, const AttnPre<DPL> &P,
-                                                 AttnPart<DPL> *X = nullptr) {
+                                                 AttnPart<DPL> *X = nullptr, unsigned long long *ts = nullptr) {
     const int G = n_head / n_kv;
     const int lane = threadIdx.x & 31;
     const int g = z * ZM_ATT_HPB + warp, h = kvh * G + g;
@@ -191,6 +201,7 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
             if (use[1]) rope_pair_f(dst[1], i, qkn.n_rot / 2, (float)p, fr[j]);
         }
         named_bar(bar, 32 * ZM_ATT_HPB); /* kh for every warp */
+        att_stamp(ts, 2);
         if (owner) {
 #pragma unroll
             for (int i = 0; i < DPL; i++) {
@@ -286,8 +297,10 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
             if (c < d) X->acc[warp][c] = acc[i];
         }
         if (lane == 0) { X->m[warp] = m; X->l[warp] = l; }
+        att_stamp(ts, 3);
         cluster_arrive(); /* release: X to the cluster */
         cluster_wait();
+        att_stamp(ts, 4);
         if (split >= (d + 31) / 32) { /* no slice to merge here */
             cluster_arrive();
             cluster_wait();
@@ -382,5 +395,6 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
         if (c < d && mine(i)) out[(int64_t)h * d + c] = A[i] / Ls;
     }
     if (CL) cluster_wait(); /* our X stays until the peers are done */
+    att_stamp(ts, 5);
 }
 

@@ -88,6 +88,10 @@ zm_status zm_gpu_gather_qmm_swiglu(const zm_gpu_mat *G, const zm_gpu_mat *U, con
 zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_t *ids, const float *w,
                                      int64_t n_tok, int k, const float *h, const float *res,
                                      float *y, int early, void *stream);
+/* Measuring (ZMLX_ATT_TRACE=1 when the graph was captured): the mean time of
+ * each phase of one attention block over the last launches, printed to
+ * file (a FILE *); nothing without a device. */
+void zm_gpu_att_trace_dump(void *file);
 /* How many combine launches so far took the bulk-staged kernel
  * (ZMLX_CUDA_BULK): tests check the path they compare was run. */
 int zm_gpu_bulk_launches(void);
