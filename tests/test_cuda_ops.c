@@ -735,6 +735,18 @@ static void att_env_off(void) {
     att_env("ZMLX_ATT_CLUSTER", NULL);
     att_env("ZMLX_ATT_SPLITS", NULL);
     att_env("ZMLX_ATT_EARLY", NULL);
+    att_env("ZMLX_ATT_PUSH", NULL);
+}
+/* The reference run: the workspace merge; the run under test: clusters of
+ * c with the partials pulled by (push 0) or pushed to (1) the merging
+ * blocks. */
+static void att_ref(void) {
+    att_env("ZMLX_ATT_CLUSTER", "0");
+    att_env("ZMLX_ATT_PUSH", "0");
+}
+static void att_mode(const char *c, int push) {
+    att_env("ZMLX_ATT_CLUSTER", c);
+    att_env("ZMLX_ATT_PUSH", push ? "1" : "0");
 }
 static void poison_dev(float *d, int64_t n) {
     float *h = malloc((size_t)n * 4);
@@ -769,7 +781,9 @@ static int all_written(const char *what, const float *x, int64_t n) {
  * (ZMLX_ATT_SPLITS=C with ZMLX_ATT_CLUSTER=0, the merge the default takes
  * when the plan cannot be one cluster), for both entries (qkn: the new
  * cache row too), with and without the early K/V reads, at one active split, fewer than
- * C, all C, and lengths off the rows-per-split grid (checked as met). Its
+ * C, all C, and lengths off the rows-per-split grid (checked as met), with
+ * the partials pulled from the peers or pushed to the merging blocks
+ * (ZMLX_ATT_PUSH, the default), against the workspace merge. Its
  * workspace, filled with a pattern, must come back untouched: the cluster
  * path ran, not the fence + atomic one. */
 static void test_attention_cluster(void) {
@@ -800,8 +814,8 @@ static void test_attention_cluster(void) {
         const int poss[] = {0, 5, 20, 100, 517, ctx - 1};
         for (int cc = 0; cc < 3 && !zt_failed_now(); cc++)
             for (int early = 1; early >= 0 && !zt_failed_now(); early--)
-                for (int pi = 0; pi < 6 && !zt_failed_now(); pi++) {
-                    const int C = atoi(cls[cc]), p = poss[pi], L = p + 1;
+                for (int pi = 0; pi < 6 * 2 && !zt_failed_now(); pi++) {
+                    const int push = pi / 6, C = atoi(cls[cc]), p = poss[pi % 6], L = p + 1;
                     const int chunk = (L + C - 1) / C > 8 ? (L + C - 1) / C : 8, n_act = (L + chunk - 1) / chunk;
                     seen[0] += n_act == 1;
                     seen[1] += n_act > 1 && n_act < C;
@@ -810,16 +824,16 @@ static void test_attention_cluster(void) {
                     att_env("ZMLX_ATT_SPLITS", cls[cc]);
                     att_env("ZMLX_ATT_EARLY", early ? NULL : "0");
                     ZT_OK(zm_cuda_memcpy_h2d(dpos, &p, 4));
-                    char what[112];
-                    snprintf(what, sizeof what, "attention cluster %d h%d kv%d d%d early %d pos %d (%d of %d splits)", C, nh, nkv, d,
-                             early, p, n_act, C);
+                    char what[160];
+                    snprintf(what, sizeof what, "attention cluster %d h%d kv%d d%d early %d push %d pos %d (%d of %d splits)",
+                             C, nh, nkv, d, early, push, p, n_act, C);
                     /* decode: the workspace merge, then the cluster */
                     float *q = rnd(nh * d, 1.0), *dq = dev_f32(q, nh * d);
                     poison_dev(do1, nh * d);
                     poison_dev(do2, nh * d);
-                    att_env("ZMLX_ATT_CLUSTER", "0");
+                    att_ref();
                     ZT_OK(zm_gpu_attention_decode(dq, dk1, dv1, nh, nkv, d, ctx, scale, dpos, ws1, do1, NULL));
-                    att_env("ZMLX_ATT_CLUSTER", cls[cc]);
+                    att_mode(cls[cc], push);
                     ZT_OK(zm_gpu_attention_decode(dq, dk1, dv1, nh, nkv, d, ctx, scale, dpos, ws2, do2, NULL));
                     float *o1 = get_f32(do1, nh * d), *o2 = get_f32(do2, nh * d);
                     all_written(what, o1, nh * d);
@@ -835,16 +849,16 @@ static void test_attention_cluster(void) {
                     q2.v_cache = dv2;
                     poison_dev(do1, nh * d);
                     poison_dev(do2, nh * d);
-                    att_env("ZMLX_ATT_CLUSTER", "0");
+                    att_ref();
                     ZT_OK(zm_gpu_attention_decode_qkn(&q1, nh, nkv, d, ctx, scale, dpos, ws1, do1, NULL));
-                    att_env("ZMLX_ATT_CLUSTER", cls[cc]);
+                    att_mode(cls[cc], push);
                     ZT_OK(zm_gpu_attention_decode_qkn(&q2, nh, nkv, d, ctx, scale, dpos, ws2, do2, NULL));
                     o1 = get_f32(do1, nh * d);
                     o2 = get_f32(do2, nh * d);
                     float *k1 = get_f32(dk1 + p * rown, rown), *k2 = get_f32(dk2 + p * rown, rown);
                     float *v1 = get_f32(dv1 + p * rown, rown), *v2 = get_f32(dv2 + p * rown, rown);
-                    snprintf(what, sizeof what, "attention_qkn cluster %d h%d kv%d d%d early %d pos %d (%d of %d splits)", C, nh, nkv,
-                             d, early, p, n_act, C);
+                    snprintf(what, sizeof what, "attention_qkn cluster %d h%d kv%d d%d early %d push %d pos %d (%d of %d splits)",
+                             C, nh, nkv, d, early, push, p, n_act, C);
                     all_written(what, o1, nh * d);
                     same_bits(what, o2, o1, nh * d);
                     same_bits("attention_qkn cluster: k row", k2, k1, rown);

@@ -22,13 +22,17 @@
 /* One item per block (attn_decode.cuh): block (kv head, split, head group);
  * CL: the grid's splits are a cluster (1, n_split, 1). */
 #define ZM_ATT_TRN 64 /* TR: the last launches' stamps kept */
-__device__ unsigned long long zm_att_tr[ZM_ATT_TRN][16];
+__device__ unsigned long long zm_att_tr[ZM_ATT_TRN][32];
 __device__ unsigned zm_att_trn;
-template <int DPL, bool CL, bool TR = false> /* TR (ZMLX_ATT_TRACE, measuring): block (0,0,0) stamps its phases */
+/* MODE bits: 1 TR (ZMLX_ATT_TRACE, measuring: block (0,0,0) stamps its
+ * phases), 2 PU (CL, head_dim <= 128: partials pushed to the merging
+ * blocks, one cluster phase fewer). */
+template <int DPL, bool CL, int MODE = 0>
 __global__ void __launch_bounds__(32 * ZM_ATT_HPB)
     k_attn_decode(const float *q, const float *kc, const float *vc, int n_head, int n_kv, int d,
                   int n_split, float scale, const int32_t *pos, float *pm, float *pl, float *pacc,
                   int *counter, float *out, zm_gpu_qkn qkn, int minr, int early) {
+    constexpr bool TR = MODE & 1, PU = CL && (MODE & 2) && DPL <= 4;
     unsigned long long *ts = nullptr;
     if (TR && blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0)
         ts = zm_att_tr[atomicAdd(&zm_att_trn, 1u) % ZM_ATT_TRN];
@@ -38,6 +42,7 @@ __global__ void __launch_bounds__(32 * ZM_ATT_HPB)
     AttnPre<DPL> P;
     if (early) {
         attn_preload<DPL>(P, kc, vc, n_kv, d, n_split, pos, blockIdx.x, blockIdx.y, minr);
+        if (PU) attn_cluster_start(P.n_act);
         /* an idle split (short context) leaves without waiting: at least
          * one split of every head group waits, so this grid still
          * completes after its predecessor */
@@ -46,22 +51,29 @@ __global__ void __launch_bounds__(32 * ZM_ATT_HPB)
              * the successor launch as an exit would */
             if (CL) {
                 pdl_launch();
-                attn_cluster_idle(P.n_act);
+                attn_cluster_idle(P.n_act, PU);
             }
             return;
         }
     }
     ZM_PDL_ENTRY();
     att_stamp(ts, 1);
-    if (!early) attn_preload<DPL>(P, kc, vc, n_kv, d, n_split, pos, blockIdx.x, blockIdx.y, minr);
+    if (!early) {
+        attn_preload<DPL>(P, kc, vc, n_kv, d, n_split, pos, blockIdx.x, blockIdx.y, minr);
+        if (PU) attn_cluster_start(P.n_act);
+    }
     __shared__ AttnSmem S;
     AttnPart<DPL> *X = nullptr;
-    if constexpr (CL) {
+    AttnPush *Y = nullptr;
+    if constexpr (PU) {
+        __shared__ AttnPush push;
+        Y = &push;
+    } else if constexpr (CL) {
         __shared__ AttnPart<DPL> part;
         X = &part;
     }
-    attn_decode_item<DPL, CL>(q, kc, vc, n_head, n_kv, d, n_split, scale, pm, pl, pacc, counter, out, qkn, blockIdx.x,
-                              blockIdx.y, blockIdx.z, gridDim.z, threadIdx.x >> 5, 1, S, P, X, ts);
+    attn_decode_item<DPL, CL, PU>(q, kc, vc, n_head, n_kv, d, n_split, scale, pm, pl, pacc, counter, out, qkn,
+                                  blockIdx.x, blockIdx.y, blockIdx.z, gridDim.z, threadIdx.x >> 5, 1, S, P, X, ts, Y);
 }
 
 /* Prefill: block per (token t, head h); query at position pos[0]+t attends
@@ -228,20 +240,34 @@ static zm_status attn_plan(int n_head, int n_kv, int head_dim, int64_t max_ctx, 
 }
 /* The one-op decode launch: plain, or with cl > 0 as clusters of the
  * grid's cl splits (the plan's n_split must be cl; no workspace used). */
+template <int DPL, int MODE, typename... Args>
+static void attn_decode_launch_m(int cl, dim3 grid, cudaStream_t st, Args... args) {
+    if (cl) zm__launch_cluster(k_attn_decode<DPL, true, MODE>, dim3(1, cl, 1), grid, 32 * ZM_ATT_HPB, 0, st, args...);
+    else zm__launch(k_attn_decode<DPL, false, MODE & 1>, grid, 32 * ZM_ATT_HPB, 0, st, args...); /* PU: clusters only */
+}
+/* The kernel variant: ZMLX_ATT_TRACE, ZMLX_ATT_PUSH (clusters, head_dim <= 128). */
+static int attn_mode(int d) {
+    return (zm__env_ll("ZMLX_ATT_TRACE", 0) ? 1 : 0) | (d <= 128 && zm__env_ll("ZMLX_ATT_PUSH", 1) ? 2 : 0);
+}
 template <int DPL, typename... Args>
-static void attn_decode_launch(int cl, dim3 grid, cudaStream_t st, Args... args) {
-    if (cl && zm__env_ll("ZMLX_ATT_TRACE", 0))
-        zm__launch_cluster(k_attn_decode<DPL, true, true>, dim3(1, cl, 1), grid, 32 * ZM_ATT_HPB, 0, st, args...);
-    else if (cl) zm__launch_cluster(k_attn_decode<DPL, true>, dim3(1, cl, 1), grid, 32 * ZM_ATT_HPB, 0, st, args...);
-    else zm__launch(k_attn_decode<DPL, false>, grid, 32 * ZM_ATT_HPB, 0, st, args...);
+static void attn_decode_launch(int cl, dim3 grid, cudaStream_t st, int d, Args... args) {
+    if constexpr (DPL > 4) attn_decode_launch_m<DPL, 0>(cl, grid, st, args...);
+    else switch (attn_mode(d)) {
+    case 1: attn_decode_launch_m<DPL, 1>(cl, grid, st, args...); break;
+    case 2: attn_decode_launch_m<DPL, 2>(cl, grid, st, args...); break;
+    case 3: attn_decode_launch_m<DPL, 3>(cl, grid, st, args...); break;
+    default: attn_decode_launch_m<DPL, 0>(cl, grid, st, args...);
+    }
 }
 
-/* ZMLX_ATT_TRACE=1 (measuring): the cluster decode kernel's block (0,0,0)
- * stamps entry, the dependency wait's return, the q/k norm + rope, the
- * rows' end, the merge barrier and the exit; this prints the mean of each
- * phase over the last launches (up to 64) to f (a FILE *). */
+/* ZMLX_ATT_TRACE=1 when the graph is captured (measuring): the decode
+ * kernel's block (0,0,0) stamps its phases (entry, the dependency wait's
+ * return, q/k norm + rope, the first row group, the rows' end, the merge
+ * barrier, the merge's inputs, the merge, exit) with globaltimer and the
+ * SM clock; this prints the mean of each phase over the last launches (up
+ * to 64; those where one split was active are left out) to f (a FILE *). */
 extern "C" void zm_gpu_att_trace_dump(void *f) {
-    static unsigned long long t[ZM_ATT_TRN][16];
+    static unsigned long long t[ZM_ATT_TRN][32];
     unsigned n = 0;
     int dev = 0, khz = 0;
     if (cudaDeviceSynchronize() != cudaSuccess || cudaMemcpyFromSymbol(&n, zm_att_trn, sizeof n) != cudaSuccess ||
@@ -251,22 +277,24 @@ extern "C" void zm_gpu_att_trace_dump(void *f) {
     }
     cudaGetDevice(&dev);
     cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, dev);
-    static const char *const ph[5] = {"entry -> wait returns", "wait -> q/k norm + rope done", "-> rows and softmax done",
-                                      "-> merge barrier passed", "-> merged, stored, exit"};
-    double ns[5] = {0}, cy[5] = {0};
+    enum { NP = 8 }; /* stamps 0..8 (attn_decode_item) */
+    static const char *const ph[NP] = {"entry -> wait returns", "-> q/k norm + rope done", "-> first row group done",
+                                       "-> rows done, partials out", "-> cluster barrier passed", "-> merge inputs in",
+                                       "-> merged", "-> stored, exit"};
+    double ns[NP] = {0}, cy[NP] = {0};
     int m = 0;
     for (unsigned i = 0; i < (n < ZM_ATT_TRN ? n : ZM_ATT_TRN); i++) {
         int ok = 1;
-        for (int j = 1; j < 6; j++) ok &= t[i][j] >= t[i][j - 1] && t[i][j - 1] && t[i][8 + j] >= t[i][8 + j - 1];
+        for (int j = 1; j <= NP; j++) ok &= t[i][j - 1] && t[i][j] >= t[i][j - 1] && t[i][16 + j] >= t[i][16 + j - 1];
         if (!ok) continue;
-        for (int j = 0; j < 5; j++) {
+        for (int j = 0; j < NP; j++) {
             ns[j] += (double)(t[i][j + 1] - t[i][j]);
-            cy[j] += (double)(t[i][8 + j + 1] - t[i][8 + j]);
+            cy[j] += (double)(t[i][16 + j + 1] - t[i][16 + j]);
         }
         m++;
     }
     fprintf((FILE *)f, "attention trace: block (0,0,0), mean of %d of the last launches (clock %.0f MHz nominal)\n", m, khz / 1e3);
-    for (int j = 0; j < 5 && m; j++)
+    for (int j = 0; j < NP && m; j++)
         fprintf((FILE *)f, "  %-32s %8.3f us  %9.0f cycles\n", ph[j], ns[j] / m / 1e3, cy[j] / m);
 }
 
@@ -291,7 +319,7 @@ extern "C" zm_status zm_gpu_attention_decode(const float *q, const float *k_cach
     dim3 grid(n_kv, P.S, P.Z);
     cudaStream_t st = (cudaStream_t)stream;
     zm_gpu_qkn none = {};
-    ZM_ATT_DPL(head_dim, attn_decode_launch<DPL>(cl, grid, st, q, k_cache, v_cache, n_head, n_kv, head_dim, P.S, scale, pos, P.pm, P.pl, P.pacc, P.counter, out, none, attn_minrows(), attn_early()));
+    ZM_ATT_DPL(head_dim, attn_decode_launch<DPL>(cl, grid, st, head_dim, q, k_cache, v_cache, n_head, n_kv, head_dim, P.S, scale, pos, P.pm, P.pl, P.pacc, P.counter, out, none, attn_minrows(), attn_early()));
     return zm__cuda_ck("k_attn_decode");
 }
 
@@ -307,7 +335,7 @@ extern "C" zm_status zm_gpu_attention_decode_qkn(const zm_gpu_qkn *qkn, int n_he
     if (cl) P.S = cl;
     dim3 grid(n_kv, P.S, P.Z);
     cudaStream_t st = (cudaStream_t)stream;
-    ZM_ATT_DPL(head_dim, attn_decode_launch<DPL>(cl, grid, st, (const float *)nullptr, (const float *)qkn->k_cache,
+    ZM_ATT_DPL(head_dim, attn_decode_launch<DPL>(cl, grid, st, head_dim, (const float *)nullptr, (const float *)qkn->k_cache,
                                                  (const float *)qkn->v_cache, n_head, n_kv, head_dim, P.S, scale, pos, P.pm, P.pl, P.pacc, P.counter, out, *qkn, attn_minrows(), attn_early()));
     return zm__cuda_ck("k_attn_decode_qkn");
 }

@@ -24,6 +24,14 @@ template <int DPL> struct AttnPart {
     float m[ZM_ATT_HPB], l[ZM_ATT_HPB];
 };
 #define ZM_ATT_CLMAX 16 /* blocks (splits) per cluster at most */
+/* PU (ZMLX_ATT_PUSH): the partials pushed into the merging block's shared
+ * memory instead. Rank r merges the 32-dim slices i with i % n_act == r;
+ * split sp's slice i lands at acc[(i / n_act) * n_act + sp] (< 16 for
+ * every n_act >= 2 and DPL <= 4), its maximum and sum at m[sp], l[sp]. */
+struct AttnPush {
+    float acc[ZM_ATT_CLMAX][ZM_ATT_HPB][32];
+    float m[ZM_ATT_CLMAX][ZM_ATT_HPB], l[ZM_ATT_CLMAX][ZM_ATT_HPB];
+};
 
 #define ZM_ATT_RG 8 /* K/V rows per group: loads first, one softmax step per group */
 #define ZM_ATT_MG 20 /* splits' partials a merging warp loads at once */
@@ -77,23 +85,29 @@ __device__ __forceinline__ void named_bar(int id, int n) { asm volatile("bar.syn
 __device__ __forceinline__ void cluster_arrive() { asm volatile("barrier.cluster.arrive.release;" ::: "memory"); }
 __device__ __forceinline__ void cluster_wait() { asm volatile("barrier.cluster.wait.acquire;" ::: "memory"); }
 /* ZMLX_ATT_TRACE: stamps of one block's phases (globaltimer ns at ts[i],
- * the SM clock at ts[8 + i]); ts is NULL in every other block and kernel. */
+ * the SM clock at ts[16 + i]); ts is NULL in every other block and kernel. */
 __device__ __forceinline__ void att_stamp(unsigned long long *ts, int i) {
     if (!ts) return;
     unsigned long long t;
     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
     ts[i] = t;
-    ts[8 + i] = clock64();
+    ts[16 + i] = clock64();
 }
 
 /* Both phases of a cluster block with nothing to give or merge; none when
  * one split is active (n_act is the same in every block: no exchange). */
-__device__ __forceinline__ void attn_cluster_idle(int n_act) {
+__device__ __forceinline__ void attn_cluster_idle(int n_act, bool push = false) {
     if (n_act == 1) return;
-    cluster_arrive();
+    if (!push) cluster_arrive(); /* PU: arrived at entry (attn_cluster_start) */
     cluster_wait();
     cluster_arrive();
     cluster_wait();
+}
+/* PU: the first phase's arrival, at the kernel's entry; the item waits on
+ * it before its first store into a peer (every block of the cluster has
+ * started, as distributed shared memory requires). */
+__device__ __forceinline__ void attn_cluster_start(int n_act) {
+    if (n_act > 1) asm volatile("barrier.cluster.arrive.relaxed;" ::: "memory");
 }
 /* The address of p in the shared memory of the cluster's block `rank`;
  * the float there (volatile: never moved across the cluster barriers). */
@@ -101,6 +115,9 @@ __device__ __forceinline__ uint32_t peer_addr(const void *p, int rank) {
     uint32_t r;
     asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(r) : "r"((uint32_t)__cvta_generic_to_shared(p)), "r"(rank));
     return r;
+}
+__device__ __forceinline__ void st_peer(uint32_t a, float v) {
+    asm volatile("st.shared::cluster.f32 [%0], %1;" ::"r"(a), "f"(v) : "memory");
 }
 __device__ __forceinline__ float ld_peer(uint32_t a) {
     float v;
@@ -126,14 +143,21 @@ __device__ __forceinline__ float ld_peer(uint32_t a) {
  * i % n_act == r from the peers' X, by the same arithmetic in the same
  * order as the workspace merge (same bits); a second barrier keeps X
  * alive until the readers are done. Every thread reaches both barriers
- * unless one split is active (then no block does). */
-template <int DPL, bool CL = false> /* dims per lane: head_dim <= 32 * DPL */
+ * unless one split is active (then no block does).
+ * PU (the default with clusters): each block instead stores its partials
+ * into the merging ranks' shared memory Y (remote stores, no round trip)
+ * and meets them at one barrier; the merge reads its own shared memory, in
+ * the same order (same bits), and no block waits for the readers. H100,
+ * Q4_0, 256 tokens, same process: 465.8 vs 452.0 tok/s (pull). */
+template <int DPL, bool CL = false, bool PU = false> /* dims per lane: head_dim <= 32 * DPL; PU: CL, push */
 __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc, const float *vc, int n_head, int n_kv,
                                                  int d, int n_split, float scale, float *pm,
                                                  float *pl, float *pacc, int *counter, float *out,
                                                  const zm_gpu_qkn &qkn, int kvh, int split, int z, int Z, int warp,
                                                  int bar, AttnSmem &S, const AttnPre<DPL> &P,
-                                                 AttnPart<DPL> *X = nullptr, unsigned long long *ts = nullptr) {
+                                                 AttnPart<DPL> *X = nullptr, unsigned long long *ts = nullptr,
+                                                 AttnPush *Y = nullptr) {
+    static_assert(!PU || (CL && DPL <= 4), "push: clusters, head_dim <= 128");
     const int G = n_head / n_kv;
     const int lane = threadIdx.x & 31;
     const int g = z * ZM_ATT_HPB + warp, h = kvh * G + g;
@@ -168,7 +192,7 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
         }
     }
     if (split >= n_act) { /* idle split: not counted below either */
-        if (CL) attn_cluster_idle(n_act);
+        if (CL) attn_cluster_idle(n_act, PU);
         return;
     }
     const int p = (int)(L - 1);
@@ -215,7 +239,7 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
         }
     }
     if (!hv) { /* after the block barrier above */
-        if (CL) attn_cluster_idle(n_act);
+        if (CL) attn_cluster_idle(n_act, PU);
         return;
     }
 #pragma unroll
@@ -275,6 +299,7 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
             for (int i = 0; i < DPL; i++) acc[i] = fmaf(pr, vr[r][i], acc[i]);
         }
         m = mn;
+        if (tg == t0) att_stamp(ts, 3);
     }
     if (n_act == 1) {
 #pragma unroll
@@ -290,17 +315,34 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
     for (int i = 0; i < DPL; i++)
         if (CL && i % n_act == split) slices |= 1u << i;
     auto mine = [&](int i) { return !CL || (slices >> i & 1u); };
-    if (CL) {
+    if (PU) {
+        cluster_wait(); /* every peer has started */
+        /* slice i to its merging rank i % n_act; m and l to every merging rank */
+#pragma unroll
+        for (int i = 0; i < DPL; i++) {
+            const int c = lane + 32 * i;
+            if (c < d) st_peer(peer_addr(&Y->acc[(i / n_act) * n_act + split][warp][lane], i % n_act), acc[i]);
+        }
+        if (lane < min(n_act, (d + 31) / 32)) {
+            st_peer(peer_addr(&Y->m[split][warp], lane), m);
+            st_peer(peer_addr(&Y->l[split][warp], lane), l);
+        }
+        att_stamp(ts, 4);
+        cluster_arrive(); /* release: the pushes */
+        cluster_wait();
+        att_stamp(ts, 5);
+        if (split >= (d + 31) / 32) return; /* nothing pushed here; no one reads us */
+    } else if (CL) {
 #pragma unroll
         for (int i = 0; i < DPL; i++) {
             const int c = lane + 32 * i;
             if (c < d) X->acc[warp][c] = acc[i];
         }
         if (lane == 0) { X->m[warp] = m; X->l[warp] = l; }
-        att_stamp(ts, 3);
+        att_stamp(ts, 4);
         cluster_arrive(); /* release: X to the cluster */
         cluster_wait();
-        att_stamp(ts, 4);
+        att_stamp(ts, 5);
         if (split >= (d + 31) / 32) { /* no slice to merge here */
             cluster_arrive();
             cluster_wait();
@@ -342,12 +384,15 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
 #pragma unroll
         for (int u = 0; u < MG; u++) {
             uint32_t a = 0; /* CL: this lane's dims in the peer's X */
-            if (CL && sp0 + u < n_act) a = peer_addr(&X->acc[warp][lane], sp0 + u);
+            if (CL && !PU && sp0 + u < n_act) a = peer_addr(&X->acc[warp][lane], sp0 + u);
 #pragma unroll
             for (int i = 0; i < DPL; i++) {
                 const int c = lane + 32 * i;
                 const bool ok = sp0 + u < n_act && c < d && mine(i);
-                v[u][i] = !ok ? 0.f : CL ? ld_peer(a + 128 * i) : __ldcg(pacc + ((int64_t)h * n_split + sp0 + u) * d + c);
+                v[u][i] = !ok  ? 0.f
+                          : PU ? Y->acc[(i / n_act) * n_act + sp0 + u][warp][lane]
+                          : CL ? ld_peer(a + 128 * i)
+                               : __ldcg(pacc + ((int64_t)h * n_split + sp0 + u) * d + c);
             }
         }
     };
@@ -355,7 +400,10 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
 #pragma unroll
     for (int i = 0; i < SPL; i++) {
         const int sp = lane + 32 * i;
-        if (CL) {
+        if (PU) {
+            ms[i] = sp < n_act ? Y->m[sp][warp] : -INFINITY;
+            ls[i] = sp < n_act ? Y->l[sp][warp] : 0.f;
+        } else if (CL) {
             ms[i] = sp < n_act ? ld_peer(peer_addr(&X->m[warp], sp)) : -INFINITY;
             ls[i] = sp < n_act ? ld_peer(peer_addr(&X->l[warp], sp)) : 0.f;
         } else {
@@ -375,6 +423,7 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
         Ls += ls[i] * f;
     }
     Ls = warp_sum(Ls);
+    att_stamp(ts, 6);
     __syncwarp();
     float A[DPL];
 #pragma unroll
@@ -388,13 +437,14 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
         if (CL || (sp0 += MG) >= n_act) break; /* CL: n_act <= MG */
         load_mg(sp0);
     }
-    if (CL) cluster_arrive(); /* done reading the peers */
+    att_stamp(ts, 7);
+    if (CL && !PU) cluster_arrive(); /* done reading the peers */
 #pragma unroll
     for (int i = 0; i < DPL; i++) {
         const int c = lane + 32 * i;
         if (c < d && mine(i)) out[(int64_t)h * d + c] = A[i] / Ls;
     }
-    if (CL) cluster_wait(); /* our X stays until the peers are done */
-    att_stamp(ts, 5);
+    if (CL && !PU) cluster_wait(); /* our X stays until the peers are done */
+    att_stamp(ts, 8);
 }
 
