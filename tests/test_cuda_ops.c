@@ -738,8 +738,8 @@ static void att_env_off(void) {
     att_env("ZMLX_ATT_PUSH", NULL);
 }
 /* The reference run: the workspace merge; the run under test: clusters of
- * c with the partials pulled by (push 0) or pushed to (1) the merging
- * blocks. */
+ * c with the partials pulled by (push 0) or pushed to (1: st.async onto
+ * their mbarrier) the merging blocks. */
 static void att_ref(void) {
     att_env("ZMLX_ATT_CLUSTER", "0");
     att_env("ZMLX_ATT_PUSH", "0");

@@ -26,7 +26,7 @@ __device__ unsigned long long zm_att_tr[ZM_ATT_TRN][32];
 __device__ unsigned zm_att_trn;
 /* MODE bits: 1 TR (ZMLX_ATT_TRACE, measuring: block (0,0,0) stamps its
  * phases), 2 PU (CL, head_dim <= 128: partials pushed to the merging
- * blocks, one cluster phase fewer). */
+ * blocks by st.async; attn_decode_item). */
 template <int DPL, bool CL, int MODE = 0>
 __global__ void __launch_bounds__(32 * ZM_ATT_HPB)
     k_attn_decode(const float *q, const float *kc, const float *vc, int n_head, int n_kv, int d,
@@ -37,31 +37,6 @@ __global__ void __launch_bounds__(32 * ZM_ATT_HPB)
     if (TR && blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0 && threadIdx.x == 0)
         ts = zm_att_tr[atomicAdd(&zm_att_trn, 1u) % ZM_ATT_TRN];
     att_stamp(ts, 0);
-    /* the cache rows before p are static: read them before waiting on the
-     * kernel that produces q, k and v (ZMLX_ATT_EARLY=0: after) */
-    AttnPre<DPL> P;
-    if (early) {
-        attn_preload<DPL>(P, kc, vc, n_kv, d, n_split, pos, blockIdx.x, blockIdx.y, minr);
-        if (PU) attn_cluster_start(P.n_act);
-        /* an idle split (short context) leaves without waiting: at least
-         * one split of every head group waits, so this grid still
-         * completes after its predecessor */
-        if ((int)blockIdx.y >= P.n_act) {
-            /* CL: its peers still meet it at the cluster barriers; it lets
-             * the successor launch as an exit would */
-            if (CL) {
-                pdl_launch();
-                attn_cluster_idle(P.n_act, PU);
-            }
-            return;
-        }
-    }
-    ZM_PDL_ENTRY();
-    att_stamp(ts, 1);
-    if (!early) {
-        attn_preload<DPL>(P, kc, vc, n_kv, d, n_split, pos, blockIdx.x, blockIdx.y, minr);
-        if (PU) attn_cluster_start(P.n_act);
-    }
     __shared__ AttnSmem S;
     AttnPart<DPL> *X = nullptr;
     AttnPush *Y = nullptr;
@@ -71,6 +46,33 @@ __global__ void __launch_bounds__(32 * ZM_ATT_HPB)
     } else if constexpr (CL) {
         __shared__ AttnPart<DPL> part;
         X = &part;
+    }
+    /* the cache rows before p are static: read them before waiting on the
+     * kernel that produces q, k and v (ZMLX_ATT_EARLY=0: after) */
+    AttnPre<DPL> P;
+    if (early) {
+        attn_preload<DPL>(P, kc, vc, n_kv, d, n_split, pos, blockIdx.x, blockIdx.y, minr);
+        if (PU) attn_push_arm(Y, P.n_act, n_head / n_kv, d, DPL);
+        if (PU) attn_cluster_start(P.n_act);
+        /* an idle split (short context) leaves without waiting: at least
+         * one split of every head group waits, so this grid still
+         * completes after its predecessor */
+        if ((int)blockIdx.y >= P.n_act) {
+            /* CL: its peers still meet it at the cluster barriers; it lets
+             * the successor launch as an exit would */
+            if (CL) {
+                pdl_launch();
+                if (!PU) attn_cluster_idle(P.n_act);
+            }
+            return;
+        }
+    }
+    ZM_PDL_ENTRY();
+    att_stamp(ts, 1);
+    if (!early) {
+        attn_preload<DPL>(P, kc, vc, n_kv, d, n_split, pos, blockIdx.x, blockIdx.y, minr);
+        if (PU) attn_push_arm(Y, P.n_act, n_head / n_kv, d, DPL);
+        if (PU) attn_cluster_start(P.n_act);
     }
     attn_decode_item<DPL, CL, PU>(q, kc, vc, n_head, n_kv, d, n_split, scale, pm, pl, pacc, counter, out, qkn,
                                   blockIdx.x, blockIdx.y, blockIdx.z, gridDim.z, threadIdx.x >> 5, 1, S, P, X, ts, Y);
@@ -262,7 +264,7 @@ static void attn_decode_launch(int cl, dim3 grid, cudaStream_t st, int d, Args..
 
 /* ZMLX_ATT_TRACE=1 when the graph is captured (measuring): the decode
  * kernel's block (0,0,0) stamps its phases (entry, the dependency wait's
- * return, q/k norm + rope, the first row group, the rows' end, the merge
+ * return, q/k norm + rope, the first row group's scores and end, the rows' end, the merge
  * barrier, the merge's inputs, the merge, exit) with globaltimer and the
  * SM clock; this prints the mean of each phase over the last launches (up
  * to 64; those where one split was active are left out) to f (a FILE *). */
@@ -277,19 +279,23 @@ extern "C" void zm_gpu_att_trace_dump(void *f) {
     }
     cudaGetDevice(&dev);
     cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, dev);
-    enum { NP = 8 }; /* stamps 0..8 (attn_decode_item) */
-    static const char *const ph[NP] = {"entry -> wait returns", "-> q/k norm + rope done", "-> first row group done",
-                                       "-> rows done, partials out", "-> cluster barrier passed", "-> merge inputs in",
-                                       "-> merged", "-> stored, exit"};
+    enum { NP = 9 }; /* stamps in time order (attn_decode_item) */
+    static const int at[NP + 1] = {0, 1, 2, 9, 3, 4, 5, 6, 7, 8};
+    static const char *const ph[NP] = {"entry -> wait returns", "-> q/k norm + rope done", "-> first group's scores",
+                                       "-> first group done", "-> rows done, partials out", "-> cluster barrier passed",
+                                       "-> merge inputs in", "-> merged", "-> stored, exit"};
     double ns[NP] = {0}, cy[NP] = {0};
     int m = 0;
     for (unsigned i = 0; i < (n < ZM_ATT_TRN ? n : ZM_ATT_TRN); i++) {
         int ok = 1;
-        for (int j = 1; j <= NP; j++) ok &= t[i][j - 1] && t[i][j] >= t[i][j - 1] && t[i][16 + j] >= t[i][16 + j - 1];
+        for (int j = 1; j <= NP; j++) {
+            const int a = at[j - 1], b = at[j];
+            ok &= t[i][a] && t[i][b] >= t[i][a] && t[i][16 + b] >= t[i][16 + a];
+        }
         if (!ok) continue;
         for (int j = 0; j < NP; j++) {
-            ns[j] += (double)(t[i][j + 1] - t[i][j]);
-            cy[j] += (double)(t[i][16 + j + 1] - t[i][16 + j]);
+            ns[j] += (double)(t[i][at[j + 1]] - t[i][at[j]]);
+            cy[j] += (double)(t[i][16 + at[j + 1]] - t[i][16 + at[j]]);
         }
         m++;
     }
