@@ -27,3 +27,13 @@ zm_gpu_tests() {
         grep -E 'FAIL' "$OUT/$t.log" | head -20
     done
 }
+# The attention phase trace (ZMLX_ATT_TRACE=1) of /tmp/q4_0.gguf under each
+# setting of $1 (';'-separated, ','-joined VAR=V, "-" the defaults).
+zm_att_traces() {
+    echo "$1" | tr ';' '\n' | while read -r v; do
+        echo "$(el) trace $v"
+        (for kv in $(echo "$v" | tr ',' ' '); do case "$kv" in *=*) export "$kv" ;; esac; done
+         ZMLX_ATT_TRACE=1 timeout 120 build/bench/cuda_decode -m /tmp/q4_0.gguf -n ${N:-256} --fused-only) >"$OUT/trace.log" 2>&1
+        grep -E "fused decode|->|entry" "$OUT/trace.log"
+    done
+}

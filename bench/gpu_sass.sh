@@ -15,12 +15,7 @@ if command -v cuobjdump >/dev/null; then
     echo "$(el) sass: $(grep -c '/\*[0-9a-f]*\*/' "$OUT/att.sass") lines"
 fi
 wait
-echo "${1:--}" | tr ';' '\n' | while read -r v; do
-    echo "$(el) trace $v"
-    (for kv in $(echo "$v" | tr ',' ' '); do case "$kv" in *=*) export "$kv" ;; esac; done
-     ZMLX_ATT_TRACE=1 timeout 120 build/bench/cuda_decode -m /tmp/q4_0.gguf -n ${N:-256} --fused-only) >"$OUT/trace.log" 2>&1
-    grep -E "fused decode|->|entry" "$OUT/trace.log"
-done
+zm_att_traces "${1:--}"
 if command -v ncu >/dev/null; then
     M=gpu__time_duration.sum,smsp__inst_executed.sum,smsp__cycles_active.avg
     for r in long_scoreboard short_scoreboard barrier membar wait lg_throttle mio_throttle math_pipe_throttle no_instruction \
