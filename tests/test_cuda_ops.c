@@ -783,7 +783,8 @@ static int all_written(const char *what, const float *x, int64_t n) {
  * cache row too), with and without the early K/V reads, at one active split, fewer than
  * C, all C, and lengths off the rows-per-split grid (checked as met), with
  * the partials pulled from the peers or pushed to the merging blocks
- * (ZMLX_ATT_PUSH, the default), against the workspace merge. Its
+ * (ZMLX_ATT_PUSH, the default; its launches counted, so a silent
+ * fallback fails), against the workspace merge. Its
  * workspace, filled with a pattern, must come back untouched: the cluster
  * path ran, not the fence + atomic one. */
 static void test_attention_cluster(void) {
@@ -834,7 +835,11 @@ static void test_attention_cluster(void) {
                     att_ref();
                     ZT_OK(zm_gpu_attention_decode(dq, dk1, dv1, nh, nkv, d, ctx, scale, dpos, ws1, do1, NULL));
                     att_mode(cls[cc], push);
+                    const int pl0 = zm_gpu_att_push_launches();
                     ZT_OK(zm_gpu_attention_decode(dq, dk1, dv1, nh, nkv, d, ctx, scale, dpos, ws2, do2, NULL));
+                    /* the push kernel ran exactly when asked for and possible (head_dim <= 128) */
+                    ZT_CHECK(zm_gpu_att_push_launches() - pl0 == (push && d <= 128), "%s: push launches %d", what,
+                             zm_gpu_att_push_launches() - pl0);
                     float *o1 = get_f32(do1, nh * d), *o2 = get_f32(do2, nh * d);
                     all_written(what, o1, nh * d);
                     same_bits(what, o2, o1, nh * d);

@@ -251,10 +251,14 @@ static void attn_decode_launch_m(int cl, dim3 grid, cudaStream_t st, Args... arg
 static int attn_mode(int d) {
     return (zm__env_ll("ZMLX_ATT_TRACE", 0) ? 1 : 0) | (d <= 128 && zm__env_ll("ZMLX_ATT_PUSH", 1) ? 2 : 0);
 }
+static int att_push_launches; /* zm_gpu_att_push_launches */
+extern "C" int zm_gpu_att_push_launches(void) { return att_push_launches; }
 template <int DPL, typename... Args>
 static void attn_decode_launch(int cl, dim3 grid, cudaStream_t st, int d, Args... args) {
+    const int mode = DPL > 4 ? 0 : attn_mode(d);
+    att_push_launches += cl && (mode & 2);
     if constexpr (DPL > 4) attn_decode_launch_m<DPL, 0>(cl, grid, st, args...);
-    else switch (attn_mode(d)) {
+    else switch (mode) {
     case 1: attn_decode_launch_m<DPL, 1>(cl, grid, st, args...); break;
     case 2: attn_decode_launch_m<DPL, 2>(cl, grid, st, args...); break;
     case 3: attn_decode_launch_m<DPL, 3>(cl, grid, st, args...); break;

@@ -357,7 +357,7 @@ __device__ __forceinline__ void attn_decode_item(const float *q, const float *kc
 #pragma unroll
         for (int i = 0; i < DPL; i++) {
             const int c = lane + 32 * i;
-                if (c >= d) continue;
+            if (c >= d) continue;
             st_async_peer(peer_addr(&Y->acc[(i / n_act) * n_act + split][warp][lane], i % n_act), acc[i],
                           peer_addr(&Y->mb, i % n_act));
         }

@@ -92,6 +92,10 @@ zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_t *ids, con
  * each phase of one attention block over the last launches, printed to
  * file (a FILE *); nothing without a device. */
 void zm_gpu_att_trace_dump(void *file);
+/* How many decode attention launches so far took the cluster kernel that
+ * pushes its partials (ZMLX_ATT_PUSH): tests check the path they compare
+ * was run. */
+int zm_gpu_att_push_launches(void);
 /* How many combine launches so far took the bulk-staged kernel
  * (ZMLX_CUDA_BULK): tests check the path they compare was run. */
 int zm_gpu_bulk_launches(void);
