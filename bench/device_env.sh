@@ -18,6 +18,12 @@ S=$(date +%s)
 el() { echo "[$(($(date +%s) - S)) s]"; }
 # Build everything with CUDA; on failure print the log's tail and stop.
 zm_build() { make -j16 all >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }; }
+# The binaries built here and carried (bench/pack.sh -> .carry/bins.tar.gz),
+# unpacked, with the carried libraries on the loader's path.
+zm_carried() {
+    tar xzf .carry/bins.tar.gz || exit 1
+    export LD_LIBRARY_PATH="$DEPS_PREFIX/usr/lib/x86_64-linux-gnu:$LD_LIBRARY_PATH"
+}
 # Run the named test binaries: a log each in $OUT, a line each, failures.
 zm_gpu_tests() {
     for t in "$@"; do

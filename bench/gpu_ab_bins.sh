@@ -6,8 +6,7 @@
 # GPU tests first.
 # Usage (device machine): N=256 sh bench/gpu_ab_bins.sh [type]
 . bench/device_env.sh
-tar xzf .carry/bins.tar.gz || exit 1
-export LD_LIBRARY_PATH="$DEPS_PREFIX/usr/lib/x86_64-linux-gnu:$LD_LIBRARY_PATH"
+zm_carried
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 [ -n "$TESTS" ] && zm_gpu_tests $TESTS
 t=${1:-q4_0}

@@ -5,8 +5,7 @@
 # attention phase trace (ZMLX_ATT_TRACE=1, block (0,0,0)) under each
 # setting of $2 (';'-separated, ','-joined VAR=V, "-" the defaults).
 . bench/device_env.sh
-tar xzf .carry/bins.tar.gz || exit 1
-export LD_LIBRARY_PATH="$DEPS_PREFIX/usr/lib/x86_64-linux-gnu:$LD_LIBRARY_PATH"
+zm_carried
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 [ -f /tmp/q4_0.gguf ] || build/zmlx synth --arch qwen3moe --preset qwen3-30b-a3b --type q4_0 -o /tmp/q4_0.gguf >/dev/null 2>&1 &
 zm_gpu_tests ${TESTS:-test_cuda_ops test_cuda_graph}

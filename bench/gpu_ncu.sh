@@ -8,8 +8,7 @@
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 B=build/bench/cuda_decode
 if [ -n "$CARRIED" ]; then # binaries built here (bench/pack.sh): ncu only
-    tar xzf .carry/bins.tar.gz || exit 1
-    export LD_LIBRARY_PATH="$DEPS_PREFIX/usr/lib/x86_64-linux-gnu:$LD_LIBRARY_PATH"
+    zm_carried
 else
     echo "$(el) build"
     zm_build

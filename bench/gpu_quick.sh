@@ -8,8 +8,7 @@
 # (SUITE=1: the whole test suite instead of TESTS; ENVS="VAR=V ...": the
 # tests once under each setting)
 . bench/device_env.sh
-tar xzf .carry/bins.tar.gz || exit 1
-export LD_LIBRARY_PATH="$DEPS_PREFIX/usr/lib/x86_64-linux-gnu:$LD_LIBRARY_PATH"
+zm_carried
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 TYPES="${TYPES:-q4_0}"
 for t in $TYPES; do rm -f /tmp/$t.done; done

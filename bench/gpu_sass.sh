@@ -4,8 +4,7 @@
 # kernel if the device has cuobjdump, and ncu's warp-state breakdown of a
 # few attention launches (replayed alone).
 . bench/device_env.sh
-tar xzf .carry/bins.tar.gz || exit 1
-export LD_LIBRARY_PATH="$DEPS_PREFIX/usr/lib/x86_64-linux-gnu:$LD_LIBRARY_PATH"
+zm_carried
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 [ -f /tmp/q4_0.gguf ] || build/zmlx synth --arch qwen3moe --preset qwen3-30b-a3b --type q4_0 -o /tmp/q4_0.gguf >/dev/null 2>&1 &
 echo "tools: $(command -v cuobjdump nvdisasm ncu | tr '\n' ' ')"
