@@ -203,6 +203,56 @@ static void test_matvec_multi_and_norm_bits(void) {
     free(x); free(g); free(xn);
 }
 
+/* The dense matvec's wide kernel (tall single matrices: the output head)
+ * against k_matvec, bit for bit, on the same inputs: cols 1024 and 2048,
+ * ragged row counts, with and without the folded norm and residual
+ * (ZMLX_CUDA_WIDE_MIN lowered so small shapes take it). Each wide run must
+ * take the kernel (counted: a silent fallback fails). */
+static void set_knob(const char *var, const char *v) {
+    if (v) setenv(var, v, 1);
+    else unsetenv(var);
+}
+static void test_matvec_wide(void) {
+    NEED_GPU();
+    static const zm_dtype dts[2] = {ZM_Q4_0, ZM_Q8_0};
+    static const int64_t shapes[][2] = {{1000, 2048}, {777, 1024}, {40000, 2048}, {3, 2048}};
+    for (int di = 0; di < 2; di++)
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+            for (int fused = 0; fused < 2; fused++) {
+                const int64_t rows = shapes[si][0], cols = shapes[si][1];
+                wmat w;
+                wmat_make(&w, dts[di], 2, rows, cols);
+                float *x = rnd(cols, 1.0), *g = rnd(cols, 0.3), *res = rnd(rows, 1.0);
+                for (int64_t i = 0; i < cols; i++) g[i] += 1.0f;
+                float *dx = dev_f32(x, cols), *dg = dev_f32(g, cols), *dres = dev_f32(res, rows), *y0 = NULL;
+                set_knob("ZMLX_CUDA_WIDE_MIN", "1");
+                for (int run = 0; run < 2; run++) {
+                    set_knob("ZMLX_CUDA_WIDE", run ? NULL : "0");
+                    float *dy = dev_poison(rows);
+                    const int before = zm_gpu_wide_launches();
+                    ZT_OK(zm_gpu_matvec(&w.dev, 1, dx, fused ? dg : NULL, 1e-6f, fused ? dres : NULL, dy, NULL));
+                    char what[96];
+                    snprintf(what, sizeof what, "matvec wide %s %lldx%lld%s", zm_dtype_name(dts[di]), (long long)rows,
+                             (long long)cols, fused ? " norm+res" : "");
+                    ZT_CHECK(zm_gpu_wide_launches() - before == run, "%s: %d wide launches, expected %d", what,
+                             zm_gpu_wide_launches() - before, run);
+                    float *y = get_f32(dy, rows);
+                    if (!run) y0 = y;
+                    else {
+                        same_bits(what, y, y0, rows);
+                        free(y);
+                    }
+                    zm_cuda_free(dy);
+                }
+                set_knob("ZMLX_CUDA_WIDE", NULL);
+                set_knob("ZMLX_CUDA_WIDE_MIN", NULL);
+                free(y0); free(x); free(g); free(res);
+                zm_cuda_free(dx); zm_cuda_free(dg); zm_cuda_free(dres);
+                wmat_free(&w);
+                if (zt_failed_now()) return;
+            }
+}
+
 static void test_matmul(void) {
     NEED_GPU();
     for (int di = 0; di < 5; di++) {
@@ -727,26 +777,22 @@ static void test_attention_qkn(void) {
 }
 
 // Attention as thread-block clusters (ZMLX_ATT_CLUSTER)
-static void att_env(const char *var, const char *v) {
-    if (v) setenv(var, v, 1);
-    else unsetenv(var);
-}
 static void att_env_off(void) {
-    att_env("ZMLX_ATT_CLUSTER", NULL);
-    att_env("ZMLX_ATT_SPLITS", NULL);
-    att_env("ZMLX_ATT_EARLY", NULL);
-    att_env("ZMLX_ATT_PUSH", NULL);
+    set_knob("ZMLX_ATT_CLUSTER", NULL);
+    set_knob("ZMLX_ATT_SPLITS", NULL);
+    set_knob("ZMLX_ATT_EARLY", NULL);
+    set_knob("ZMLX_ATT_PUSH", NULL);
 }
 /* The reference run: the workspace merge; the run under test: clusters of
  * c with the partials pulled by (push 0) or pushed to (1: st.async onto
  * their mbarrier) the merging blocks. */
 static void att_ref(void) {
-    att_env("ZMLX_ATT_CLUSTER", "0");
-    att_env("ZMLX_ATT_PUSH", "0");
+    set_knob("ZMLX_ATT_CLUSTER", "0");
+    set_knob("ZMLX_ATT_PUSH", "0");
 }
 static void att_mode(const char *c, int push) {
-    att_env("ZMLX_ATT_CLUSTER", c);
-    att_env("ZMLX_ATT_PUSH", push ? "1" : "0");
+    set_knob("ZMLX_ATT_CLUSTER", c);
+    set_knob("ZMLX_ATT_PUSH", push ? "1" : "0");
 }
 static void poison_dev(float *d, int64_t n) {
     float *h = malloc((size_t)n * 4);
@@ -790,7 +836,7 @@ static int all_written(const char *what, const float *x, int64_t n) {
 static void test_attention_cluster(void) {
     NEED_GPU();
     att_env_off();
-    att_env("ZMLX_ATT_MINROWS", NULL); /* the rows-per-split floor (8) the coverage count below assumes */
+    set_knob("ZMLX_ATT_MINROWS", NULL); /* the rows-per-split floor (8) the coverage count below assumes */
     /* nh, nkv, head_dim, ctx, n_rot (0: no qkn entry, head_dim > 128) */
     const int cfg[][5] = {{32, 4, 128, 1100, 128}, {6, 2, 80, 600, 64}, {8, 2, 64, 700, 64}, {4, 1, 32, 600, 32}, {4, 2, 256, 600, 0}};
     const char *cls[] = {"2", "8", "16"};
@@ -803,7 +849,7 @@ static void test_attention_cluster(void) {
         for (int k = 0; k < nrot / 2; k++) tab[k] = (float)pow(1e6, -2.0 * k / nrot);
         float *dk1 = dev_f32(kc, cn), *dv1 = dev_f32(vc, cn), *dk2 = dev_f32(kc, cn), *dv2 = dev_f32(vc, cn);
         float *dwq = dev_f32(wq, d), *dwk = dev_f32(wk, d), *dtab = dev_f32(tab, 64);
-        att_env("ZMLX_ATT_SPLITS", "16"); /* the largest plan: room for every C */
+        set_knob("ZMLX_ATT_SPLITS", "16"); /* the largest plan: room for every C */
         const int64_t wsb = zm_gpu_attention_ws_bytes(nh, nkv, d, ctx);
         void *ws1 = dup_h2d(NULL, (size_t)wsb), *ws2 = dup_h2d(NULL, (size_t)wsb);
         unsigned char *pat = malloc((size_t)wsb);
@@ -822,8 +868,8 @@ static void test_attention_cluster(void) {
                     seen[1] += n_act > 1 && n_act < C;
                     seen[2] += n_act == C;
                     seen[3] += n_act > 1 && L % chunk != 0;
-                    att_env("ZMLX_ATT_SPLITS", cls[cc]);
-                    att_env("ZMLX_ATT_EARLY", early ? NULL : "0");
+                    set_knob("ZMLX_ATT_SPLITS", cls[cc]);
+                    set_knob("ZMLX_ATT_EARLY", early ? NULL : "0");
                     ZT_OK(zm_cuda_memcpy_h2d(dpos, &p, 4));
                     char what[160];
                     snprintf(what, sizeof what, "attention cluster %d h%d kv%d d%d early %d push %d pos %d (%d of %d splits)",
@@ -873,7 +919,7 @@ static void test_attention_cluster(void) {
                     zm_cuda_free(dxq); zm_cuda_free(dxk); zm_cuda_free(dxv);
                 }
         /* a cluster size the hardware cannot run is refused, not ignored */
-        att_env("ZMLX_ATT_CLUSTER", "17");
+        set_knob("ZMLX_ATT_CLUSTER", "17");
         ZT_CHECK(zm_gpu_attention_decode(do2, dk1, dv1, nh, nkv, d, ctx, scale, dpos, ws1, do1, NULL) == ZM_ERR_UNSUPPORTED,
                  "ZMLX_ATT_CLUSTER=17 refused");
         att_env_off();
@@ -1151,6 +1197,7 @@ static void test_bad_input(void) {
 int main(void) {
     ZT_RUN(test_matvec);
     ZT_RUN(test_matvec_multi_and_norm_bits);
+    ZT_RUN(test_matvec_wide);
     ZT_RUN(test_matmul);
     ZT_RUN(test_experts);
     ZT_RUN(test_routing);

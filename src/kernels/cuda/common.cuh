@@ -416,6 +416,23 @@ template <> struct Blk<ZM_Q4_0> {
     }
 };
 
+/* Block dot with the block's 8 float4 of x in registers (the wide matvec):
+ * the same operations in the same order as Blk<DT>::dot, so the same bits
+ * (tests/test_cuda_ops.c compares the two kernels). Q4_0 and Q8_0 only. */
+template <int DT> struct BlkR;
+template <> struct BlkR<ZM_Q4_0> {
+    static __device__ __forceinline__ float dot(const Blk<ZM_Q4_0>::raw &r, const float4 (&x)[8]) {
+        const uint32_t w[4] = {r.q.x, r.q.y, r.q.z, r.q.w};
+        float s = 0.f;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            s += dot4_bytes(w[i] & 0x0F0F0F0Fu, x[i], 8388616.f);
+            s += dot4_bytes((w[i] >> 4) & 0x0F0F0F0Fu, x[i + 4], 8388616.f);
+        }
+        return s * r.d;
+    }
+};
+
 template <> struct Blk<ZM_Q8_0> {
     struct raw { uint4 a, b; float d; };
     static __device__ __forceinline__ raw load(const void *q, const uint16_t *d, int64_t blk) {
@@ -437,6 +454,15 @@ template <> struct Blk<ZM_Q8_0> {
         float s = 0.f;
 #pragma unroll
         for (int i = 0; i < 8; i++) s += dot4_bytes(w[i] ^ 0x80808080u, xs[swz(b, i)], 8388736.f);
+        return s * r.d;
+    }
+};
+template <> struct BlkR<ZM_Q8_0> {
+    static __device__ __forceinline__ float dot(const Blk<ZM_Q8_0>::raw &r, const float4 (&x)[8]) {
+        const uint32_t w[8] = {r.a.x, r.a.y, r.a.z, r.a.w, r.b.x, r.b.y, r.b.z, r.b.w};
+        float s = 0.f;
+#pragma unroll
+        for (int i = 0; i < 8; i++) s += dot4_bytes(w[i] ^ 0x80808080u, x[i], 8388736.f);
         return s * r.d;
     }
 };

@@ -74,6 +74,64 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, c
     mv_rows<DT>(s, nb, lpr, xs, start, end);
 }
 
+/* Dense, one tall matrix (the output head: 151936 rows), ZMLX_CUDA_WIDE
+ * (default on for rows >= ZMLX_CUDA_WIDE_MIN, 65536): a bandwidth-bound
+ * stream, not a latency chain. Rows of NBL*32 blocks (cols 1024 or 2048),
+ * a warp per R rows a pass, a lane's share of x (NBL blocks) held in
+ * registers for the whole kernel (k_matvec reads it from shared memory for
+ * every row), the next pass's rows loaded while this pass's sums reduce,
+ * the first pass's before the dependency wait (weights are static). Each
+ * row is row_dot's sum in row_dot's order: the same bits as k_matvec
+ * (tested). */
+template <int DT> struct WideRows { static constexpr int v = DT == ZM_Q4_0 ? 4 : 2; };
+template <int DT, int NBL>
+__global__ void __launch_bounds__(ZM_BLOCK, 2) k_matvec_wide(const void *q, const uint16_t *d, const float *res, float *y,
+                                                             const float *x, const float *nw, float eps, int64_t rows,
+                                                             int64_t chunk) {
+    constexpr int NB = 32 * NBL, R = WideRows<DT>::v;
+    __shared__ float4 xs[NB * 8];
+    __shared__ float red[32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int64_t end = min((int64_t)(blockIdx.x + 1) * chunk, rows);
+    int64_t r0 = (int64_t)blockIdx.x * chunk + warp * R;
+    typename Blk<DT>::raw w[R][NBL];
+    auto load = [&](int64_t r) {
+#pragma unroll
+        for (int i = 0; i < R; i++) {
+            const int64_t ri = r + i < end ? r + i : r; /* past the end: row r again, not stored */
+#pragma unroll
+            for (int j = 0; j < NBL; j++) w[i][j] = Blk<DT>::load(q, d, ri * NB + lane + 32 * j);
+        }
+    };
+    if (zm_dbg == 3) { ZM_PDL_ENTRY(); return; }
+    if (r0 < end) load(r0);
+    ZM_PDL_ENTRY();
+    if (zm_dbg & 1) return;
+    load_x_swz(xs, x, NB * 32, nw, eps, red);
+    __syncthreads();
+    if (zm_dbg == 2) return;
+    float4 xr[NBL][8];
+#pragma unroll
+    for (int j = 0; j < NBL; j++)
+#pragma unroll
+        for (int i = 0; i < 8; i++) xr[j][i] = xs[swz(lane + 32 * j, i)];
+    for (; r0 < end; r0 += (ZM_BLOCK / 32) * R) {
+        float acc[R];
+#pragma unroll
+        for (int i = 0; i < R; i++) {
+            acc[i] = 0.f;
+#pragma unroll
+            for (int j = 0; j < NBL; j++) acc[i] += BlkR<DT>::dot(w[i][j], xr[j]);
+        }
+        if (r0 + (ZM_BLOCK / 32) * R < end) load(r0 + (ZM_BLOCK / 32) * R);
+#pragma unroll
+        for (int i = 0; i < R; i++) {
+            const float a = group_sum(acc[i], 32);
+            if (lane == 0 && r0 + i < end) y[r0 + i] = res ? res[r0 + i] + a : a;
+        }
+    }
+}
+
 /* Batched: block (bx, t) does token t; x[t] in shared memory. */
 template <int DT>
 __global__ void __launch_bounds__(ZM_BLOCK) k_matmul(const void *q, const uint16_t *d, int64_t rows,
@@ -439,6 +497,10 @@ static int64_t mv_min_rows(int lpr) {
     return m <= 0 ? 1 : (int64_t)m * (ZM_BLOCK / 32) * (32 / lpr);
 }
 
+/* The wide dense path, counted (tests: a silent fallback fails). */
+static int wide_launches;
+extern "C" int zm_gpu_wide_launches(void) { return wide_launches; }
+
 static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x, const float *nw,
                              float eps, cudaStream_t st) {
     int nb = (int)(cols / 32), lpr = zm__lpr(nb);
@@ -447,6 +509,16 @@ static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x
     int grid;
     int64_t chunk;
     size_t smem = cols * 4;
+    if (s.n == 1 && (dt == ZM_Q4_0 || dt == ZM_Q8_0) && (nb == 32 || nb == 64) && zm__env_ll("ZMLX_CUDA_WIDE", 1) &&
+        total >= zm__env_ll("ZMLX_CUDA_WIDE_MIN", 65536)) {
+        const bool q4 = dt == ZM_Q4_0;
+        auto kern = q4 ? (nb == 32 ? k_matvec_wide<ZM_Q4_0, 1> : k_matvec_wide<ZM_Q4_0, 2>)
+                       : (nb == 32 ? k_matvec_wide<ZM_Q8_0, 1> : k_matvec_wide<ZM_Q8_0, 2>);
+        plan_chunks(kern, 0, total, (ZM_BLOCK / 32) * (q4 ? WideRows<ZM_Q4_0>::v : WideRows<ZM_Q8_0>::v), &grid, &chunk, 2);
+        zm__launch(kern, grid, ZM_BLOCK, 0, st, s.q[0], s.d[0], s.res[0], s.y[0], x, nw, eps, total, chunk);
+        wide_launches++;
+        return zm__cuda_ck("k_matvec_wide");
+    }
     ZM_DISPATCH_DT(dt, {
         ZM_TRY(smem_ok(k_matvec<DT>, smem, "matvec"));
         plan_chunks(k_matvec<DT>, smem, total, mv_min_rows(lpr), &grid, &chunk, blocks_per_sm(),
