@@ -253,6 +253,58 @@ static void test_matvec_wide(void) {
             }
 }
 
+/* The dense matvec's fixed-shape instances (2048 and 4096 Q4_0 columns:
+ * the layers' QKV and o_proj) against the general k_matvec, bit for bit:
+ * three segments with the folded norm (QKV), one with norm and residual,
+ * ragged row counts; counted (ZMLX_CUDA_MV_FIXED; Q8_0 must not take it). */
+static void test_matvec_fixed(void) {
+    NEED_GPU();
+    static const zm_dtype dts[2] = {ZM_Q4_0, ZM_Q8_0};
+    static const int64_t cases[][4] = {{3, 4096, 512, 2048}, {3, 40, 8, 2048}, {1, 2048, 0, 4096}, {1, 77, 0, 4096}};
+    for (int di = 0; di < 2; di++)
+        for (int ci = 0; ci < 4; ci++) {
+            const int n = (int)cases[ci][0];
+            const int64_t cols = cases[ci][3], rows[3] = {cases[ci][1], cases[ci][2], cases[ci][2]};
+            wmat w[3];
+            const zm_gpu_mat *W[3];
+            for (int i = 0; i < n; i++) {
+                wmat_make(&w[i], dts[di], 1, rows[i], cols);
+                W[i] = &w[i].dev;
+            }
+            float *x = rnd(cols, 1.0), *g = rnd(cols, 0.3), *res = rnd(rows[0], 1.0);
+            for (int64_t i = 0; i < cols; i++) g[i] += 1.0f;
+            float *dx = dev_f32(x, cols), *dg = dev_f32(g, cols), *dres = dev_f32(res, rows[0]);
+            float *y0[3] = {NULL, NULL, NULL};
+            char what[96];
+            snprintf(what, sizeof what, "matvec fixed %s %d seg %lldx%lld", zm_dtype_name(dts[di]), n, (long long)rows[0], (long long)cols);
+            for (int run = 0; run < 2; run++) {
+                set_knob("ZMLX_CUDA_MV_FIXED", run ? NULL : "0");
+                float *dy[3];
+                for (int i = 0; i < n; i++) dy[i] = dev_poison(rows[i]);
+                const int before = zm_gpu_fixed_launches();
+                if (n == 1) ZT_OK(zm_gpu_matvec(W[0], 0, dx, dg, 1e-6f, dres, dy[0], NULL));
+                else ZT_OK(zm_gpu_matvec_multi(n, W, dx, dg, 1e-6f, dy, NULL));
+                const int want = run && dts[di] == ZM_Q4_0; /* Q8_0 keeps the general kernel */
+                ZT_CHECK(zm_gpu_fixed_launches() - before == want, "%s: %d fixed launches, expected %d", what,
+                         zm_gpu_fixed_launches() - before, want);
+                for (int i = 0; i < n; i++) {
+                    float *y = get_f32(dy[i], rows[i]);
+                    if (!run) y0[i] = y;
+                    else {
+                        same_bits(what, y, y0[i], rows[i]);
+                        free(y);
+                    }
+                    zm_cuda_free(dy[i]);
+                }
+            }
+            set_knob("ZMLX_CUDA_MV_FIXED", NULL);
+            for (int i = 0; i < n; i++) { free(y0[i]); wmat_free(&w[i]); }
+            zm_cuda_free(dx); zm_cuda_free(dg); zm_cuda_free(dres);
+            free(x); free(g); free(res);
+            if (zt_failed_now()) return;
+        }
+}
+
 static void test_matmul(void) {
     NEED_GPU();
     for (int di = 0; di < 5; di++) {
@@ -1198,6 +1250,7 @@ int main(void) {
     ZT_RUN(test_matvec);
     ZT_RUN(test_matvec_multi_and_norm_bits);
     ZT_RUN(test_matvec_wide);
+    ZT_RUN(test_matvec_fixed);
     ZT_RUN(test_matmul);
     ZT_RUN(test_experts);
     ZT_RUN(test_routing);

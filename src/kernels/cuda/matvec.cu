@@ -53,7 +53,7 @@ template <int DT> struct PreOk { static constexpr bool v = DT == ZM_Q4_0 || DT =
  * Block b owns rows [b*chunk, b*chunk+chunk): it first asks L2 for all of its
  * weight bytes (one bulk prefetch per segment), then builds x in shared
  * memory while those loads fly, then computes from L2. */
-template <int DT>
+template <int DT, int NB = 0> /* NB > 0: nb == NB, lpr == 32 (ZMLX_CUDA_MV_FIXED) */
 __global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, const float *x,
                                                      const float *nw, float eps, int64_t total,
                                                      int64_t chunk) {
@@ -71,7 +71,7 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_matvec(MvSeg s, int nb, int lpr, c
     load_x_swz(xs, x, nb * 32, nw, eps, red);
     __syncthreads();
     if (zm_dbg == 2) return;
-    mv_rows<DT>(s, nb, lpr, xs, start, end);
+    mv_rows<DT, NB>(s, nb, lpr, xs, start, end);
 }
 
 /* Dense, one tall matrix (the output head: 151936 rows), ZMLX_CUDA_WIDE
@@ -497,9 +497,11 @@ static int64_t mv_min_rows(int lpr) {
     return m <= 0 ? 1 : (int64_t)m * (ZM_BLOCK / 32) * (32 / lpr);
 }
 
-/* The wide dense path, counted (tests: a silent fallback fails). */
-static int wide_launches;
+/* The wide dense path and the fixed-shape one, counted (tests: a silent
+ * fallback fails). */
+static int wide_launches, fixed_launches;
 extern "C" int zm_gpu_wide_launches(void) { return wide_launches; }
+extern "C" int zm_gpu_fixed_launches(void) { return fixed_launches; }
 
 static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x, const float *nw,
                              float eps, cudaStream_t st) {
@@ -523,7 +525,17 @@ static zm_status matvec_segs(MvSeg &s, zm_dtype dt, int64_t cols, const float *x
         ZM_TRY(smem_ok(k_matvec<DT>, smem, "matvec"));
         plan_chunks(k_matvec<DT>, smem, total, mv_min_rows(lpr), &grid, &chunk, blocks_per_sm(),
                     total <= 65536 ? knob("ZMLX_CUDA_MV_CHUNK") : 0);
-        zm__launch(k_matvec<DT>, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
+        /* Q4_0: the layers' shapes (2048 and 4096 columns) as compile-time
+         * constants, the same bits (ZMLX_CUDA_MV_FIXED=0: the general
+         * kernel). H100, same process: 475.0-476.3 vs 472.0-473.5 tok/s;
+         * Q8_0 measured 397.8-398.4 vs 397.4-400.0, so it keeps the general */
+        constexpr bool fx = DT == ZM_Q4_0;
+        auto kern = k_matvec<DT>;
+        if (fx && lpr == 32 && (nb == 64 || nb == 128) && zm__env_ll("ZMLX_CUDA_MV_FIXED", 1)) {
+            kern = nb == 64 ? k_matvec<DT, fx ? 64 : 0> : k_matvec<DT, fx ? 128 : 0>;
+            fixed_launches++;
+        }
+        zm__launch(kern, grid, ZM_BLOCK, smem, st, s, nb, lpr, x, nw, eps, total, chunk);
     });
     return zm__cuda_ck("k_matvec");
 }

@@ -28,10 +28,16 @@ __device__ __forceinline__ void mv_prefetch(const MvSeg &s, int nb, int64_t star
 }
 
 /* Rows [start, end) against x in swizzled shared memory; two rows per warp
- * pass (row and row + step), their loads in flight together. */
-template <int DT>
+ * pass (row and row + step), their loads in flight together. NB > 0: the
+ * caller guarantees nb == NB and lpr == 32, so the row loops unroll with
+ * no remainder paths (the same operations in the same order). */
+template <int DT, int NB = 0>
 __device__ __forceinline__ void mv_rows(const MvSeg &s, int nb, int lpr, const float4 *xs, int64_t start,
                                         int64_t end) {
+    if constexpr (NB > 0) {
+        nb = NB;
+        lpr = 32;
+    }
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr;
     const int64_t step = (ZM_BLOCK / 32) * gpw;

@@ -45,6 +45,7 @@ zm_status zm_gpu_copy_i32(int32_t *dst, const int32_t *src, int64_t n, void *str
 zm_status zm_gpu_qkv_norm_rope(const float *xq, const float *wq, float *yq, int hq, const float *xk, const float *wk, float *yk, float *k_cache, int hk, const float *v, float *v_cache, int head_dim, int n_rot, float eps, const int32_t *pos, const float *inv_freq, void *stream) { return ZM__NODEV; }
 int zm_gpu_bulk_launches(void) { return 0; }
 int zm_gpu_wide_launches(void) { return 0; }
+int zm_gpu_fixed_launches(void) { return 0; }
 void zm_gpu_att_trace_dump(void *file) { (void)file; }
 int zm_gpu_att_push_launches(void) { return 0; }
 zm_status zm_gpu_router_gate(const zm_gpu_mat *W, const float *x, const float *norm_w, float eps, float *logits, int *counter, int k, int renorm, int32_t *ids, float *w, void *stream) { return ZM__NODEV; }
