@@ -1,7 +1,8 @@
 /* Benchmark (not a test): the output head's matrix-vector product alone,
  * k_matvec against the wide kernel (ZMLX_CUDA_WIDE=0 / 1), on a random
  * Q4_0 or Q8_0 matrix of the head's shape (151936 x 2048 by default), and
- * a device-to-device copy of the same bytes in the same run. Each sample
+ * a device-to-device copy of its quants (the bytes less the scales) in the
+ * same run. Each sample
  * times `batch` back-to-back launches between syncs (wall clock); samples
  * interleave the variants. Prints the median and range in µs a launch and
  * GB/s of weight bytes read.
@@ -56,7 +57,7 @@ int main(int argc, char **argv) {
     char card[128] = "";
     zm_cuda_device_info(card, sizeof card, NULL, NULL, NULL);
     printf("%s: %s %lld x %lld, %.1f MB\n", card, zm_dtype_name(t), (long long)rows, (long long)cols, bytes / 1e6);
-    static const char *const name[3] = {"k_matvec (ZMLX_CUDA_WIDE=0)", "k_matvec_wide", "copy of the same bytes"};
+    static const char *const name[3] = {"k_matvec (ZMLX_CUDA_WIDE=0)", "k_matvec_wide", "copy of its quants"};
     double *us[3];
     for (int v = 0; v < 3; v++) us[v] = malloc(sizeof(double) * (size_t)runs);
     for (int s = -2; s < runs && st == ZM_OK; s++) /* two untimed rounds */
