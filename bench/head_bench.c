@@ -3,8 +3,8 @@
  * Q4_0 or Q8_0 matrix of the head's shape (151936 x 2048 by default), and
  * a device-to-device copy of its quants (the bytes less the scales) in the
  * same run. Each sample times `batch` back-to-back launches between syncs
- * (wall clock); samples interleave the variants. Prints the median and range in µs a launch and
- * GB/s of weight bytes read.
+ * (wall clock); samples interleave the variants. Prints the median and
+ * range in µs a launch and GB/s of weight bytes read.
  *   build/bench/head_bench [--rows R] [--cols C] [--type q4_0|q8_0] [--runs N]
  * Results: docs/BENCHMARKS.md. */
 #include "core/cuda.h"
