@@ -410,6 +410,30 @@ static void test_experts(void) {
                 free(y2);
                 zm_cuda_free(dy2);
             }
+            { /* the general instances (the fixed-shape ones take Q4_0 gate/up of
+               * 2048 columns and its bulk combine of 768): the same bits */
+                set_knob("ZMLX_CUDA_EX_FIXED", "0");
+                set_knob("ZMLX_CUDA_CB_FIXED", "0");
+                float *dh2 = dev_poison(T * k * nf), *dy2 = dev_poison(T * nd);
+                const int before = zm_gpu_fixed_launches();
+                ZT_OK(zm_gpu_gather_qmm_swiglu(&G.dev, &U.dev, dids, T, k, dx, dg, 1e-6f, dh2, NULL));
+                ZT_OK(zm_gpu_gather_qmm_combine(&D.dev, dids, dw, T, k, dh, dres, dy2, early, NULL));
+                set_knob("ZMLX_CUDA_EX_FIXED", NULL);
+                set_knob("ZMLX_CUDA_CB_FIXED", NULL);
+                ZT_CHECK(zm_gpu_fixed_launches() == before, "experts: a fixed-shape launch while turned off");
+                float *h2 = get_f32(dh2, T * k * nf), *y2 = get_f32(dy2, T * nd);
+                same_bits("gate/up fixed shape vs general", h, h2, T * k * nf);
+                same_bits("combine fixed shape vs general", y, y2, T * nd);
+                free(h2); free(y2);
+                zm_cuda_free(dh2); zm_cuda_free(dy2);
+                if (t == ZM_Q4_0 && nd == 2048 && nf == 768) { /* the default run above took both */
+                    float *dh3 = dev_poison(T * k * nf);
+                    const int b3 = zm_gpu_fixed_launches();
+                    ZT_OK(zm_gpu_gather_qmm_swiglu(&G.dev, &U.dev, dids, T, k, dx, dg, 1e-6f, dh3, NULL));
+                    ZT_CHECK(zm_gpu_fixed_launches() - b3 == 1, "gate/up Q4_0 2048: the fixed-shape instance not taken");
+                    zm_cuda_free(dh3);
+                }
+            }
             double *xn = malloc(nd * 8), *href = malloc(T * k * nf * 8), *yref = malloc(T * nd * 8), *hd = malloc(nf * 8);
             for (int64_t tt = 0; tt < T; tt++) {
                 const int32_t *id = ids + tt * k;

@@ -157,7 +157,7 @@ __global__ void __launch_bounds__(ZM_BLOCK) k_matmul(const void *q, const uint16
 /* Per-expert rows (ex_rows), block (b, t): items [b*chunk, b*chunk+chunk)
  * of token t (asked of L2 first with ZMLX_CUDA_EX_PF=1); x_per_slot: all k
  * inputs in shared memory. */
-template <int DT, bool SWIGLU>
+template <int DT, bool SWIGLU, int NB = 0> /* NB > 0: nb == NB, lpr == 32 (ZMLX_CUDA_EX_FIXED) */
 __global__ void __launch_bounds__(ZM_BLOCK)
     k_expert(const void *qg, const uint16_t *dg, const void *qu, const uint16_t *du, int64_t rows,
              int nb, int lpr, const int32_t *ids, int k, const float *x, int x_per_slot,
@@ -185,7 +185,7 @@ __global__ void __launch_bounds__(ZM_BLOCK)
     }
     __syncthreads();
     if (zm_dbg == 2) return;
-    ex_rows<DT, SWIGLU>(qg, dg, qu, du, rows, nb, lpr, sid, xs, x_per_slot, y, start, end);
+    ex_rows<DT, SWIGLU, NB>(qg, dg, qu, du, rows, nb, lpr, sid, xs, x_per_slot, y, start, end);
 }
 
 /* Down + combine (cb_rows): block (b, t) owns rows [b*crows, b*crows+crows)
@@ -269,10 +269,14 @@ __global__ void __launch_bounds__(ZM_BLOCK, 4)
  * row_dot's sum in row_dot's order from shared memory: bit-identical to
  * k_combine (tested). The same staging for gate/up (a ring of row groups
  * after its wait) measured 13 % slower end to end and was not kept. */
-template <int DT>
+template <int DT, int NB = 0, int LPR = 0> /* NB > 0: nb == NB, lpr == LPR (ZMLX_CUDA_CB_FIXED) */
 __global__ void __launch_bounds__(ZM_BLOCK)
     k_combine_bulk(const void *q, const uint16_t *d, int64_t rows, int nb, int lpr, const int32_t *ids, const float *w,
                    int k, const float *h, const float *res, float *y, int crows, int early) {
+    if constexpr (NB > 0) {
+        nb = NB;
+        lpr = LPR;
+    }
     extern __shared__ __align__(16) unsigned char smb[];
     __shared__ uint64_t full;
     __shared__ int32_t sid[64];
@@ -591,10 +595,18 @@ static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const i
     const int64_t items = (int64_t)k * G->rows, min_items = (ZM_BLOCK / 32) * (32 / lpr);
     ZM_DISPATCH_DT(G->dtype, {
         if (U) {
-            ZM_TRY(smem_ok(k_expert<DT, true>, smem, what));
-            plan_chunks(k_expert<DT, true>, smem, items, min_items, &gx, &chunk, expert_blocks_per_sm(), knob("ZMLX_CUDA_EX_CHUNK"));
+            /* Q4_0 gate/up of 2048 columns: the fixed-shape instance (the
+             * same bits; ZMLX_CUDA_EX_FIXED=0: the general one) */
+            constexpr bool fx = DT == ZM_Q4_0;
+            auto kern = k_expert<DT, true>;
+            if (fx && lpr == 32 && nb == 64 && zm__env_ll("ZMLX_CUDA_EX_FIXED", 1)) {
+                kern = k_expert<DT, true, fx ? 64 : 0>;
+                fixed_launches++;
+            }
+            ZM_TRY(smem_ok(kern, smem, what));
+            plan_chunks(kern, smem, items, min_items, &gx, &chunk, expert_blocks_per_sm(), knob("ZMLX_CUDA_EX_CHUNK"));
             dim3 grid(gx, (unsigned)n_tok);
-            zm__launch(k_expert<DT, true>, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
+            zm__launch(kern, grid, ZM_BLOCK, smem, st, G->q, G->d, U->q, U->d, G->rows, nb, lpr, ids, k, x, x_per_slot, nw, eps, y, chunk);
         } else {
             ZM_TRY(smem_ok(k_expert<DT, false>, smem, what));
             plan_chunks(k_expert<DT, false>, smem, items, min_items, &gx, &chunk, expert_blocks_per_sm());
@@ -654,6 +666,12 @@ extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_
     const size_t sm = (size_t)(k * D->cols * 4 + (int64_t)k * cr * (zm_gpu_mat_row_bytes(D) + 4));
     if (zm__env_ll("ZMLX_CUDA_BULK", 1) && bulk_rows_ok(D) && sm <= 227 * 1024) {
         auto kern = D->dtype == ZM_Q4_0 ? k_combine_bulk<ZM_Q4_0> : k_combine_bulk<ZM_Q8_0>;
+        /* Q4_0 down rows of 768 columns (8 lanes a row): the fixed-shape
+         * instance (the same bits; ZMLX_CUDA_CB_FIXED=0: the general one) */
+        if (D->dtype == ZM_Q4_0 && nb == 24 && lpr == 8 && zm__env_ll("ZMLX_CUDA_CB_FIXED", 1)) {
+            kern = k_combine_bulk<ZM_Q4_0, 24, 8>;
+            fixed_launches++;
+        }
         ZM_TRY(smem_ok(kern, sm, "gather_qmm_combine"));
         zm__launch(kern, dim3((unsigned)((D->rows + cr - 1) / cr), (unsigned)n_tok), ZM_BLOCK, sm, st, D->q, D->d, D->rows, nb,
                    lpr, ids, w, k, h, res, y, cr, early);

@@ -77,11 +77,16 @@ __device__ __forceinline__ void ex_prefetch(const void *qg, const uint16_t *dg, 
 }
 
 /* SWIGLU: y[o] = silu(G.x) * (U.x), else y[o] = G.x; sid: the k expert ids
- * (shared memory); x_per_slot: slot j reads its own x at xs + j*cols/4. */
-template <int DT, bool SWIGLU>
+ * (shared memory); x_per_slot: slot j reads its own x at xs + j*cols/4.
+ * NB > 0: nb == NB and lpr == 32 (as mv_rows). */
+template <int DT, bool SWIGLU, int NB = 0>
 __device__ __forceinline__ void ex_rows(const void *qg, const uint16_t *dg, const void *qu, const uint16_t *du,
                                         int64_t rows, int nb, int lpr, const int32_t *sid, const float4 *xs,
                                         int x_per_slot, float *y, int64_t start, int64_t end) {
+    if constexpr (NB > 0) {
+        nb = NB;
+        lpr = 32;
+    }
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr, cols = nb * 32;
     for (int64_t o = start + warp * gpw + grp; o - grp < end; o += (ZM_BLOCK / 32) * gpw) {
