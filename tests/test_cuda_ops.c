@@ -426,11 +426,11 @@ static void test_experts(void) {
                 same_bits("combine fixed shape vs general", y, y2, T * nd);
                 free(h2); free(y2);
                 zm_cuda_free(dh2); zm_cuda_free(dy2);
-                if (t == ZM_Q4_0 && nd == 2048 && nf == 768) { /* the default run above took both */
+                if ((t == ZM_Q4_0 || t == ZM_Q8_0) && nd == 2048 && nf == 768) { /* the default run above took both */
                     float *dh3 = dev_poison(T * k * nf);
                     const int b3 = zm_gpu_fixed_launches();
                     ZT_OK(zm_gpu_gather_qmm_swiglu(&G.dev, &U.dev, dids, T, k, dx, dg, 1e-6f, dh3, NULL));
-                    ZT_CHECK(zm_gpu_fixed_launches() - b3 == 1, "gate/up Q4_0 2048: the fixed-shape instance not taken");
+                    ZT_CHECK(zm_gpu_fixed_launches() - b3 == 1, "gate/up %s 2048: the fixed-shape instance not taken", zm_dtype_name(t));
                     zm_cuda_free(dh3);
                 }
             }
@@ -1088,8 +1088,13 @@ static void test_router_gate(void) {
             float *dw = dev_poison(k), *dw2 = dev_poison(k);
             int32_t *di_ = dup_h2d(NULL, k * 4), *di2 = dup_h2d(NULL, k * 4), zero = 0;
             int *dc = (int *)dup_h2d(&zero, 4);
+            const int fb = zm_gpu_fixed_launches();
             for (int rep = 0; rep < 2; rep++)
                 ZT_OK(zm_gpu_router_gate(&w.dev, dx, dg, 1e-6f, dl, dc, k, 1, di_, dw, NULL));
+            /* an F32 router of 2048 columns takes the fixed-shape instance
+             * (ZMLX_CUDA_RT_FIXED), compared below with matvec + gating */
+            ZT_CHECK(zm_gpu_fixed_launches() - fb == (t == ZM_F32 && cols == 2048 ? 2 : 0), "router_gate %s %dx%d: %d fixed launches",
+                     zm_dtype_name(t), n, cols, zm_gpu_fixed_launches() - fb);
             ZT_OK(zm_gpu_matvec(&w.dev, 0, dx, dg, 1e-6f, NULL, dl2, NULL));
             ZT_OK(zm_gpu_topk_gating_softmax(dl2, 1, n, k, 1, di2, dw2, NULL));
             float *l = get_f32(dl, n), *l2 = get_f32(dl2, n), *wa = get_f32(dw, k), *wb = get_f32(dw2, k);

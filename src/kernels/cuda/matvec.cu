@@ -343,10 +343,14 @@ __global__ void __launch_bounds__(ZM_BLOCK)
  * row_dot, same folded norm), writes them, and the last block to finish
  * (atomic counter, reset by that block) gates them with gate_row, reading
  * the logits through L2. */
-template <int DT, int NPL, bool PRE>
+template <int DT, int NPL, bool PRE, int NB = 0> /* NB > 0: nb == NB, lpr == 32 (ZMLX_CUDA_RT_FIXED) */
 __global__ void __launch_bounds__(ZM_BLOCK)
     k_router_gate(const void *q, const uint16_t *d, int rows, int nb, int lpr, int per, const float *x,
                   const float *nw, float eps, float *logits, int *counter, int k, int renorm, int32_t *ids, float *w) {
+    if constexpr (NB > 0) {
+        nb = NB;
+        lpr = 32;
+    }
     extern __shared__ float4 xs[];
     __shared__ float red[32];
     __shared__ int last;
@@ -595,9 +599,9 @@ static zm_status expert_launch(const zm_gpu_mat *G, const zm_gpu_mat *U, const i
     const int64_t items = (int64_t)k * G->rows, min_items = (ZM_BLOCK / 32) * (32 / lpr);
     ZM_DISPATCH_DT(G->dtype, {
         if (U) {
-            /* Q4_0 gate/up of 2048 columns: the fixed-shape instance (the
-             * same bits; ZMLX_CUDA_EX_FIXED=0: the general one) */
-            constexpr bool fx = DT == ZM_Q4_0;
+            /* Q4_0 / Q8_0 gate/up of 2048 columns: the fixed-shape instance
+             * (the same bits; ZMLX_CUDA_EX_FIXED=0: the general one) */
+            constexpr bool fx = PreOk<DT>::v;
             auto kern = k_expert<DT, true>;
             if (fx && lpr == 32 && nb == 64 && zm__env_ll("ZMLX_CUDA_EX_FIXED", 1)) {
                 kern = k_expert<DT, true, fx ? 64 : 0>;
@@ -666,10 +670,10 @@ extern "C" zm_status zm_gpu_gather_qmm_combine(const zm_gpu_mat *D, const int32_
     const size_t sm = (size_t)(k * D->cols * 4 + (int64_t)k * cr * (zm_gpu_mat_row_bytes(D) + 4));
     if (zm__env_ll("ZMLX_CUDA_BULK", 1) && bulk_rows_ok(D) && sm <= 227 * 1024) {
         auto kern = D->dtype == ZM_Q4_0 ? k_combine_bulk<ZM_Q4_0> : k_combine_bulk<ZM_Q8_0>;
-        /* Q4_0 down rows of 768 columns (8 lanes a row): the fixed-shape
+        /* down rows of 768 columns (8 lanes a row): the fixed-shape
          * instance (the same bits; ZMLX_CUDA_CB_FIXED=0: the general one) */
-        if (D->dtype == ZM_Q4_0 && nb == 24 && lpr == 8 && zm__env_ll("ZMLX_CUDA_CB_FIXED", 1)) {
-            kern = k_combine_bulk<ZM_Q4_0, 24, 8>;
+        if (nb == 24 && lpr == 8 && zm__env_ll("ZMLX_CUDA_CB_FIXED", 1)) {
+            kern = D->dtype == ZM_Q4_0 ? k_combine_bulk<ZM_Q4_0, 24, 8> : k_combine_bulk<ZM_Q8_0, 24, 8>;
             fixed_launches++;
         }
         ZM_TRY(smem_ok(kern, sm, "gather_qmm_combine"));
@@ -705,6 +709,13 @@ extern "C" zm_status zm_gpu_router_gate(const zm_gpu_mat *W, const float *x, con
     ZM_DISPATCH_DT(W->dtype, {
         ZM_NPL(n, {
             auto kern = pre_mask() & 4 ? k_router_gate<DT, NPL, true> : k_router_gate<DT, NPL, false>;
+            /* an F32 router of 2048 columns with its weights held ahead:
+             * the fixed-shape instance (the same bits; ZMLX_CUDA_RT_FIXED=0:
+             * the general one) */
+            if (DT == ZM_F32 && nb == 64 && lpr == 32 && (pre_mask() & 4) && zm__env_ll("ZMLX_CUDA_RT_FIXED", 1)) {
+                kern = k_router_gate<DT, NPL, true, DT == ZM_F32 ? 64 : 0>;
+                fixed_launches++;
+            }
             ZM_TRY(smem_ok(kern, smem, "router_gate"));
             zm__launch(kern, grid, ZM_BLOCK, smem, st, W->q, W->d, n, nb, lpr, per, x, norm_w, eps, logits, counter, k, renorm,
                        ids, w);

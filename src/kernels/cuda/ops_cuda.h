@@ -102,9 +102,10 @@ int zm_gpu_bulk_launches(void);
 /* Launches of the dense matvec's wide kernel (a tall single matrix: the
  * output head): tests check the path they compare was run. */
 int zm_gpu_wide_launches(void);
-/* Launches that took a fixed-shape instance (Q4_0: the dense matvec of
- * 2048 or 4096 columns, ZMLX_CUDA_MV_FIXED; gate/up of 2048, the bulk
- * combine of 768 with 8 lanes a row, ZMLX_CUDA_EX_FIXED / _CB_FIXED). */
+/* Launches that took a fixed-shape instance: the Q4_0 dense matvec of
+ * 2048 or 4096 columns (ZMLX_CUDA_MV_FIXED); Q4_0 / Q8_0 gate/up of 2048
+ * and the bulk combine of 768 with 8 lanes a row (ZMLX_CUDA_EX_FIXED /
+ * _CB_FIXED); the F32 router of 2048 (ZMLX_CUDA_RT_FIXED). */
 int zm_gpu_fixed_launches(void);
 /* Router matvec (one token, optional folded RMSNorm) and topk_gating_softmax
  * in one launch: logits (written to `logits`) bit-identical to
