@@ -1,6 +1,6 @@
 #!/bin/sh
-# The machine code size (bytes of .text, 16 a SASS instruction) and
-# registers of the decode kernels, largest first - needs nvcc, no GPU
+# The machine code size (bytes of .text, 16 a SASS instruction) of the
+# decode kernels, largest first - needs nvcc, no GPU
 # (there is no disassembler here; the cubin's section sizes say enough).
 # Each launch starts with a cold instruction cache: session 12's attention
 # variant with a second copy of its row loop lost 4 % and slowed every

@@ -43,7 +43,7 @@ while [ ! -f /tmp/q8.done ]; do sleep 1; done
 echo "$(el) bench q8_0"
 timeout 200 build/bench/cuda_decode -m /tmp/q8.gguf -n 256 --prefill 512 --ab "ZMLX_CUDA_MV_MIN=2;-;ZMLX_CUDA_BULK=0;ZMLX_CUDA_PRE=3;ZMLX_CUDA_WIDE=0" >"$OUT/bench_q8.log" 2>&1
 grep -E "decode:|fidelity|prefill|memory|RESULT|^AB" "$OUT/bench_q8.log"
-echo "$(el) the output head alone (k_matvec, k_matvec_wide, a copy of its bytes)"
+echo "$(el) the output head alone (k_matvec, k_matvec_wide, a copy of its quants)"
 for t in q4_0 q8_0; do build/bench/head_bench --type $t | tee -a "$OUT/head_bench.log"; done
 echo "$(el) kernel-chain cost by grid shape"
 build/bench/pdl_chain 300 | tee "$OUT/pdl_chain.log"

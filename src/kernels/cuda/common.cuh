@@ -404,33 +404,20 @@ template <> struct Blk<ZM_Q4_0> {
         r.d = __half2float(__ushort_as_half(d[b]));
         return r;
     }
-    static __device__ __forceinline__ float dot(const raw &r, const float4 *xs, int b) {
+    /* SW: x is block b of swizzled shared memory (dot); else the block's 8
+     * float4 in registers (dotr, the wide matvec): one arithmetic, the same
+     * bits */
+    template <bool SW = true> static __device__ __forceinline__ float dot(const raw &r, const float4 *xs, int b) {
         const uint32_t w[4] = {r.q.x, r.q.y, r.q.z, r.q.w};
         float s = 0.f;
 #pragma unroll
         for (int i = 0; i < 4; i++) { /* word i: elements 4i..4i+3 (low) and 16+4i.. (high) */
-            s += dot4_bytes(w[i] & 0x0F0F0F0Fu, xs[swz(b, i)], 8388616.f);
-            s += dot4_bytes((w[i] >> 4) & 0x0F0F0F0Fu, xs[swz(b, i + 4)], 8388616.f);
+            s += dot4_bytes(w[i] & 0x0F0F0F0Fu, xs[SW ? swz(b, i) : i], 8388616.f);
+            s += dot4_bytes((w[i] >> 4) & 0x0F0F0F0Fu, xs[SW ? swz(b, i + 4) : i + 4], 8388616.f);
         }
         return s * r.d;
     }
-};
-
-/* Block dot with the block's 8 float4 of x in registers (the wide matvec):
- * the same operations in the same order as Blk<DT>::dot, so the same bits
- * (tests/test_cuda_ops.c compares the two kernels). Q4_0 and Q8_0 only. */
-template <int DT> struct BlkR;
-template <> struct BlkR<ZM_Q4_0> {
-    static __device__ __forceinline__ float dot(const Blk<ZM_Q4_0>::raw &r, const float4 (&x)[8]) {
-        const uint32_t w[4] = {r.q.x, r.q.y, r.q.z, r.q.w};
-        float s = 0.f;
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            s += dot4_bytes(w[i] & 0x0F0F0F0Fu, x[i], 8388616.f);
-            s += dot4_bytes((w[i] >> 4) & 0x0F0F0F0Fu, x[i + 4], 8388616.f);
-        }
-        return s * r.d;
-    }
+    static __device__ __forceinline__ float dotr(const raw &r, const float4 (&x)[8]) { return dot<false>(r, x, 0); }
 };
 
 template <> struct Blk<ZM_Q8_0> {
@@ -449,22 +436,14 @@ template <> struct Blk<ZM_Q8_0> {
         r.d = __half2float(__ushort_as_half(d[b]));
         return r;
     }
-    static __device__ __forceinline__ float dot(const raw &r, const float4 *xs, int b) {
+    template <bool SW = true> static __device__ __forceinline__ float dot(const raw &r, const float4 *xs, int b) { /* as Q4_0 */
         const uint32_t w[8] = {r.a.x, r.a.y, r.a.z, r.a.w, r.b.x, r.b.y, r.b.z, r.b.w};
         float s = 0.f;
 #pragma unroll
-        for (int i = 0; i < 8; i++) s += dot4_bytes(w[i] ^ 0x80808080u, xs[swz(b, i)], 8388736.f);
+        for (int i = 0; i < 8; i++) s += dot4_bytes(w[i] ^ 0x80808080u, xs[SW ? swz(b, i) : i], 8388736.f);
         return s * r.d;
     }
-};
-template <> struct BlkR<ZM_Q8_0> {
-    static __device__ __forceinline__ float dot(const Blk<ZM_Q8_0>::raw &r, const float4 (&x)[8]) {
-        const uint32_t w[8] = {r.a.x, r.a.y, r.a.z, r.a.w, r.b.x, r.b.y, r.b.z, r.b.w};
-        float s = 0.f;
-#pragma unroll
-        for (int i = 0; i < 8; i++) s += dot4_bytes(w[i] ^ 0x80808080u, x[i], 8388736.f);
-        return s * r.d;
-    }
+    static __device__ __forceinline__ float dotr(const raw &r, const float4 (&x)[8]) { return dot<false>(r, x, 0); }
 };
 
 template <> struct Blk<ZM_F32> {
@@ -525,6 +504,17 @@ template <int DT> struct Blk16 { /* F16 and BF16: 32 halves = 4 x 16 bytes */
 };
 template <> struct Blk<ZM_F16> : Blk16<ZM_F16> {};
 template <> struct Blk<ZM_BF16> : Blk16<ZM_BF16> {};
+
+/* A fixed-shape kernel instance (NB > 0): the row width in blocks and the
+ * lanes a row become compile-time constants, so its row loops unroll with
+ * no remainder paths (the same operations in the same order). The
+ * launchers pick it only when the run-time values equal them. */
+template <int NB, int LPR = 32> __device__ __forceinline__ void fixed_shape(int &nb, int &lpr) {
+    if constexpr (NB > 0) {
+        nb = NB;
+        lpr = LPR;
+    }
+}
 
 /* Lanes per row for rows of nb blocks: the largest power of two <= 32 that
  * leaves no lane idle on the last pass (24 blocks -> 8 lanes x 3). */

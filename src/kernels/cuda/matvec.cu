@@ -121,7 +121,7 @@ __global__ void __launch_bounds__(ZM_BLOCK, 2) k_matvec_wide(const void *q, cons
         for (int i = 0; i < R; i++) {
             acc[i] = 0.f;
 #pragma unroll
-            for (int j = 0; j < NBL; j++) acc[i] += BlkR<DT>::dot(w[i][j], xr[j]);
+            for (int j = 0; j < NBL; j++) acc[i] += Blk<DT>::dotr(w[i][j], xr[j]);
         }
         if (r0 + (ZM_BLOCK / 32) * R < end) load(r0 + (ZM_BLOCK / 32) * R);
 #pragma unroll
@@ -273,10 +273,7 @@ template <int DT, int NB = 0, int LPR = 0> /* NB > 0: nb == NB, lpr == LPR (ZMLX
 __global__ void __launch_bounds__(ZM_BLOCK)
     k_combine_bulk(const void *q, const uint16_t *d, int64_t rows, int nb, int lpr, const int32_t *ids, const float *w,
                    int k, const float *h, const float *res, float *y, int crows, int early) {
-    if constexpr (NB > 0) {
-        nb = NB;
-        lpr = LPR;
-    }
+    fixed_shape<NB, LPR>(nb, lpr);
     extern __shared__ __align__(16) unsigned char smb[];
     __shared__ uint64_t full;
     __shared__ int32_t sid[64];
@@ -347,10 +344,7 @@ template <int DT, int NPL, bool PRE, int NB = 0> /* NB > 0: nb == NB, lpr == 32 
 __global__ void __launch_bounds__(ZM_BLOCK)
     k_router_gate(const void *q, const uint16_t *d, int rows, int nb, int lpr, int per, const float *x,
                   const float *nw, float eps, float *logits, int *counter, int k, int renorm, int32_t *ids, float *w) {
-    if constexpr (NB > 0) {
-        nb = NB;
-        lpr = 32;
-    }
+    fixed_shape<NB>(nb, lpr);
     extern __shared__ float4 xs[];
     __shared__ float red[32];
     __shared__ int last;

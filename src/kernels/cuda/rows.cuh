@@ -29,15 +29,11 @@ __device__ __forceinline__ void mv_prefetch(const MvSeg &s, int nb, int64_t star
 
 /* Rows [start, end) against x in swizzled shared memory; two rows per warp
  * pass (row and row + step), their loads in flight together. NB > 0: the
- * caller guarantees nb == NB and lpr == 32, so the row loops unroll with
- * no remainder paths (the same operations in the same order). */
+ * fixed-shape instance (fixed_shape: nb == NB, lpr == 32). */
 template <int DT, int NB = 0>
 __device__ __forceinline__ void mv_rows(const MvSeg &s, int nb, int lpr, const float4 *xs, int64_t start,
                                         int64_t end) {
-    if constexpr (NB > 0) {
-        nb = NB;
-        lpr = 32;
-    }
+    fixed_shape<NB>(nb, lpr);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr;
     const int64_t step = (ZM_BLOCK / 32) * gpw;
@@ -78,15 +74,12 @@ __device__ __forceinline__ void ex_prefetch(const void *qg, const uint16_t *dg, 
 
 /* SWIGLU: y[o] = silu(G.x) * (U.x), else y[o] = G.x; sid: the k expert ids
  * (shared memory); x_per_slot: slot j reads its own x at xs + j*cols/4.
- * NB > 0: nb == NB and lpr == 32 (as mv_rows). */
+ * NB > 0: the fixed-shape instance (as mv_rows). */
 template <int DT, bool SWIGLU, int NB = 0>
 __device__ __forceinline__ void ex_rows(const void *qg, const uint16_t *dg, const void *qu, const uint16_t *du,
                                         int64_t rows, int nb, int lpr, const int32_t *sid, const float4 *xs,
                                         int x_per_slot, float *y, int64_t start, int64_t end) {
-    if constexpr (NB > 0) {
-        nb = NB;
-        lpr = 32;
-    }
+    fixed_shape<NB>(nb, lpr);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int grp = lane / lpr, sub = lane % lpr, gpw = 32 / lpr, cols = nb * 32;
     for (int64_t o = start + warp * gpw + grp; o - grp < end; o += (ZM_BLOCK / 32) * gpw) {
